@@ -1,0 +1,66 @@
+"""crewchief: LangGraph agent orchestration.
+
+The public API is listed in ``__all__``. Names are imported on first use, so
+``import crewchief`` stays cheap (the CLI depends on that).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Crewchief": "crewchief.runner",
+    "OperationHandle": "crewchief.runner",
+    "InvalidRequest": "crewchief.runner",
+    "OperationResult": "crewchief.schemas",
+    "OperationSummary": "crewchief.schemas",
+    "TaskResult": "crewchief.schemas",
+    "TokenUsage": "crewchief.schemas",
+    "ModelUsage": "crewchief.schemas",
+    "Event": "crewchief.events",
+    "EventType": "crewchief.events",
+    "Settings": "crewchief.config",
+    "AliasConfig": "crewchief.config",
+    "ProviderConfig": "crewchief.config",
+    "load_settings": "crewchief.config",
+    "build_operation_graph": "crewchief.graphs.operation",
+    "OperationContext": "crewchief.graphs.state",
+    "OperationState": "crewchief.graphs.state",
+    "FakeChatModel": "crewchief.models.fake",
+    "FakeScript": "crewchief.models.fake",
+    "FakeRule": "crewchief.models.fake",
+    "FakeReply": "crewchief.models.fake",
+    "normalize_effort": "crewchief.models.effort",
+    "CrewchiefError": "crewchief.errors",
+    "OperationNotFound": "crewchief.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crewchief' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from crewchief.config import AliasConfig, ProviderConfig, Settings, load_settings
+    from crewchief.errors import CrewchiefError, OperationNotFound
+    from crewchief.events import Event, EventType
+    from crewchief.graphs.operation import build_operation_graph
+    from crewchief.graphs.state import OperationContext, OperationState
+    from crewchief.models.effort import normalize_effort
+    from crewchief.models.fake import FakeChatModel, FakeReply, FakeRule, FakeScript
+    from crewchief.runner import Crewchief, InvalidRequest, OperationHandle
+    from crewchief.schemas import ModelUsage, OperationResult, OperationSummary, TaskResult, TokenUsage

@@ -1,0 +1,246 @@
+"""Settings: environment variables over an optional ``crewchief.toml`` over defaults.
+
+Nothing here runs at import time. Call :func:`load_settings` (or build a
+:class:`Settings` directly) when you need configuration.
+
+Precedence, highest first: keyword overrides passed to :func:`load_settings`,
+``CREWCHIEF_*`` environment variables, the TOML file, built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crewchief.errors import ConfigError
+
+ALIASES: tuple[str, ...] = ("orchestrator", "delegate", "fast")
+DEFAULT_MODEL = "fake:default"
+
+
+class AliasConfig(BaseModel):
+    """What one model alias (``orchestrator``, ``delegate``, ``fast``) is bound to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(DEFAULT_MODEL, description="Primary model as 'provider:model-name'.")
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Models tried in order when the primary fails."
+    )
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0, description="Upper bound on output tokens.")
+
+    @field_validator("model", "fallbacks")
+    @classmethod
+    def _specs_have_provider(cls, value: Any) -> Any:
+        for spec in [value] if isinstance(value, str) else value:
+            if ":" not in spec and spec != "fake":
+                raise ValueError(
+                    f"model spec {spec!r} must look like 'provider:model' (e.g. 'openai:gpt-4.1-mini')"
+                )
+        return value
+
+
+class ProviderConfig(BaseModel):
+    """Connection settings for one provider name used in model specs.
+
+    ``type`` says which adapter serves it, so ``[providers.deepseek] type = "openai"``
+    with a ``base_url`` makes ``deepseek:deepseek-chat`` a valid model spec.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(..., description="Adapter: openai | ollama | google | fake.")
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
+    project: str | None = Field(None, description="Google Cloud project (google only).")
+    location: str | None = Field(None, description="Google Cloud region (google only).")
+    reasoning: bool | None = Field(
+        None,
+        description="Whether models of this provider accept a reasoning-effort knob. "
+        "None means: decide from the model name.",
+    )
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("crewchief", appauthor=False))
+
+
+class Settings(BaseModel):
+    """All of crewchief's configuration in one validated object."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Where all state lives (database, checkpoints, caches). Env: CREWCHIEF_HOME.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the app database. Default: SQLite file in home. "
+        "A postgresql:// URL switches both the app database and checkpoints to PostgreSQL.",
+    )
+    checkpoint_url: str | None = Field(
+        None,
+        description="Where LangGraph checkpoints go. Default: SQLite file in home, or the "
+        "database URL when that is PostgreSQL.",
+    )
+    models: dict[str, AliasConfig] = Field(
+        default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
+    )
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    simplicity_threshold: float = Field(0.7, ge=0, le=1)
+    max_parallel_tasks: int = Field(4, ge=1, le=64)
+    max_plan_tasks: int = Field(12, ge=1, le=100)
+    plan_attempts: int = Field(3, ge=1, le=10)
+    model_timeout: float = Field(300.0, gt=0, description="Seconds one model call may take.")
+    auto_migrate: bool = Field(True, description="Upgrade the app database on start.")
+
+    @field_validator("models")
+    @classmethod
+    def _known_aliases(cls, value: dict[str, AliasConfig]) -> dict[str, AliasConfig]:
+        unknown = sorted(set(value) - set(ALIASES))
+        if unknown:
+            raise ValueError(f"unknown model alias(es) {unknown}; expected {list(ALIASES)}")
+        return {alias: value.get(alias, AliasConfig()) for alias in ALIASES}
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The app database URL with an async driver."""
+        url = self.database_url or f"sqlite:///{self.home / 'crewchief.db'}"
+        return async_url(url)
+
+    @property
+    def resolved_checkpoint_url(self) -> str:
+        """Where checkpoints live: a file path for SQLite or a postgresql:// URL."""
+        if self.checkpoint_url:
+            return self.checkpoint_url
+        if self.is_postgres:
+            return plain_postgres_url(self.resolved_database_url)
+        return str(self.home / "checkpoints.db")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.resolved_database_url.startswith("postgresql")
+
+    def models_configured(self) -> bool:
+        """True when any alias is bound to something other than the scripted default."""
+        return any(cfg.model != DEFAULT_MODEL for cfg in self.models.values())
+
+
+def async_url(url: str) -> str:
+    """Rewrite a database URL to use the async driver crewchief ships with."""
+    if url.startswith("sqlite:///") or url.startswith("sqlite://"):
+        return "sqlite+aiosqlite" + url[len("sqlite") :]
+    for prefix in ("postgresql://", "postgres://", "postgresql+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def sync_url(url: str) -> str:
+    """The same database with a synchronous driver (used by migrations)."""
+    return url.replace("sqlite+aiosqlite", "sqlite", 1)
+
+
+def plain_postgres_url(url: str) -> str:
+    """A libpq-style URL (what psycopg and the Postgres checkpointer take)."""
+    for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+# Environment variables and where they land. Model aliases are handled separately.
+_ENV_FIELDS: dict[str, str] = {
+    "CREWCHIEF_HOME": "home",
+    "CREWCHIEF_DATABASE_URL": "database_url",
+    "CREWCHIEF_CHECKPOINT_URL": "checkpoint_url",
+    "CREWCHIEF_SIMPLICITY_THRESHOLD": "simplicity_threshold",
+    "CREWCHIEF_MAX_PARALLEL_TASKS": "max_parallel_tasks",
+    "CREWCHIEF_MAX_PLAN_TASKS": "max_plan_tasks",
+    "CREWCHIEF_PLAN_ATTEMPTS": "plan_attempts",
+    "CREWCHIEF_MODEL_TIMEOUT": "model_timeout",
+    "CREWCHIEF_AUTO_MIGRATE": "auto_migrate",
+}
+
+
+def _config_file(env: Mapping[str, str], explicit: str | Path | None) -> Path | None:
+    if explicit is not None:
+        return Path(explicit)
+    if env.get("CREWCHIEF_CONFIG"):
+        return Path(env["CREWCHIEF_CONFIG"])
+    local = Path("crewchief.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for var, field in _ENV_FIELDS.items():
+        if env.get(var, "") != "":
+            data[field] = env[var]
+    models = data.setdefault("models", {})
+    everything = env.get("CREWCHIEF_MODEL")
+    for alias in ALIASES:
+        entry = models.setdefault(alias, {})
+        if everything:
+            entry["model"] = everything
+        if env.get(f"CREWCHIEF_{alias.upper()}_MODEL"):
+            entry["model"] = env[f"CREWCHIEF_{alias.upper()}_MODEL"]
+        fallbacks = env.get(f"CREWCHIEF_{alias.upper()}_FALLBACKS")
+        if fallbacks is not None:
+            entry["fallbacks"] = [s.strip() for s in fallbacks.split(",") if s.strip()]
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"invalid configuration ({source}): " + "; ".join(parts)
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from the TOML file, the environment and explicit overrides.
+
+    Args:
+        config_file: A TOML file to read. Default: ``$CREWCHIEF_CONFIG`` or
+            ``./crewchief.toml`` when present.
+        env: The environment to read (default ``os.environ``).
+        **overrides: Field values that win over everything else.
+
+    Raises:
+        ConfigError: naming the offending field and what was expected.
+    """
+    env = os.environ if env is None else env
+    path = _config_file(env, config_file)
+    data: dict[str, Any] = _read_toml(path) if path else {}
+    _apply_env(data, env)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        source = str(path) if path else "environment"
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    settings.home = settings.home.expanduser().resolve()
+    return settings

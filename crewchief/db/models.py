@@ -1,0 +1,111 @@
+"""SQLAlchemy models of the app database. Every change here needs an Alembic revision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Operation(Base):
+    __tablename__ = "operations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request: Mapped[str] = mapped_column(Text)
+    workspace: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    route: Mapped[str | None] = mapped_column(String(16))
+    route_forced: Mapped[bool] = mapped_column(default=False)
+    simplicity_score: Mapped[float | None] = mapped_column(Float)
+    simplicity_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    plan_text: Mapped[str | None] = mapped_column(Text)
+    plan_generated_at: Mapped[datetime | None]
+    planning_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    planning_output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    planning_reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OperationTask(Base):
+    __tablename__ = "operation_tasks"
+    __table_args__ = (UniqueConstraint("operation_id", "sequence", name="uq_task_operation_sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    active_form: Mapped[str] = mapped_column(Text)
+    skill: Mapped[str | None] = mapped_column(String(64))
+    depends_on: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    result: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class OperationEvent(Base):
+    """Append-only; ``seq`` is 1, 2, 3... per operation and is the SSE event id.
+
+    ``key`` makes recording idempotent: a node re-run after a crash records the
+    same keys again, and those inserts are skipped.
+    """
+
+    __tablename__ = "operation_events"
+    __table_args__ = (
+        UniqueConstraint("operation_id", "seq", name="uq_event_operation_seq"),
+        UniqueConstraint("operation_id", "key", name="uq_event_operation_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelCall(Base):
+    """The usage ledger: one row per attempt at one model."""
+
+    __tablename__ = "model_calls"
+    __table_args__ = (Index("ix_model_calls_operation", "operation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str | None] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"))
+    node: Mapped[str] = mapped_column(String(64))
+    task_sequence: Mapped[int | None] = mapped_column(Integer)
+    alias: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    effort: Mapped[str] = mapped_column(String(16))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

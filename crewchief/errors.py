@@ -1,0 +1,53 @@
+"""Exceptions with stable codes. The API turns ``code`` into its JSON error body."""
+
+from __future__ import annotations
+
+
+class CrewchiefError(Exception):
+    """Base class; ``code`` is stable and machine-readable."""
+
+    code = "crewchief_error"
+
+
+class ConfigError(CrewchiefError):
+    code = "invalid_config"
+
+
+class ModelConfigError(CrewchiefError):
+    """A model spec names an unknown provider or cannot be built."""
+
+    code = "invalid_model"
+
+
+class ModelRequestsBlocked(CrewchiefError):
+    """Raised when real model requests are disabled (``CREWCHIEF_ALLOW_MODEL_REQUESTS=0``)."""
+
+    code = "model_requests_blocked"
+
+
+class ModelCallError(CrewchiefError):
+    """Every model bound to an alias (primary and fallbacks) failed."""
+
+    code = "model_call_failed"
+
+
+class PlanError(CrewchiefError):
+    """The orchestrator did not produce a usable plan after all attempts."""
+
+    code = "plan_invalid"
+
+
+class OperationNotFound(CrewchiefError):
+    code = "operation_not_found"
+
+
+class OperationStateError(CrewchiefError):
+    """The operation is not in a state that allows the requested action."""
+
+    code = "operation_state"
+
+
+class ScriptError(CrewchiefError):
+    """A ``fake:`` model script is malformed or has no reply for a call."""
+
+    code = "fake_script"

@@ -1,0 +1,113 @@
+"""Operation events and the in-process event bus.
+
+Persistent events carry ``seq`` (1, 2, 3... per operation, the SSE id); transient
+ones (``model.delta`` token deltas) have ``seq=None`` and are only published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    OPERATION_STARTED = "operation.started"
+    OPERATION_RESUMED = "operation.resumed"
+    ROUTE_DECIDED = "route.decided"
+    FAST_PATH_FAILED = "fast_path.failed"
+    PLAN_INVALID = "plan.invalid"
+    PLAN_GENERATED = "plan.generated"
+    TASK_CREATED = "task.created"
+    TASK_STARTED = "task.started"
+    TASK_COMPLETED = "task.completed"
+    TASK_FAILED = "task.failed"
+    OPERATION_COMPLETED = "operation.completed"
+    OPERATION_FAILED = "operation.failed"
+    OPERATION_CANCELLED = "operation.cancelled"
+    MODEL_DELTA = "model.delta"
+
+
+TERMINAL_EVENTS = frozenset(
+    {EventType.OPERATION_COMPLETED, EventType.OPERATION_FAILED, EventType.OPERATION_CANCELLED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened to an operation."""
+
+    operation_id: str
+    type: EventType
+    payload: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_EVENTS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation_id": self.operation_id,
+            "seq": self.seq,
+            "type": str(self.type),
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class Subscription:
+    """Events of one operation (or all, when ``operation_id`` is None) as they happen."""
+
+    def __init__(self, bus: EventBus, operation_id: str | None):
+        self._bus = bus
+        self.operation_id = operation_id
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.queue.get()
+
+
+class EventBus:
+    """In-process fan-out. Publishing never blocks; each subscriber has its own queue."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str | None, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, operation_id: str | None = None) -> Subscription:
+        sub = Subscription(self, operation_id)
+        self._subs[operation_id].add(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.operation_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.operation_id]
+
+    def publish(self, event: Event) -> None:
+        for key in (event.operation_id, None):
+            for sub in self._subs.get(key, ()):
+                sub.queue.put_nowait(event)
+
+    def has_subscribers(self, operation_id: str) -> bool:
+        return bool(self._subs.get(operation_id) or self._subs.get(None))

@@ -1,0 +1,96 @@
+"""The operation graph (ARCHITECTURE §1).
+
+::
+
+    START → detect_simplicity ─┬─ fast → fast_path ─────────→ END
+                               │            └─(error)─┐
+                               └─ plan ──→ plan ←─────┘
+                                            ▼
+                                        dispatch ─Send→ execute_task (×N) ─┐
+                                            ▲──────────────────────────────┘
+                                            ▼ (all settled)
+                                        synthesize → END
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.errors import GraphBubbleUp
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from crewchief.config import Settings
+from crewchief.graphs.routing import after_detect, after_fast_path, next_tasks
+from crewchief.graphs.state import OperationContext, OperationInput, OperationOutput, OperationState
+from crewchief.nodes.detect_simplicity import detect_simplicity
+from crewchief.nodes.dispatch import dispatch
+from crewchief.nodes.execute_task import execute_task
+from crewchief.nodes.fast_path import fast_path
+from crewchief.nodes.plan import plan
+from crewchief.nodes.synthesize import synthesize
+from crewchief.services import NodeDeps, resolve_deps
+
+NodeFn = Callable[[Any, NodeDeps], Awaitable[dict[str, Any]]]
+
+
+def _bind(fn: NodeFn, settings: Settings | None, *, fails_operation: bool = True) -> Callable:
+    """Adapt ``fn(state, deps)`` to LangGraph's ``(state, runtime)`` node signature.
+
+    An exception escaping a node ends the operation as ``failed`` (recorded with
+    its event) before it propagates, so every way of running the graph (the
+    runner, Studio, a parent graph) leaves the operation in a final state.
+    """
+
+    async def node(state: Any, runtime: Runtime[OperationContext]) -> dict[str, Any]:
+        deps = await resolve_deps(runtime.context, settings)
+        try:
+            return await fn(state, deps)
+        except (asyncio.CancelledError, GraphBubbleUp):
+            raise
+        except Exception as exc:
+            op = state.get("operation_id") if isinstance(state, dict) else None
+            if fails_operation and op:
+                message = f"{fn.__name__}: {exc}" if str(exc) else f"{fn.__name__}: {type(exc).__name__}"
+                await deps.recorder.finish(op, "failed", error=message)
+            raise
+
+    # Not functools.wraps: LangGraph reads the signature to inject ``runtime``.
+    node.__name__ = node.__qualname__ = fn.__name__
+    node.__doc__ = fn.__doc__
+    return node
+
+
+def build_operation_graph(settings: Settings | None = None) -> StateGraph:
+    """Build the uncompiled operation graph.
+
+    Compile it with the checkpointer of your choice, or add it as a node of a
+    larger graph. Runs that bring no :class:`OperationContext` with services
+    use process-wide services built from ``settings`` (or from the
+    environment when ``settings`` is None).
+
+    Args:
+        settings: Configuration for runs that bring none; read lazily.
+    """
+    graph = StateGraph(
+        OperationState,
+        context_schema=OperationContext,
+        input_schema=OperationInput,
+        output_schema=OperationOutput,
+    )
+    graph.add_node("detect_simplicity", _bind(detect_simplicity, settings))
+    graph.add_node("fast_path", _bind(fast_path, settings))
+    graph.add_node("plan", _bind(plan, settings))
+    graph.add_node("dispatch", _bind(dispatch, settings))
+    graph.add_node("execute_task", _bind(execute_task, settings))
+    graph.add_node("synthesize", _bind(synthesize, settings))
+    graph.add_edge(START, "detect_simplicity")
+    graph.add_conditional_edges("detect_simplicity", after_detect, ["fast_path", "plan"])
+    graph.add_conditional_edges("fast_path", after_fast_path, ["plan", END])
+    graph.add_edge("plan", "dispatch")
+    graph.add_conditional_edges("dispatch", next_tasks, ["execute_task", "synthesize"])
+    graph.add_edge("execute_task", "dispatch")
+    graph.add_edge("synthesize", END)
+    return graph

@@ -1,0 +1,18 @@
+"""Conditional edges of the operation graph."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from crewchief.graphs.state import OperationState
+from crewchief.nodes.dispatch import next_tasks
+
+__all__ = ["after_detect", "after_fast_path", "next_tasks"]
+
+
+def after_detect(state: OperationState) -> Literal["fast_path", "plan"]:
+    return "fast_path" if state["route"] == "fast" else "plan"
+
+
+def after_fast_path(state: OperationState) -> Literal["plan", "__end__"]:
+    return "__end__" if state.get("status") == "completed" else "plan"

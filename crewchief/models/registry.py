@@ -1,0 +1,247 @@
+"""The alias layer: every model call in crewchief goes through :meth:`ModelRegistry.call`.
+
+It resolves an alias to its primary model and fallbacks, applies the reasoning
+effort, bounds the call in time, streams token deltas to a callback, reads
+token usage from the reply, and reports every attempt (success or failure) to
+a usage callback so the ledger sees each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+
+from crewchief.config import ALIASES, AliasConfig, Settings
+from crewchief.errors import ModelCallError, ModelConfigError
+from crewchief.models.effort import Effort, normalize_effort
+from crewchief.models.providers import build_chat_model
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one call or a sum of calls. ``output`` includes ``reasoning``."""
+
+    input: int = 0
+    output: int = 0
+    reasoning: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input + other.input, self.output + other.output, self.reasoning + other.reasoning)
+
+    @classmethod
+    def from_message(cls, message: BaseMessage) -> Usage:
+        meta = getattr(message, "usage_metadata", None) or {}
+        details = meta.get("output_token_details") or {}
+        return cls(
+            int(meta.get("input_tokens") or 0),
+            int(meta.get("output_tokens") or 0),
+            int(details.get("reasoning") or 0),
+        )
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """Who is calling: used for usage records, streamed deltas and the fake provider."""
+
+    node: str
+    operation_id: str | None = None
+    task: int | None = None
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One attempt at one model, as handed to the usage callback."""
+
+    info: CallInfo
+    alias: str
+    model: str
+    effort: Effort
+    usage: Usage
+    duration_ms: float
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ModelReply:
+    message: AIMessage
+    alias: str
+    model: str
+    usage: Usage
+    attempts: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+
+# The call in progress, for models that want to know who is calling (the fake
+# provider keys its replies by node and task).
+current_call: ContextVar[CallInfo | None] = ContextVar("crewchief_current_call", default=None)
+
+DeltaCallback = Callable[[CallInfo, str], Awaitable[None]]
+UsageCallback = Callable[[CallRecord], Awaitable[None]]
+ModelOverride = BaseChatModel | str | AliasConfig
+
+
+def _label(model: BaseChatModel) -> str:
+    name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+    provider = "fake" if model._llm_type == "crewchief-fake" else model._llm_type
+    return f"{provider}:{name}"
+
+
+class ModelRegistry:
+    """Resolves aliases to models; thread- and task-safe; caches built models.
+
+    Args:
+        settings: Where alias bindings and provider settings come from.
+        overrides: Per-alias replacements: a spec string, an :class:`AliasConfig`,
+            or a ready chat model instance (used as is, with no fallbacks).
+    """
+
+    def __init__(self, settings: Settings, overrides: Mapping[str, ModelOverride] | None = None):
+        self.settings = settings
+        self._aliases: dict[str, AliasConfig] = dict(settings.models)
+        self._instances: dict[str, BaseChatModel] = {}
+        self._cache: dict[tuple[str, str, Effort], BaseChatModel] = {}
+        self._lock = threading.Lock()
+        for alias, value in (overrides or {}).items():
+            self._set(alias, value)
+
+    def _set(self, alias: str, value: ModelOverride) -> None:
+        if alias not in ALIASES:
+            raise ModelConfigError(f"unknown model alias {alias!r}; expected one of {list(ALIASES)}")
+        if isinstance(value, BaseChatModel):
+            self._instances[alias] = value
+        elif isinstance(value, AliasConfig):
+            self._aliases[alias] = value
+        elif isinstance(value, str):
+            self._aliases[alias] = AliasConfig(model=value)
+        else:
+            raise ModelConfigError(f"model override for {alias!r} must be a spec, AliasConfig or chat model")
+
+    def with_overrides(self, overrides: Mapping[str, ModelOverride] | None) -> ModelRegistry:
+        """A registry sharing this one's cache, with some aliases rebound."""
+        if not overrides:
+            return self
+        clone = ModelRegistry.__new__(ModelRegistry)
+        clone.settings = self.settings
+        clone._aliases = dict(self._aliases)
+        clone._instances = dict(self._instances)
+        clone._cache = self._cache
+        clone._lock = self._lock
+        for alias, value in overrides.items():
+            clone._set(alias, value)
+        return clone
+
+    def describe(self, alias: str) -> str:
+        """``provider:model`` (plus fallbacks) bound to ``alias``, for display."""
+        if alias in self._instances:
+            return _label(self._instances[alias])
+        cfg = self._aliases[alias]
+        return cfg.model + (f" (fallbacks: {', '.join(cfg.fallbacks)})" if cfg.fallbacks else "")
+
+    def candidates(self, alias: str, effort: str | None) -> list[tuple[str, BaseChatModel]]:
+        """The models to try for ``alias``, primary first. Builds lazily and caches."""
+        level = normalize_effort(effort)
+        if alias in self._instances:
+            model = self._instances[alias]
+            return [(_label(model), model)]
+        if alias not in self._aliases:
+            raise ModelConfigError(f"unknown model alias {alias!r}; expected one of {list(ALIASES)}")
+        cfg = self._aliases[alias]
+        out = []
+        for spec in [cfg.model, *cfg.fallbacks]:
+            key = (alias, spec, level)
+            with self._lock:
+                if key not in self._cache:
+                    self._cache[key] = build_chat_model(spec, level, self.settings, cfg)
+                out.append((spec, self._cache[key]))
+        return out
+
+    async def call(
+        self,
+        alias: str,
+        messages: Sequence[BaseMessage],
+        *,
+        effort: str | None,
+        info: CallInfo,
+        on_delta: DeltaCallback | None = None,
+        on_usage: UsageCallback | None = None,
+    ) -> ModelReply:
+        """Call the model bound to ``alias``, falling back in order on failure.
+
+        Raises:
+            ModelCallError: every candidate failed (the message names each error).
+            asyncio.CancelledError: the caller was cancelled; no fallback is tried.
+        """
+        level = normalize_effort(effort)
+        errors: list[str] = []
+        attempts: list[CallRecord] = []
+        config: dict[str, Any] = {
+            "metadata": {"crewchief_node": info.node, "crewchief_alias": alias, "crewchief_task": info.task},
+            "run_name": f"{info.node}:{alias}",
+        }
+        for label, model in self.candidates(alias, level):
+            started = time.perf_counter()
+            token = current_call.set(info)
+            try:
+                async with asyncio.timeout(self.settings.model_timeout):
+                    message = await _stream(model, messages, config, info, on_delta)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any provider failure triggers the fallback
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if isinstance(exc, TimeoutError):
+                    reason = f"timed out after {self.settings.model_timeout:g}s"
+                record = CallRecord(info, alias, label, level, Usage(), _ms(started), reason)
+                attempts.append(record)
+                errors.append(f"{label}: {reason}")
+                if on_usage:
+                    await on_usage(record)
+                continue
+            finally:
+                current_call.reset(token)
+            usage = Usage.from_message(message)
+            record = CallRecord(info, alias, label, level, usage, _ms(started))
+            attempts.append(record)
+            if on_usage:
+                await on_usage(record)
+            return ModelReply(message, alias, label, usage, attempts)
+        raise ModelCallError(f"every model for alias {alias!r} failed: " + "; ".join(errors))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+async def _stream(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    config: dict[str, Any],
+    info: CallInfo,
+    on_delta: DeltaCallback | None,
+) -> AIMessage:
+    merged: AIMessageChunk | None = None
+    async for chunk in model.astream(list(messages), config=config):
+        merged = chunk if merged is None else merged + chunk
+        if on_delta is not None and chunk.content:
+            text = chunk.text
+            if text:
+                await on_delta(info, text)
+    if merged is None:
+        raise ModelCallError("the model returned no output")
+    return AIMessage(
+        content=merged.content,
+        tool_calls=merged.tool_calls,
+        usage_metadata=merged.usage_metadata,
+        response_metadata=merged.response_metadata,
+        additional_kwargs=merged.additional_kwargs,
+    )

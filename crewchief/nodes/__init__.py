@@ -1,0 +1,1 @@
+"""One module per graph node. Each node is ``async def node(state, deps) -> dict``."""

@@ -1,0 +1,177 @@
+"""Turn a planner's reply into validated tasks, repairing what can be repaired.
+
+Repairs: JSON inside code fences or prose, a bare list of tasks, common key
+spellings (``steps``, ``title``, ``dependencies``, ``activeForm``), missing
+ids, a missing ``active_form`` (derived from the description). Anything that
+cannot be repaired raises :class:`PlanParseError` with a message the planner
+can act on when asked again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from crewchief.graphs.state import PlannedTask
+
+_DESCRIPTION_KEYS = ("description", "title", "task", "name", "content")
+_ACTIVE_KEYS = ("active_form", "activeForm", "active", "progress")
+_DEPENDS_KEYS = ("depends_on", "dependsOn", "dependencies", "deps", "after")
+_TASKS_KEYS = ("tasks", "steps", "plan", "todos")
+
+
+class PlanParseError(ValueError):
+    """The reply is not a usable plan; the message says why."""
+
+
+def _json_candidates(text: str) -> list[Any]:
+    """Every JSON value that starts at a ``{`` or ``[`` in the text, longest first."""
+    decoder = json.JSONDecoder()
+    found: list[tuple[int, Any]] = []
+    for match in re.finditer(r"[\[{]", text):
+        try:
+            value, end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        found.append((end - match.start(), value))
+    found.sort(key=lambda pair: -pair[0])
+    return [value for _, value in found]
+
+
+def _task_list(value: Any) -> tuple[list[Any], str] | None:
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return value, ""
+    if isinstance(value, dict):
+        for key in _TASKS_KEYS:
+            if isinstance(value.get(key), list):
+                return value[key], str(value.get("summary") or value.get("goal") or "")
+    return None
+
+
+_DOUBLE_FINAL = {"run", "set", "get", "put", "stop", "plan", "ship", "split", "cut", "map", "drop", "wrap", "tag"}
+
+
+def gerund(description: str) -> str:
+    """'Run the build' → 'Running the build' (a best effort for the first verb)."""
+    first, _, rest = description.strip().partition(" ")
+    word = first.lower()
+    if not word.isalpha():
+        return f"Working on: {description.strip()}"
+    if word in _DOUBLE_FINAL:
+        ing = word + word[-1] + "ing"
+    elif word.endswith("ie"):
+        ing = word[:-2] + "ying"
+    elif word.endswith("e") and not word.endswith(("ee", "ye", "oe")):
+        ing = word[:-1] + "ing"
+    else:
+        ing = word + "ing"
+    return (ing.capitalize() + (" " + rest if rest else "")).strip()
+
+
+def _first(item: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if item.get(key) not in (None, ""):
+            return item[key]
+    return None
+
+
+def _normalize(items: list[Any]) -> list[PlannedTask]:
+    tasks: list[PlannedTask] = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise PlanParseError(f"task {index} is not an object")
+        description = _first(item, _DESCRIPTION_KEYS)
+        if not isinstance(description, str) or not description.strip():
+            raise PlanParseError(f"task {index} has no description")
+        active = _first(item, _ACTIVE_KEYS)
+        deps = _first(item, _DEPENDS_KEYS) or []
+        if isinstance(deps, int | str):
+            deps = [deps]
+        try:
+            dep_ids = [int(d) for d in deps]
+        except (TypeError, ValueError):
+            raise PlanParseError(f"task {index}: depends_on must be a list of task ids") from None
+        raw_id = item.get("id", index)
+        try:
+            task_id = int(raw_id)
+        except (TypeError, ValueError):
+            raise PlanParseError(f"task {index}: id must be a number, got {raw_id!r}") from None
+        skill = item.get("skill")
+        tasks.append(
+            {
+                "id": task_id,
+                "description": description.strip(),
+                "active_form": active.strip() if isinstance(active, str) and active.strip() else gerund(description),
+                "skill": skill.strip() if isinstance(skill, str) and skill.strip() else None,
+                "depends_on": dep_ids,
+            }
+        )
+    return tasks
+
+
+def _renumber(tasks: list[PlannedTask]) -> list[PlannedTask]:
+    ids = [t["id"] for t in tasks]
+    if len(set(ids)) != len(ids):
+        raise PlanParseError(f"task ids repeat: {ids}")
+    mapping = {old: new for new, old in enumerate(ids, start=1)}
+    for task in tasks:
+        unknown = [d for d in task["depends_on"] if d not in mapping]
+        if unknown:
+            raise PlanParseError(f"task {task['id']} depends on unknown task(s) {unknown}")
+        task["depends_on"] = sorted({mapping[d] for d in task["depends_on"]})
+        task["id"] = mapping[task["id"]]
+        if task["id"] in task["depends_on"]:
+            raise PlanParseError(f"task {task['id']} depends on itself")
+    return tasks
+
+
+def _check_acyclic(tasks: list[PlannedTask]) -> None:
+    deps = {t["id"]: set(t["depends_on"]) for t in tasks}
+    done: set[int] = set()
+    while len(done) < len(deps):
+        ready = [i for i, d in deps.items() if i not in done and d <= done]
+        if not ready:
+            stuck = sorted(set(deps) - done)
+            raise PlanParseError(f"tasks {stuck} depend on each other in a cycle")
+        done.update(ready)
+
+
+def parse_plan(text: str, *, max_tasks: int) -> tuple[list[PlannedTask], str]:
+    """Parse and validate a plan. Returns ``(tasks, summary)``.
+
+    Raises:
+        PlanParseError: no JSON plan found, no tasks, too many tasks, bad
+            references or a dependency cycle.
+    """
+    if not text or not text.strip():
+        raise PlanParseError("the reply was empty")
+    found = None
+    for candidate in _json_candidates(text):
+        found = _task_list(candidate)
+        if found is not None:
+            break
+    if found is None:
+        raise PlanParseError('no JSON object with a "tasks" list was found in the reply')
+    items, summary = found
+    if not items:
+        raise PlanParseError("the plan has no tasks")
+    if len(items) > max_tasks:
+        raise PlanParseError(f"the plan has {len(items)} tasks; at most {max_tasks} are allowed")
+    tasks = _renumber(_normalize(items))
+    _check_acyclic(tasks)
+    return tasks, summary
+
+
+def plan_text(tasks: list[PlannedTask], summary: str) -> str:
+    """The plan as a numbered list, as shown to people."""
+    lines = [summary.strip()] if summary.strip() else []
+    for task in tasks:
+        extra = []
+        if task["depends_on"]:
+            extra.append("after " + ", ".join(str(d) for d in task["depends_on"]))
+        if task.get("skill"):
+            extra.append(f"skill: {task['skill']}")
+        suffix = f" ({'; '.join(extra)})" if extra else ""
+        lines.append(f"{task['id']}. {task['description']}{suffix}")
+    return "\n".join(lines)

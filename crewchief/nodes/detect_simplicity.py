@@ -1,0 +1,53 @@
+"""Decide how much machinery a request deserves: the fast path or a plan."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langgraph.types import Overwrite
+
+from crewchief.graphs.state import OperationState
+from crewchief.nodes._simplicity import score_request
+from crewchief.services import NodeDeps
+
+TERMINAL_STATUSES = ("completed", "failed", "cancelled", "rejected")
+
+
+async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
+    """Score the request, pick the route (or honour a forced one) and record both.
+
+    Also registers the operation when the caller did not (a run started from
+    LangGraph Studio), and starts a fresh operation when a thread that already
+    finished one gets a new request.
+    """
+    request = (state.get("request") or "").strip()
+    if not request:
+        raise ValueError("request: expected a non-empty string")
+    operation_id = state.get("operation_id")
+    fresh = not operation_id or state.get("status") in TERMINAL_STATUSES
+    if fresh:
+        operation_id = str(uuid.uuid4())
+    workspace = deps.workspace(state.get("workspace"))
+    forced = state.get("forced_route")
+    await deps.recorder.create_operation(
+        operation_id=operation_id, request=request, workspace=workspace, route=forced
+    )
+    simplicity = score_request(request)
+    route = forced or ("fast" if simplicity.score >= deps.threshold else "plan")
+    await deps.recorder.route_decided(
+        operation_id, route=route, score=simplicity.score, reasons=simplicity.reasons, forced=forced is not None
+    )
+    return {
+        "operation_id": operation_id,
+        "request": request,
+        "workspace": workspace,
+        "route": route,
+        "simplicity": {"score": simplicity.score, "reasons": simplicity.reasons, "forced": forced is not None},
+        "status": "running",
+        "plan": [],
+        "results": Overwrite({}),
+        "answer": "",
+        "error": None,
+        "fast_path_error": None,
+    }

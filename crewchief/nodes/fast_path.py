@@ -1,0 +1,42 @@
+"""Answer a simple request with one low-effort orchestrator call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from crewchief import prompts
+from crewchief.graphs.state import OperationState
+from crewchief.models.registry import CallInfo
+from crewchief.services import NodeDeps
+
+log = logging.getLogger(__name__)
+
+
+async def fast_path(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
+    """One call, no tools. On failure the operation falls back to planning."""
+    op = state["operation_id"]
+    messages = [SystemMessage(prompts.FAST_PATH_SYSTEM), HumanMessage(state["request"])]
+    try:
+        reply = await deps.models.call(
+            "orchestrator",
+            messages,
+            effort="low",
+            info=CallInfo("fast_path", op),
+            on_delta=deps.recorder.on_delta,
+            on_usage=deps.recorder.model_call,
+        )
+        if not reply.text.strip():
+            raise ValueError("the model returned an empty answer")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure means: plan instead
+        error = str(exc) or type(exc).__name__
+        log.warning("fast path failed for %s, falling back to planning: %s", op, error)
+        await deps.recorder.fast_path_failed(op, error)
+        return {"route": "plan", "fast_path_error": error}
+    await deps.recorder.finish(op, "completed", answer=reply.text)
+    return {"answer": reply.text, "status": "completed"}

@@ -1,0 +1,93 @@
+"""Public read models: what ``Crewchief.get``/``run`` return and ``ops show --json`` prints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class TokenUsage(BaseModel):
+    input: int = 0
+    output: int = Field(0, description="Output tokens, reasoning included.")
+    reasoning: int = 0
+
+
+class ModelUsage(BaseModel):
+    """Usage of one model under one alias, summed over the operation's calls."""
+
+    alias: str
+    model: str
+    calls: int
+    failed_calls: int
+    input: int
+    output: int
+    reasoning: int
+
+
+class TaskResult(BaseModel):
+    sequence: int
+    description: str
+    active_form: str
+    skill: str | None = None
+    depends_on: list[int] = Field(default_factory=list)
+    status: str
+    result: str | None = None
+    error: str | None = None
+    model: str | None = None
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class EventRecord(BaseModel):
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class Simplicity(BaseModel):
+    score: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class OperationSummary(BaseModel):
+    id: str
+    status: str
+    request: str
+    route: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+    tasks: int = 0
+
+
+class OperationResult(BaseModel):
+    """An operation as stored: route, plan, tasks, usage, answer and (optionally) events."""
+
+    id: str
+    status: str
+    request: str
+    workspace: str | None = None
+    route: str | None = None
+    route_forced: bool = False
+    simplicity: Simplicity = Field(default_factory=Simplicity)
+    plan_text: str | None = None
+    plan_generated_at: datetime | None = None
+    planning_usage: TokenUsage = Field(default_factory=TokenUsage)
+    answer: str | None = None
+    error: str | None = None
+    tasks: list[TaskResult] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    usage_by_model: list[ModelUsage] = Field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    events: list[EventRecord] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled", "rejected")
