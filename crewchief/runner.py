@@ -133,6 +133,7 @@ class Crewchief:
         try:
             self._services = await Services.open(self.settings, models=self._model_overrides)
             stack.push_async_callback(self._services.close)
+            self._services.models.check()
             checkpointer = await stack.enter_async_context(_checkpointer(self.settings))
             self._graph = build_operation_graph(self.settings).compile(checkpointer=checkpointer)
         except BaseException:
@@ -187,14 +188,22 @@ class Crewchief:
         """
         request, ws = validate_request(request, workspace, route)
         op = operation_id or str(uuid.uuid4())
-        await self.services.recorder.create_operation(
-            operation_id=op, request=request, workspace=ws, route=route, metadata=metadata
-        )
-        payload: OperationInput = {"request": request, "operation_id": op, "workspace": ws, "forced_route": route}
-        return self._launch(op, payload, ws)
-
-    def _launch(self, op: str, payload: OperationInput | None, workspace: str | None) -> OperationHandle:
+        # Subscribe first so the handle's events start with operation.started.
         sub = self.services.bus.subscribe(op)
+        try:
+            await self.services.recorder.create_operation(
+                operation_id=op, request=request, workspace=ws, route=route, metadata=metadata
+            )
+        except BaseException:
+            sub.close()
+            raise
+        payload: OperationInput = {"request": request, "operation_id": op, "workspace": ws, "forced_route": route}
+        return self._launch(op, payload, ws, sub)
+
+    def _launch(
+        self, op: str, payload: OperationInput | None, workspace: str | None, sub: Subscription | None = None
+    ) -> OperationHandle:
+        sub = sub or self.services.bus.subscribe(op)
         task = asyncio.create_task(self._execute(op, payload, workspace), name=f"crewchief-op-{op}")
         self._runs[op] = task
         return OperationHandle(self, op, task, sub)
@@ -262,8 +271,9 @@ class Crewchief:
             payload = {"request": current.request, "operation_id": operation_id,
                        "workspace": current.workspace,
                        "forced_route": current.route if current.route_forced else None}
+        sub = self.services.bus.subscribe(operation_id)
         await self.services.recorder.operation_resumed(operation_id)
-        return self._launch(operation_id, payload, current.workspace)
+        return self._launch(operation_id, payload, current.workspace, sub)
 
     async def cancel(self, operation_id: str) -> OperationResult:
         """Cancel an operation running in this process (idempotent for ended ones)."""

@@ -286,9 +286,11 @@ class FakeChatModel(BaseChatModel):
     def _select(self, messages: list[BaseMessage], run_manager: Any) -> tuple[FakeReply, str]:
         node = _calling_node(run_manager)
         prompt = _messages_text(messages)
-        self.calls.append(
-            {"node": node, "effort": self.effort, "prompt": prompt, "at": time.monotonic()}
-        )
+        from crewchief.models.registry import current_call
+
+        info = current_call.get()
+        effort = info.effort if info is not None and info.effort else self.effort
+        self.calls.append({"node": node, "effort": effort, "prompt": prompt, "at": time.monotonic()})
         reply = self.script.pick(node, prompt)
         if reply is None:
             raise ScriptError(f"fake script has no reply for node {node!r}; prompt starts {prompt[:120]!r}")

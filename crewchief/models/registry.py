@@ -13,7 +13,7 @@ import threading
 import time
 from contextvars import ContextVar
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from crewchief.config import ALIASES, AliasConfig, Settings
 from crewchief.errors import ModelCallError, ModelConfigError
 from crewchief.models.effort import Effort, normalize_effort
-from crewchief.models.providers import build_chat_model
+from crewchief.models.providers import build_chat_model, parse_spec, provider_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ class CallInfo:
     node: str
     operation_id: str | None = None
     task: int | None = None
+    effort: Effort | None = None
 
 
 @dataclass(slots=True)
@@ -141,6 +142,21 @@ class ModelRegistry:
             clone._set(alias, value)
         return clone
 
+    def check(self) -> None:
+        """Fail fast on a spec with a bad shape or an unknown provider (builds nothing).
+
+        Raises:
+            ModelConfigError: naming the alias and the spec.
+        """
+        for alias, cfg in self._aliases.items():
+            if alias in self._instances:
+                continue
+            for spec in [cfg.model, *cfg.fallbacks]:
+                try:
+                    provider_config(self.settings, parse_spec(spec)[0])
+                except ModelConfigError as exc:
+                    raise ModelConfigError(f"models.{alias}: {exc}") from None
+
     def describe(self, alias: str) -> str:
         """``provider:model`` (plus fallbacks) bound to ``alias``, for display."""
         if alias in self._instances:
@@ -191,7 +207,7 @@ class ModelRegistry:
         }
         for label, model in self.candidates(alias, level):
             started = time.perf_counter()
-            token = current_call.set(info)
+            token = current_call.set(replace(info, effort=level))
             try:
                 async with asyncio.timeout(self.settings.model_timeout):
                     message = await _stream(model, messages, config, info, on_delta)

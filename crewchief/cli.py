@@ -1,0 +1,258 @@
+"""The ``crewchief`` command.
+
+Only :mod:`argparse` is imported at module level so that ``crewchief --help``
+starts fast; everything else loads inside the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crewchief",
+        description="Plan with an expensive model, delegate to cheap ones, persist and stream every step.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: ./crewchief.toml)")
+    parser.add_argument("--home", metavar="DIR", help="where state lives (default: $CREWCHIEF_HOME)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run an operation with live progress")
+    run.add_argument("request", help="what to do, in plain words")
+    run.add_argument("--workspace", "-w", metavar="DIR", help="directory the operation works in")
+    run.add_argument("--route", choices=["fast", "plan"], help="force the route instead of detecting it")
+    run.add_argument("--json", action="store_true", help="print the final operation as JSON")
+
+    ops = sub.add_parser("ops", help="inspect and resume operations")
+    ops_sub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
+    ls = ops_sub.add_parser("list", help="recent operations, newest first")
+    ls.add_argument("--status", help="only operations with this status")
+    ls.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    ls.add_argument("--json", action="store_true")
+    show = ops_sub.add_parser("show", help="one operation: route, plan, tasks, usage, events")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    resume = ops_sub.add_parser("resume", help="continue an interrupted operation from its checkpoint")
+    resume.add_argument("id")
+    resume.add_argument("--json", action="store_true")
+
+    db = sub.add_parser("db", help="app database")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations up to the newest revision")
+    db_sub.add_parser("current", help="print the database's revision")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``crewchief`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from crewchief import __version__
+
+        print(f"crewchief {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from crewchief.errors import CrewchiefError
+
+    try:
+        return _dispatch(args)
+    except CrewchiefError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.code in ("invalid_config", "invalid_request", "invalid_model") else EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from crewchief.config import load_settings
+
+    settings = load_settings(args.config, home=args.home)
+    if args.command == "run":
+        return asyncio.run(_run(settings, args))
+    if args.command == "ops":
+        return asyncio.run(_ops(settings, args))
+    if args.command == "db":
+        return _db(settings, args)
+    raise AssertionError(args.command)
+
+
+def _banner(settings: Any, console: Any) -> None:
+    from crewchief.config import ALIASES, DEFAULT_MODEL
+
+    bound = " · ".join(f"{a} {settings.models[a].model}" for a in ALIASES)
+    note = ""
+    if not settings.models_configured():
+        note = f" — no model configured: every alias uses the scripted {DEFAULT_MODEL} provider (set CREWCHIEF_MODEL)"
+    console.print(f"crewchief · {bound}{note}", style="dim", highlight=False, markup=False)
+
+
+async def _run(settings: Any, args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from crewchief._progress import PlainProgress, ProgressView
+    from crewchief.runner import Crewchief
+
+    err = Console(stderr=True, soft_wrap=True)
+    out = Console(soft_wrap=True)
+    _banner(settings, err)
+    started = time.perf_counter()
+    async with Crewchief(settings) as chief:
+        handle = await chief.start(args.request, workspace=args.workspace, route=args.route)
+        err.print(f"operation {handle.id}", style="dim", highlight=False)
+        loop = asyncio_loop()
+        loop.add_signal_handler(signal.SIGINT, lambda: loop.create_task(handle.cancel()))
+        try:
+            if err.is_terminal:
+                view = ProgressView()
+                with Live(view, console=err, refresh_per_second=12, transient=False):
+                    async for event in handle.events():
+                        view.handle(event)
+            else:
+                plain = PlainProgress(err)
+                async for event in handle.events():
+                    plain.handle(event)
+            result = await handle.wait()
+            if args.json:
+                result = await chief.get(handle.id, events=True)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        out.print_json(result.model_dump_json())
+    else:
+        _print_outcome(out, err, result, elapsed)
+    return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(result.status, EXIT_FAILED)
+
+
+def asyncio_loop() -> Any:
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+def _print_outcome(out: Any, err: Any, result: Any, elapsed: float) -> None:
+    if result.answer:
+        out.print(result.answer, highlight=False, markup=False)
+    style = "green" if result.status == "completed" else "red"
+    err.print(f"{result.status}", style=f"bold {style}", end="")
+    if result.error:
+        err.print(f": {result.error}", style=style, markup=False, highlight=False, end="")
+    u = result.usage
+    err.print(
+        f"  · tokens in {u.input} · out {u.output} · reasoning {u.reasoning} · {elapsed:.2f}s",
+        style="dim",
+        highlight=False,
+    )
+
+
+async def _ops(settings: Any, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from crewchief.runner import Crewchief
+
+    out = Console(soft_wrap=True)
+    async with Crewchief(settings) as chief:
+        if args.ops_command == "list":
+            items = await chief.list(status=args.status, limit=args.limit)
+            if args.json:
+                out.print_json(data=[i.model_dump(mode="json") for i in items])
+            else:
+                _print_list(out, items)
+            return EXIT_OK
+        if args.ops_command == "show":
+            result = await chief.get(args.id, events=True)
+            if args.json:
+                out.print_json(result.model_dump_json())
+            else:
+                _print_show(out, result)
+            return EXIT_OK
+        handle = await chief.resume(args.id)
+        result = await handle.wait()
+        if args.json:
+            out.print_json((await chief.get(args.id, events=True)).model_dump_json())
+        else:
+            _print_show(out, result)
+        return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+
+def _print_list(out: Any, items: list) -> None:
+    if not items:
+        out.print("no operations", style="dim")
+        return
+    for i in items:
+        request = i.request if len(i.request) <= 60 else i.request[:57] + "..."
+        created = i.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        out.print(
+            f"{i.id}  {i.status:<10} {i.route or '-':<5} {i.tasks:>3} tasks  {created}  {request}",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+
+
+def _print_show(out: Any, r: Any) -> None:
+    from rich.table import Table
+
+    out.print(f"[bold]{r.id}[/] · {r.status} · route {r.route or '-'}" + (" (forced)" if r.route_forced else ""))
+    out.print(f"request: {r.request}", markup=False, highlight=False)
+    if r.simplicity.score is not None:
+        out.print(f"simplicity {r.simplicity.score:.2f}: " + "; ".join(r.simplicity.reasons), markup=False)
+    if r.plan_text:
+        out.print("[bold]plan[/]")
+        out.print(r.plan_text, markup=False, highlight=False)
+    if r.tasks:
+        table = Table("#", "status", "task", "model", "tokens in/out", "started", "completed", box=None)
+        for t in r.tasks:
+            table.add_row(
+                str(t.sequence), t.status, t.description, t.model or "-", f"{t.usage.input}/{t.usage.output}",
+                t.started_at.strftime("%H:%M:%S.%f")[:-3] if t.started_at else "-",
+                t.completed_at.strftime("%H:%M:%S.%f")[:-3] if t.completed_at else "-",
+            )
+        out.print(table)
+    if r.answer:
+        out.print("[bold]answer[/]")
+        out.print(r.answer, markup=False, highlight=False)
+    if r.error:
+        out.print(f"[red]error:[/] {r.error}", highlight=False)
+    u = r.usage
+    out.print(f"tokens: in {u.input} · out {u.output} · reasoning {u.reasoning}", style="dim")
+    for m in r.usage_by_model:
+        out.print(f"  {m.alias:<12} {m.model:<30} {m.calls} calls · in {m.input} · out {m.output}", style="dim", highlight=False)
+
+
+def _db(settings: Any, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from crewchief.db.migrate import current_revision, upgrade
+    from crewchief.db.session import Database
+
+    url = settings.resolved_database_url
+    if args.db_command == "upgrade":
+        upgrade(url)
+    db = Database.open(url)
+
+    async def revision() -> str | None:
+        try:
+            return await current_revision(db)
+        finally:
+            await db.close()
+
+    print(f"{url}: revision {asyncio.run(revision()) or '(empty)'}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Shared fixtures. Real model requests are disabled for the whole run.
+
+``CREWCHIEF_ALLOW_MODEL_REQUESTS=0`` makes building any non-``fake`` provider
+fail loudly (it is inherited by subprocesses too). A test that needs a real
+model server opts in by setting it back to ``1`` for itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ["CREWCHIEF_ALLOW_MODEL_REQUESTS"] = "0"
+
+from crewchief.config import Settings, load_settings  # noqa: E402
+from crewchief.models.fake import reset_scripts  # noqa: E402
+from crewchief.runner import Crewchief  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("CREWCHIEF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scripts() -> Iterator[None]:
+    reset_scripts()
+    yield
+    reset_scripts()
+
+
+def make_settings(home: Path, **overrides: Any) -> Settings:
+    """Settings isolated from the developer's environment and config files."""
+    return load_settings(config_file=None, env={}, home=str(home), **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"crewchief_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for each storage backend: SQLite files, or PostgreSQL for both stores."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path / "home")
+    url = request.getfixturevalue("postgres_url")
+    return make_settings(tmp_path / "home", database_url=url)
+
+
+@pytest.fixture
+async def chief(settings: Settings) -> AsyncIterator[Crewchief]:
+    async with Crewchief(settings) as cc:
+        yield cc
+
+
+def write_script(directory: Path, rules: list[dict[str, Any]], **extra: Any) -> str:
+    """Write a fake-provider script and return its ``fake:PATH`` spec."""
+    path = directory / f"script-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps({"rules": rules, **extra}), encoding="utf-8")
+    return f"fake:{path}"
+
+
+def plan_reply(*tasks: tuple[str, list[int]] | str, summary: str = "plan") -> dict[str, Any]:
+    """A scripted planner reply: each task is a description or (description, depends_on)."""
+    items = []
+    for i, task in enumerate(tasks, start=1):
+        description, deps = (task, []) if isinstance(task, str) else task
+        items.append({"id": i, "description": description, "active_form": f"Doing: {description}", "depends_on": deps})
+    return {"plan": {"summary": summary, "tasks": items}}

@@ -1,0 +1,101 @@
+"""The ``crewchief`` command, run as a user would: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import plan_reply, write_script
+
+
+def crewchief(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CREWCHIEF_")}
+    full_env.update({"CREWCHIEF_HOME": str(home), "CREWCHIEF_ALLOW_MODEL_REQUESTS": "0"}, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "crewchief.cli", *args],
+        capture_output=True, text=True, env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_run_then_ops_show_json(tmp_path: Path) -> None:
+    spec = write_script(
+        tmp_path,
+        [
+            {"node": "plan", "reply": plan_reply("Write module a", "Write module b", ("Write the glue", [1, 2]))},
+            {"node": "execute_task", "match": "module a", "reply": {"text": "a written", "delay": 0.3}},
+            {"node": "execute_task", "match": "module b", "reply": {"text": "b written", "delay": 0.3}},
+        ],
+    )
+    home, workspace = tmp_path / "home", tmp_path / "ws"
+    workspace.mkdir()
+    run = crewchief(home, "run", "Build the two modules and glue them", "--workspace", str(workspace),
+                    env={"CREWCHIEF_MODEL": spec})
+    assert run.returncode == 0, run.stderr
+    assert "route: plan" in run.stderr
+    assert "✓ 3." in run.stderr
+    op_id = next(line.split()[1] for line in run.stderr.splitlines() if line.startswith("operation "))
+
+    show = crewchief(home, "ops", "show", op_id, "--json", env={"CREWCHIEF_MODEL": spec})
+    assert show.returncode == 0, show.stderr
+    op = json.loads(show.stdout)
+    assert op["status"] == "completed" and op["route"] == "plan"
+    assert op["workspace"] == str(workspace.resolve())
+    assert op["plan_text"].startswith("plan\n1. Write module a")
+    tasks = op["tasks"]
+    assert len(tasks) == 3 and all(t["status"] == "completed" for t in tasks)
+    assert all(t["usage"]["input"] > 0 and t["started_at"] and t["completed_at"] for t in tasks)
+    a, b = ({k: datetime.fromisoformat(t[k]) for k in ("started_at", "completed_at")} for t in tasks[:2])
+    assert a["started_at"] < b["completed_at"] and b["started_at"] < a["completed_at"], "tasks 1 and 2 overlap"
+    seqs = [e["seq"] for e in op["events"]]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert op["usage"]["input"] == sum(m["input"] for m in op["usage_by_model"])
+
+    listing = crewchief(home, "ops", "list")
+    assert op_id in listing.stdout and "completed" in listing.stdout
+
+
+def test_run_json_prints_the_final_operation(tmp_path: Path) -> None:
+    run = crewchief(tmp_path / "home", "run", "What is a monad?", "--json")
+    assert run.returncode == 0, run.stderr
+    op = json.loads(run.stdout)
+    assert op["route"] == "fast" and op["answer"] == "Answer to: What is a monad?"
+    assert run.stderr.splitlines()[0].startswith("crewchief · orchestrator fake:default")
+    assert "no model configured" in run.stderr.splitlines()[0]
+
+
+def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
+    empty = crewchief(tmp_path / "home", "run", "  ")
+    assert empty.returncode == 2 and "error: request: expected a non-empty string" in empty.stderr
+    missing = crewchief(tmp_path / "home", "run", "hi", "--workspace", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "workspace: expected an existing directory" in missing.stderr
+    unknown = crewchief(tmp_path / "home", "ops", "show", "no-such-id")
+    assert unknown.returncode == 1 and "operation 'no-such-id' does not exist" in unknown.stderr
+    bad_env = crewchief(tmp_path / "home", "run", "hi", env={"CREWCHIEF_MAX_PARALLEL_TASKS": "lots"})
+    assert bad_env.returncode == 2 and "max_parallel_tasks" in bad_env.stderr
+    bad_model = crewchief(tmp_path / "home", "run", "hi", env={"CREWCHIEF_MODEL": "nosuch:model"})
+    assert bad_model.returncode == 2 and "models.orchestrator: unknown provider 'nosuch'" in bad_model.stderr
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    out = crewchief(tmp_path / "home", "db", "upgrade")
+    assert out.returncode == 0, out.stderr
+    assert "revision 0001" in out.stdout
+    assert (tmp_path / "home" / "crewchief.db").is_file()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["ops", "show", "--help"]])
+def test_help(args: list[str], tmp_path: Path) -> None:
+    out = crewchief(tmp_path, *args)
+    assert out.returncode == 0 and "usage: crewchief" in out.stdout
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = "import sys, crewchief.cli as c\ntry: c.main(['--help'])\nexcept SystemExit: pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('langgraph','langchain_core','sqlalchemy','rich','pydantic')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
