@@ -70,7 +70,9 @@ class Studio:
     def why(self, what: str) -> str:
         """An assertion message: ``what`` plus the tail of the server log."""
         state = "running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
-        return f"{what}\n--- langgraph dev ({state}), last lines of {self.log} ---\n{self.log_tail()}"
+        return (
+            f"{what}\n--- langgraph dev ({state}), last lines of {self.log} ---\n{self.log_tail()}"
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Make a request that must succeed and return its JSON body."""
@@ -212,7 +214,9 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
 @pytest.fixture(scope="module")
 def assistant_id(studio: Studio) -> str:
     found = studio.call("POST", "/assistants/search", json={"graph_id": GRAPH_ID, "limit": 10})
-    assert len(found) == 1, studio.why(f"expected one assistant for graph {GRAPH_ID!r}, got {found}")
+    assert len(found) == 1, studio.why(
+        f"expected one assistant for graph {GRAPH_ID!r}, got {found}"
+    )
     return found[0]["assistant_id"]
 
 
@@ -293,7 +297,11 @@ def test_run_context_reaches_the_graph(studio: Studio) -> None:
 
 def test_stream_updates(studio: Studio) -> None:
     thread_id = studio.new_thread()
-    body = {"assistant_id": GRAPH_ID, "input": {"request": PLAN_REQUEST}, "stream_mode": ["updates"]}
+    body = {
+        "assistant_id": GRAPH_ID,
+        "input": {"request": PLAN_REQUEST},
+        "stream_mode": ["updates"],
+    }
     events: list[tuple[str, Any]] = []
     with studio.client.stream("POST", f"/threads/{thread_id}/runs/stream", json=body) as response:
         assert response.status_code == 200, studio.why(f"runs/stream -> {response.status_code}")
@@ -309,6 +317,8 @@ def test_stream_updates(studio: Studio) -> None:
     errors = [payload for name, payload in events if name == "error"]
     assert not errors, studio.why(f"stream reported errors: {errors}")
     nodes = Counter(node for name, payload in events if name == "updates" for node in payload)
-    assert PLAN_NODES <= set(nodes), studio.why(f"updates seen for {dict(nodes)}; events: {events[:20]}")
+    assert PLAN_NODES <= set(nodes), studio.why(
+        f"updates seen for {dict(nodes)}; events: {events[:20]}"
+    )
     assert nodes["execute_task"] == 3, dict(nodes)
     assert "fast_path" not in nodes, dict(nodes)

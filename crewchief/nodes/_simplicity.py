@@ -48,7 +48,11 @@ def score_request(text: str) -> Simplicity:
     if is_question:
         score += 0.3
         reasons.append("phrased as a question")
+    short_generation = bool(_SHORT_GENERATION.search(text))
     actions = sorted({m.group(0).lower() for m in _ACTION_VERBS.finditer(text)})
+    if short_generation:
+        # "Write a regex", "create a haiku": the verb asks for text, not for changes.
+        actions = [a for a in actions if a not in ("write", "create", "generate", "crea", "crée", "erstelle")]
     if actions:
         score -= 0.35 if not is_question else 0.2
         reasons.append("asks for changes: " + ", ".join(actions[:4]))
@@ -60,11 +64,11 @@ def score_request(text: str) -> Simplicity:
     if steps >= 2:
         score -= 0.2
         reasons.append(f"describes {steps} steps")
-    if _SHORT_GENERATION.search(text):
+    if short_generation:
         score += 0.2
         reasons.append("short single-shot generation")
     if words <= 6 and not actions:
-        score += 0.1
+        score += 0.2
         reasons.append(f"short ({words} words)")
     elif words > 60 and not is_question:
         score -= 0.15

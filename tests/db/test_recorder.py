@@ -12,7 +12,6 @@ from crewchief.events import EventType
 from crewchief.models.registry import Usage
 from crewchief.services import Services
 
-pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture

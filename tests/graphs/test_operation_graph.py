@@ -12,7 +12,6 @@ from crewchief import Crewchief, EventType, FakeChatModel, FakeScript
 from crewchief.config import Settings
 from tests.conftest import plan_reply, write_script
 
-pytestmark = pytest.mark.asyncio
 
 
 def overlap(a, b) -> bool:

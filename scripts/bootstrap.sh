@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create .venv (if needed) and install crewchief with everything its tests use.
+# Idempotent: a second run only checks that the install is current.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "crewchief needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "creating .venv with $("$PYTHON" --version)"
+    "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.crewchief-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "installing crewchief and its dependencies into .venv"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS:-dev}]" 2>&1 \
+        | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c "import crewchief.runner" # fail here, not later, if the install is broken
+    touch "$stamp"
+fi

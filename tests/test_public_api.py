@@ -1,0 +1,29 @@
+"""The public API changes only on purpose."""
+
+import subprocess
+import sys
+
+import crewchief
+
+EXPECTED = [
+    "AliasConfig", "Crewchief", "CrewchiefError", "Event", "EventType", "FakeChatModel", "FakeReply",
+    "FakeRule", "FakeScript", "InvalidRequest", "ModelUsage", "OperationContext", "OperationHandle",
+    "OperationNotFound", "OperationResult", "OperationState", "OperationSummary", "ProviderConfig",
+    "Settings", "TaskResult", "TokenUsage", "__version__", "build_operation_graph", "load_settings",
+    "normalize_effort",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(crewchief.__all__) == sorted(EXPECTED)
+
+
+def test_every_public_name_resolves() -> None:
+    for name in crewchief.__all__:
+        assert getattr(crewchief, name) is not None
+
+
+def test_import_is_light() -> None:
+    code = "import sys, crewchief; print(sorted(m for m in sys.modules if m.startswith(('langgraph', 'langchain', 'sqlalchemy'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "[]"
