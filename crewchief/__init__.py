@@ -38,7 +38,33 @@ _EXPORTS: dict[str, str] = {
     "OperationNotFound": "crewchief.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "AliasConfig",
+    "Crewchief",
+    "CrewchiefError",
+    "Event",
+    "EventType",
+    "FakeChatModel",
+    "FakeReply",
+    "FakeRule",
+    "FakeScript",
+    "InvalidRequest",
+    "ModelUsage",
+    "OperationContext",
+    "OperationHandle",
+    "OperationNotFound",
+    "OperationResult",
+    "OperationState",
+    "OperationSummary",
+    "ProviderConfig",
+    "Settings",
+    "TaskResult",
+    "TokenUsage",
+    "__version__",
+    "build_operation_graph",
+    "load_settings",
+    "normalize_effort",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -63,4 +89,10 @@ if TYPE_CHECKING:
     from crewchief.models.effort import normalize_effort
     from crewchief.models.fake import FakeChatModel, FakeReply, FakeRule, FakeScript
     from crewchief.runner import Crewchief, InvalidRequest, OperationHandle
-    from crewchief.schemas import ModelUsage, OperationResult, OperationSummary, TaskResult, TokenUsage
+    from crewchief.schemas import (
+        ModelUsage,
+        OperationResult,
+        OperationSummary,
+        TaskResult,
+        TokenUsage,
+    )

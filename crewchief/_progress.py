@@ -12,7 +12,12 @@ from rich.text import Text
 
 from crewchief.events import Event, EventType
 
-_MARKS = {"pending": ("·", "dim"), "completed": ("✓", "green"), "failed": ("✗", "red"), "cancelled": ("⊘", "yellow")}
+_MARKS = {
+    "pending": ("·", "dim"),
+    "completed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "cancelled": ("⊘", "yellow"),
+}
 
 
 def route_line(payload: dict[str, Any]) -> str:
@@ -37,9 +42,13 @@ class ProgressView:
         if event.type == EventType.ROUTE_DECIDED:
             self.route = route_line(p)
         elif event.type == EventType.FAST_PATH_FAILED:
-            self.notes.append(Text(f"fast path failed ({p['error']}); planning instead", style="yellow"))
+            self.notes.append(
+                Text(f"fast path failed ({p['error']}); planning instead", style="yellow")
+            )
         elif event.type == EventType.PLAN_INVALID:
-            self.notes.append(Text(f"plan attempt {p['attempt']} unusable: {p['error']}", style="yellow"))
+            self.notes.append(
+                Text(f"plan attempt {p['attempt']} unusable: {p['error']}", style="yellow")
+            )
         elif event.type == EventType.PLAN_GENERATED:
             self.notes.append(Text(f"plan: {len(p['tasks'])} tasks", style="bold"))
         elif event.type == EventType.TASK_CREATED:
@@ -51,7 +60,11 @@ class ProgressView:
         elif event.type in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
             task = self.tasks.setdefault(p["sequence"], {"description": f"task {p['sequence']}"})
             task.update(status="completed" if event.type == EventType.TASK_COMPLETED else "failed")
-            task.update(error=p.get("error"), usage=p.get("usage"), elapsed=time.perf_counter() - task.get("t0", time.perf_counter()))
+            task.update(
+                error=p.get("error"),
+                usage=p.get("usage"),
+                elapsed=time.perf_counter() - task.get("t0", time.perf_counter()),
+            )
         elif event.type == EventType.MODEL_DELTA and p.get("node") in ("fast_path", "synthesize"):
             self.answer_stream += p["text"]
         elif event.terminal:
@@ -60,12 +73,16 @@ class ProgressView:
     def _task_row(self, seq: int, task: dict[str, Any]) -> tuple[Any, Text]:
         status = task.get("status", "pending")
         if status == "in_progress":
-            return Spinner("dots", style="cyan"), Text(f"{seq}. {task.get('active_form') or task['description']}", style="cyan")
+            return Spinner("dots", style="cyan"), Text(
+                f"{seq}. {task.get('active_form') or task['description']}", style="cyan"
+            )
         mark, style = _MARKS.get(status, ("?", ""))
         line = Text(f"{seq}. {task['description']}", style=style if status != "completed" else "")
         if status == "completed" and task.get("usage"):
             u = task["usage"]
-            line.append(f"  {task.get('elapsed', 0):.1f}s · {u['input']}→{u['output']} tokens", style="dim")
+            line.append(
+                f"  {task.get('elapsed', 0):.1f}s · {u['input']}→{u['output']} tokens", style="dim"
+            )
         if task.get("error"):
             line.append(f"  {task['error']}", style="red")
         return Text(mark, style=style), line
@@ -96,12 +113,16 @@ class PlainProgress:
         p = event.payload
         line = {
             EventType.ROUTE_DECIDED: lambda: route_line(p),
-            EventType.FAST_PATH_FAILED: lambda: f"fast path failed ({p['error']}); planning instead",
+            EventType.FAST_PATH_FAILED: lambda: (
+                f"fast path failed ({p['error']}); planning instead"
+            ),
             EventType.PLAN_INVALID: lambda: f"plan attempt {p['attempt']} unusable: {p['error']}",
             EventType.PLAN_GENERATED: lambda: f"plan: {len(p['tasks'])} tasks",
             EventType.TASK_CREATED: lambda: f"  · {p['sequence']}. {p['description']}",
             EventType.TASK_STARTED: lambda: f"  … {p['sequence']}. {p['active_form']}",
-            EventType.TASK_COMPLETED: lambda: f"  ✓ {p['sequence']}. done ({p['usage']['input']}→{p['usage']['output']} tokens)",
+            EventType.TASK_COMPLETED: lambda: (
+                f"  ✓ {p['sequence']}. done ({p['usage']['input']}→{p['usage']['output']} tokens)"
+            ),
             EventType.TASK_FAILED: lambda: f"  ✗ {p['sequence']}. {p['error']}",
         }.get(event.type)
         if line is not None:

@@ -19,14 +19,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Plan with an expensive model, delegate to cheap ones, persist and stream every step.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: ./crewchief.toml)")
-    parser.add_argument("--home", metavar="DIR", help="where state lives (default: $CREWCHIEF_HOME)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML settings file (default: ./crewchief.toml)"
+    )
+    parser.add_argument(
+        "--home", metavar="DIR", help="where state lives (default: $CREWCHIEF_HOME)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run an operation with live progress")
     run.add_argument("request", help="what to do, in plain words")
     run.add_argument("--workspace", "-w", metavar="DIR", help="directory the operation works in")
-    run.add_argument("--route", choices=["fast", "plan"], help="force the route instead of detecting it")
+    run.add_argument(
+        "--route", choices=["fast", "plan"], help="force the route instead of detecting it"
+    )
     run.add_argument("--json", action="store_true", help="print the final operation as JSON")
 
     ops = sub.add_parser("ops", help="inspect and resume operations")
@@ -38,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     show = ops_sub.add_parser("show", help="one operation: route, plan, tasks, usage, events")
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
-    resume = ops_sub.add_parser("resume", help="continue an interrupted operation from its checkpoint")
+    resume = ops_sub.add_parser(
+        "resume", help="continue an interrupted operation from its checkpoint"
+    )
     resume.add_argument("id")
     resume.add_argument("--json", action="store_true")
 
@@ -67,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except CrewchiefError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if exc.code in ("invalid_config", "invalid_request", "invalid_model") else EXIT_FAILED
+        return (
+            EXIT_USAGE
+            if exc.code in ("invalid_config", "invalid_request", "invalid_model")
+            else EXIT_FAILED
+        )
     except KeyboardInterrupt:
         return EXIT_CANCELLED
 
@@ -199,25 +211,38 @@ def _print_list(out: Any, items: list) -> None:
         created = i.created_at.strftime("%Y-%m-%d %H:%M:%S")
         out.print(
             f"{i.id}  {i.status:<10} {i.route or '-':<5} {i.tasks:>3} tasks  {created}  {request}",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
 
 def _print_show(out: Any, r: Any) -> None:
     from rich.table import Table
 
-    out.print(f"[bold]{r.id}[/] · {r.status} · route {r.route or '-'}" + (" (forced)" if r.route_forced else ""))
+    out.print(
+        f"[bold]{r.id}[/] · {r.status} · route {r.route or '-'}"
+        + (" (forced)" if r.route_forced else "")
+    )
     out.print(f"request: {r.request}", markup=False, highlight=False)
     if r.simplicity.score is not None:
-        out.print(f"simplicity {r.simplicity.score:.2f}: " + "; ".join(r.simplicity.reasons), markup=False)
+        out.print(
+            f"simplicity {r.simplicity.score:.2f}: " + "; ".join(r.simplicity.reasons), markup=False
+        )
     if r.plan_text:
         out.print("[bold]plan[/]")
         out.print(r.plan_text, markup=False, highlight=False)
     if r.tasks:
-        table = Table("#", "status", "task", "model", "tokens in/out", "started", "completed", box=None)
+        table = Table(
+            "#", "status", "task", "model", "tokens in/out", "started", "completed", box=None
+        )
         for t in r.tasks:
             table.add_row(
-                str(t.sequence), t.status, t.description, t.model or "-", f"{t.usage.input}/{t.usage.output}",
+                str(t.sequence),
+                t.status,
+                t.description,
+                t.model or "-",
+                f"{t.usage.input}/{t.usage.output}",
                 t.started_at.strftime("%H:%M:%S.%f")[:-3] if t.started_at else "-",
                 t.completed_at.strftime("%H:%M:%S.%f")[:-3] if t.completed_at else "-",
             )
@@ -230,7 +255,11 @@ def _print_show(out: Any, r: Any) -> None:
     u = r.usage
     out.print(f"tokens: in {u.input} · out {u.output} · reasoning {u.reasoning}", style="dim")
     for m in r.usage_by_model:
-        out.print(f"  {m.alias:<12} {m.model:<30} {m.calls} calls · in {m.input} · out {m.output}", style="dim", highlight=False)
+        out.print(
+            f"  {m.alias:<12} {m.model:<30} {m.calls} calls · in {m.input} · out {m.output}",
+            style="dim",
+            highlight=False,
+        )
 
 
 def _db(settings: Any, args: argparse.Namespace) -> int:

@@ -36,8 +36,7 @@ PLAN_USER = """{request_marker}
 Workspace: {workspace}"""
 
 PLAN_RETRY = (
-    "That reply could not be used: {error}\n"
-    "Reply again with only the JSON object described above."
+    "That reply could not be used: {error}\nReply again with only the JSON object described above."
 )
 
 TASK_SYSTEM = """You are a crewchief task executor. Carry out exactly one task of a larger plan

@@ -46,7 +46,9 @@ def validate_request(request: Any, workspace: Any, route: Any) -> tuple[str, str
     if not isinstance(request, str) or not request.strip():
         raise InvalidRequest("request: expected a non-empty string")
     if len(request) > MAX_REQUEST_CHARS:
-        raise InvalidRequest(f"request: expected at most {MAX_REQUEST_CHARS} characters, got {len(request)}")
+        raise InvalidRequest(
+            f"request: expected at most {MAX_REQUEST_CHARS} characters, got {len(request)}"
+        )
     if route not in (None, "fast", "plan"):
         raise InvalidRequest(f"route: expected 'fast', 'plan' or null, got {route!r}")
     if workspace is None:
@@ -197,20 +199,33 @@ class Crewchief:
         except BaseException:
             sub.close()
             raise
-        payload: OperationInput = {"request": request, "operation_id": op, "workspace": ws, "forced_route": route}
+        payload: OperationInput = {
+            "request": request,
+            "operation_id": op,
+            "workspace": ws,
+            "forced_route": route,
+        }
         return self._launch(op, payload, ws, sub)
 
     def _launch(
-        self, op: str, payload: OperationInput | None, workspace: str | None, sub: Subscription | None = None
+        self,
+        op: str,
+        payload: OperationInput | None,
+        workspace: str | None,
+        sub: Subscription | None = None,
     ) -> OperationHandle:
         sub = sub or self.services.bus.subscribe(op)
         task = asyncio.create_task(self._execute(op, payload, workspace), name=f"crewchief-op-{op}")
         self._runs[op] = task
         return OperationHandle(self, op, task, sub)
 
-    async def _execute(self, op: str, payload: OperationInput | None, workspace: str | None) -> None:
+    async def _execute(
+        self, op: str, payload: OperationInput | None, workspace: str | None
+    ) -> None:
         services = self.services
-        context = OperationContext(workspace=workspace, max_parallel_tasks=self.settings.max_parallel_tasks)
+        context = OperationContext(
+            workspace=workspace, max_parallel_tasks=self.settings.max_parallel_tasks
+        )
         context._services = services
         config = {
             "configurable": {"thread_id": op},
@@ -268,9 +283,12 @@ class Crewchief:
         payload: OperationInput | None = None
         if not snapshot.values:
             # Interrupted before the first checkpoint: start the graph over.
-            payload = {"request": current.request, "operation_id": operation_id,
-                       "workspace": current.workspace,
-                       "forced_route": current.route if current.route_forced else None}
+            payload = {
+                "request": current.request,
+                "operation_id": operation_id,
+                "workspace": current.workspace,
+                "forced_route": current.route if current.route_forced else None,
+            }
         sub = self.services.bus.subscribe(operation_id)
         await self.services.recorder.operation_resumed(operation_id)
         return self._launch(operation_id, payload, current.workspace, sub)
@@ -320,7 +338,9 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[Any]:
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         except ImportError:
-            raise CrewchiefError("PostgreSQL checkpoints need: pip install 'crewchief[postgres]'") from None
+            raise CrewchiefError(
+                "PostgreSQL checkpoints need: pip install 'crewchief[postgres]'"
+            ) from None
         async with AsyncPostgresSaver.from_conn_string(target) as saver:
             await saver.setup()
             yield saver
@@ -328,7 +348,7 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[Any]:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at open
     conn = await aiosqlite.connect(target)
     try:
         await conn.execute("PRAGMA synchronous=NORMAL")
@@ -339,4 +359,10 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[Any]:
         await conn.close()
 
 
-__all__ = ["Crewchief", "InvalidRequest", "OperationHandle", "OperationNotFound", "validate_request"]
+__all__ = [
+    "Crewchief",
+    "InvalidRequest",
+    "OperationHandle",
+    "OperationNotFound",
+    "validate_request",
+]

@@ -34,7 +34,9 @@ class MemoryRecorder(Recorder):
         self._seq: dict[str, int] = defaultdict(int)
         self._keys: dict[str, set[str]] = defaultdict(set)
 
-    async def _write(self, op: str, work, *events: tuple[EventType, dict[str, Any], str]) -> list[Event]:  # noqa: ANN001
+    async def _write(
+        self, op: str, work, *events: tuple[EventType, dict[str, Any], str]
+    ) -> list[Event]:  # noqa: ANN001
         written = []
         for type_, payload, key in events:
             if key in self._keys[op]:
@@ -48,7 +50,9 @@ class MemoryRecorder(Recorder):
 
     async def operation_resumed(self, op: str) -> None:
         n = sum(1 for k in self._keys[op] if k.startswith("operation.resumed:")) + 1
-        await self._write(op, None, (EventType.OPERATION_RESUMED, {"resume": n}, f"operation.resumed:{n}"))
+        await self._write(
+            op, None, (EventType.OPERATION_RESUMED, {"resume": n}, f"operation.resumed:{n}")
+        )
 
     async def get_task(self, op: str, seq: int) -> None:
         return None
@@ -59,14 +63,18 @@ class MemoryRecorder(Recorder):
     async def _resume_count(self, op: str) -> int:
         return sum(1 for k in self._keys[op] if k.startswith("operation.resumed:"))
 
-    async def finish(self, op: str, status: str, *, answer: str | None = None, error: str | None = None) -> None:
+    async def finish(
+        self, op: str, status: str, *, answer: str | None = None, error: str | None = None
+    ) -> None:
         type_ = {
             "completed": EventType.OPERATION_COMPLETED,
             "failed": EventType.OPERATION_FAILED,
             "cancelled": EventType.OPERATION_CANCELLED,
         }[status]
         payload = {"status": status, "answer": answer, "error": error}
-        await self._write(op, None, (type_, payload, f"operation.end:{await self._resume_count(op)}"))
+        await self._write(
+            op, None, (type_, payload, f"operation.end:{await self._resume_count(op)}")
+        )
 
     async def status_of(self, op: str) -> None:
         return None

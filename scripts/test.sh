@@ -13,6 +13,8 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     fi
 fi
 
+.venv/bin/ruff check --quiet crewchief tests bench
+
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

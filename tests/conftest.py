@@ -88,5 +88,12 @@ def plan_reply(*tasks: tuple[str, list[int]] | str, summary: str = "plan") -> di
     items = []
     for i, task in enumerate(tasks, start=1):
         description, deps = (task, []) if isinstance(task, str) else task
-        items.append({"id": i, "description": description, "active_form": f"Doing: {description}", "depends_on": deps})
+        items.append(
+            {
+                "id": i,
+                "description": description,
+                "active_form": f"Doing: {description}",
+                "depends_on": deps,
+            }
+        )
     return {"plan": {"summary": summary, "tasks": items}}

@@ -14,12 +14,20 @@ import pytest
 from tests.conftest import plan_reply, write_script
 
 
-def crewchief(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def crewchief(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CREWCHIEF_")}
-    full_env.update({"CREWCHIEF_HOME": str(home), "CREWCHIEF_ALLOW_MODEL_REQUESTS": "0"}, **(env or {}))
+    full_env.update(
+        {"CREWCHIEF_HOME": str(home), "CREWCHIEF_ALLOW_MODEL_REQUESTS": "0"}, **(env or {})
+    )
     return subprocess.run(
         [sys.executable, "-m", "crewchief.cli", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -27,19 +35,38 @@ def test_run_then_ops_show_json(tmp_path: Path) -> None:
     spec = write_script(
         tmp_path,
         [
-            {"node": "plan", "reply": plan_reply("Write module a", "Write module b", ("Write the glue", [1, 2]))},
-            {"node": "execute_task", "match": "module a", "reply": {"text": "a written", "delay": 0.3}},
-            {"node": "execute_task", "match": "module b", "reply": {"text": "b written", "delay": 0.3}},
+            {
+                "node": "plan",
+                "reply": plan_reply("Write module a", "Write module b", ("Write the glue", [1, 2])),
+            },
+            {
+                "node": "execute_task",
+                "match": "module a",
+                "reply": {"text": "a written", "delay": 0.3},
+            },
+            {
+                "node": "execute_task",
+                "match": "module b",
+                "reply": {"text": "b written", "delay": 0.3},
+            },
         ],
     )
     home, workspace = tmp_path / "home", tmp_path / "ws"
     workspace.mkdir()
-    run = crewchief(home, "run", "Build the two modules and glue them", "--workspace", str(workspace),
-                    env={"CREWCHIEF_MODEL": spec})
+    run = crewchief(
+        home,
+        "run",
+        "Build the two modules and glue them",
+        "--workspace",
+        str(workspace),
+        env={"CREWCHIEF_MODEL": spec},
+    )
     assert run.returncode == 0, run.stderr
     assert "route: plan" in run.stderr
     assert "✓ 3." in run.stderr
-    op_id = next(line.split()[1] for line in run.stderr.splitlines() if line.startswith("operation "))
+    op_id = next(
+        line.split()[1] for line in run.stderr.splitlines() if line.startswith("operation ")
+    )
 
     show = crewchief(home, "ops", "show", op_id, "--json", env={"CREWCHIEF_MODEL": spec})
     assert show.returncode == 0, show.stderr
@@ -50,8 +77,12 @@ def test_run_then_ops_show_json(tmp_path: Path) -> None:
     tasks = op["tasks"]
     assert len(tasks) == 3 and all(t["status"] == "completed" for t in tasks)
     assert all(t["usage"]["input"] > 0 and t["started_at"] and t["completed_at"] for t in tasks)
-    a, b = ({k: datetime.fromisoformat(t[k]) for k in ("started_at", "completed_at")} for t in tasks[:2])
-    assert a["started_at"] < b["completed_at"] and b["started_at"] < a["completed_at"], "tasks 1 and 2 overlap"
+    a, b = (
+        {k: datetime.fromisoformat(t[k]) for k in ("started_at", "completed_at")} for t in tasks[:2]
+    )
+    assert a["started_at"] < b["completed_at"] and b["started_at"] < a["completed_at"], (
+        "tasks 1 and 2 overlap"
+    )
     seqs = [e["seq"] for e in op["events"]]
     assert seqs == list(range(1, len(seqs) + 1))
     assert op["usage"]["input"] == sum(m["input"] for m in op["usage_by_model"])
@@ -76,10 +107,15 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "workspace: expected an existing directory" in missing.stderr
     unknown = crewchief(tmp_path / "home", "ops", "show", "no-such-id")
     assert unknown.returncode == 1 and "operation 'no-such-id' does not exist" in unknown.stderr
-    bad_env = crewchief(tmp_path / "home", "run", "hi", env={"CREWCHIEF_MAX_PARALLEL_TASKS": "lots"})
+    bad_env = crewchief(
+        tmp_path / "home", "run", "hi", env={"CREWCHIEF_MAX_PARALLEL_TASKS": "lots"}
+    )
     assert bad_env.returncode == 2 and "max_parallel_tasks" in bad_env.stderr
     bad_model = crewchief(tmp_path / "home", "run", "hi", env={"CREWCHIEF_MODEL": "nosuch:model"})
-    assert bad_model.returncode == 2 and "models.orchestrator: unknown provider 'nosuch'" in bad_model.stderr
+    assert (
+        bad_model.returncode == 2
+        and "models.orchestrator: unknown provider 'nosuch'" in bad_model.stderr
+    )
 
 
 def test_db_upgrade(tmp_path: Path) -> None:

@@ -16,18 +16,23 @@ def test_defaults_put_all_state_under_home(tmp_path: Path) -> None:
     assert s.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path / 'h' / 'crewchief.db'}"
     assert s.resolved_checkpoint_url == str(tmp_path / "h" / "checkpoints.db")
     assert s.simplicity_threshold == 0.7
-    assert {a: c.model for a, c in s.models.items()} == dict.fromkeys(("orchestrator", "delegate", "fast"), "fake:default")
+    assert {a: c.model for a, c in s.models.items()} == dict.fromkeys(
+        ("orchestrator", "delegate", "fast"), "fake:default"
+    )
     assert not s.models_configured()
 
 
 def test_toml_then_env_then_overrides(tmp_path: Path) -> None:
     cfg = tmp_path / "crewchief.toml"
     cfg.write_text(
-        'simplicity_threshold = 0.5\nmax_parallel_tasks = 2\n'
+        "simplicity_threshold = 0.5\nmax_parallel_tasks = 2\n"
         '[models.orchestrator]\nmodel = "openai:gpt-5"\nfallbacks = ["deepseek:deepseek-chat"]\n'
         '[providers.deepseek]\ntype = "openai"\nbase_url = "https://api.deepseek.com"\napi_key_env = "DEEPSEEK_API_KEY"\n'
     )
-    env = {"CREWCHIEF_MAX_PARALLEL_TASKS": "3", "CREWCHIEF_DELEGATE_MODEL": "ollama:qwen2.5-coder:7b"}
+    env = {
+        "CREWCHIEF_MAX_PARALLEL_TASKS": "3",
+        "CREWCHIEF_DELEGATE_MODEL": "ollama:qwen2.5-coder:7b",
+    }
     s = load_settings(cfg, env=env, simplicity_threshold=0.9)
     assert s.simplicity_threshold == 0.9
     assert s.max_parallel_tasks == 3
@@ -39,8 +44,13 @@ def test_toml_then_env_then_overrides(tmp_path: Path) -> None:
 
 
 def test_one_variable_binds_every_alias() -> None:
-    s = load_settings(env={"CREWCHIEF_MODEL": "openai:gpt-4.1-mini", "CREWCHIEF_FAST_MODEL": "openai:gpt-4.1-nano",
-                           "CREWCHIEF_ORCHESTRATOR_FALLBACKS": "openai:gpt-4.1, ollama:llama3"})
+    s = load_settings(
+        env={
+            "CREWCHIEF_MODEL": "openai:gpt-4.1-mini",
+            "CREWCHIEF_FAST_MODEL": "openai:gpt-4.1-nano",
+            "CREWCHIEF_ORCHESTRATOR_FALLBACKS": "openai:gpt-4.1, ollama:llama3",
+        }
+    )
     assert s.models["delegate"].model == "openai:gpt-4.1-mini"
     assert s.models["fast"].model == "openai:gpt-4.1-nano"
     assert s.models["orchestrator"].fallbacks == ["openai:gpt-4.1", "ollama:llama3"]
@@ -56,9 +66,18 @@ def test_postgres_url_moves_checkpoints_too() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"CREWCHIEF_SIMPLICITY_THRESHOLD": "2"}, "simplicity_threshold: Input should be less than or equal to 1"),
-        ({"CREWCHIEF_MAX_PARALLEL_TASKS": "many"}, "max_parallel_tasks: Input should be a valid integer"),
-        ({"CREWCHIEF_MODEL": "gpt-4"}, "models.orchestrator.model: Value error, model spec 'gpt-4' must look like 'provider:model'"),
+        (
+            {"CREWCHIEF_SIMPLICITY_THRESHOLD": "2"},
+            "simplicity_threshold: Input should be less than or equal to 1",
+        ),
+        (
+            {"CREWCHIEF_MAX_PARALLEL_TASKS": "many"},
+            "max_parallel_tasks: Input should be a valid integer",
+        ),
+        (
+            {"CREWCHIEF_MODEL": "gpt-4"},
+            "models.orchestrator.model: Value error, model spec 'gpt-4' must look like 'provider:model'",
+        ),
     ],
 )
 def test_bad_values_name_the_field(env: dict[str, str], message: str) -> None:

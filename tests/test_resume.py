@@ -26,9 +26,16 @@ def _env(home: Path, spec: str) -> dict[str, str]:
 
 def _script(path: Path, slow_delay: float) -> str:
     rules = [
-        {"node": "plan", "reply": plan_reply("Quick part", "Slow part", ("Join the parts", [1, 2]))},
+        {
+            "node": "plan",
+            "reply": plan_reply("Quick part", "Slow part", ("Join the parts", [1, 2])),
+        },
         {"node": "execute_task", "match": "Task:\nQuick part", "reply": "quick done"},
-        {"node": "execute_task", "match": "Task:\nSlow part", "reply": {"text": "slow done", "delay": slow_delay}},
+        {
+            "node": "execute_task",
+            "match": "Task:\nSlow part",
+            "reply": {"text": "slow done", "delay": slow_delay},
+        },
         {"node": "execute_task", "match": "Task:\nJoin the parts", "reply": "joined"},
         {"node": "synthesize", "reply": "all parts joined"},
     ]
@@ -53,8 +60,19 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
     home, script = tmp_path / "home", tmp_path / "script.json"
     spec = _script(script, slow_delay=120)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crewchief.cli", "run", "Build both parts and join them", "--route", "plan"],
-        env=_env(home, spec), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "crewchief.cli",
+            "run",
+            "Build both parts and join them",
+            "--route",
+            "plan",
+        ],
+        env=_env(home, spec),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     db = home / "crewchief.db"
     try:
@@ -78,7 +96,11 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
     spec = _script(script, slow_delay=0)  # the provider is healthy again
     resumed = subprocess.run(
         [sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id, "--json"],
-        env=_env(home, spec), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=_env(home, spec),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert resumed.returncode == 0, resumed.stderr
     op = json.loads(resumed.stdout)
@@ -95,9 +117,11 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
     assert [t for t, _ in keyed].count("operation.completed") == 1
 
     with sqlite3.connect(db) as conn:
-        calls = dict(conn.execute(
-            "SELECT task_sequence, COUNT(*) FROM model_calls WHERE node = 'execute_task' GROUP BY task_sequence"
-        ).fetchall())
+        calls = dict(
+            conn.execute(
+                "SELECT task_sequence, COUNT(*) FROM model_calls WHERE node = 'execute_task' GROUP BY task_sequence"
+            ).fetchall()
+        )
         plans = conn.execute("SELECT COUNT(*) FROM model_calls WHERE node = 'plan'").fetchone()[0]
     assert calls == {1: 1, 2: 1, 3: 1}, "the finished task was not run again"
     assert plans == 1, "the plan was not made again"
@@ -106,10 +130,20 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
 def test_resume_refuses_a_finished_operation(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = _env(home, "fake:default")
-    run = subprocess.run([sys.executable, "-m", "crewchief.cli", "run", "What is a monad?", "--json"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "crewchief.cli", "run", "What is a monad?", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     op_id = json.loads(run.stdout)["id"]
-    again = subprocess.run([sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id],
-                           env=env, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 1
     assert f"operation {op_id} already ended (completed)" in again.stderr

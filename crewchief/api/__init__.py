@@ -1,0 +1,1 @@
+"""HTTP interface (REST + SSE, OpenAI-compatible gateway)."""

@@ -1,0 +1,1 @@
+"""App database: models, sessions, migrations runner, recorder and read queries."""

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,10 +57,14 @@ class Operation(Base):
 
 class OperationTask(Base):
     __tablename__ = "operation_tasks"
-    __table_args__ = (UniqueConstraint("operation_id", "sequence", name="uq_task_operation_sequence"),)
+    __table_args__ = (
+        UniqueConstraint("operation_id", "sequence", name="uq_task_operation_sequence"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    operation_id: Mapped[str] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"), index=True)
+    operation_id: Mapped[str] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE"), index=True
+    )
     sequence: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text)
     active_form: Mapped[str] = mapped_column(Text)
@@ -97,7 +111,9 @@ class ModelCall(Base):
     __table_args__ = (Index("ix_model_calls_operation", "operation_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    operation_id: Mapped[str | None] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"))
+    operation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE")
+    )
     node: Mapped[str] = mapped_column(String(64))
     task_sequence: Mapped[int | None] = mapped_column(Integer)
     alias: Mapped[str] = mapped_column(String(32))

@@ -42,11 +42,20 @@ class Recorder:
     async def _append(
         self, s: AsyncSession, op: str, type_: EventType, payload: dict[str, Any], key: str
     ) -> Event | None:
-        last = await s.scalar(select(func.max(OperationEvent.seq)).where(OperationEvent.operation_id == op))
+        last = await s.scalar(
+            select(func.max(OperationEvent.seq)).where(OperationEvent.operation_id == op)
+        )
         now = utcnow()
         stmt = (
             self._insert(OperationEvent)
-            .values(operation_id=op, seq=(last or 0) + 1, key=key, type=str(type_), payload=payload, created_at=now)
+            .values(
+                operation_id=op,
+                seq=(last or 0) + 1,
+                key=key,
+                type=str(type_),
+                payload=payload,
+                created_at=now,
+            )
             .on_conflict_do_nothing(index_elements=["operation_id", "key"])
         )
         result = await s.execute(stmt)
@@ -54,7 +63,9 @@ class Recorder:
             return None
         return Event(op, type_, payload, (last or 0) + 1, now)
 
-    async def _write(self, op: str, work, *events: tuple[EventType, dict[str, Any], str]) -> list[Event]:  # noqa: ANN001
+    async def _write(
+        self, op: str, work, *events: tuple[EventType, dict[str, Any], str]
+    ) -> list[Event]:  # noqa: ANN001
         """Run ``work(session)`` and append ``events`` in one transaction, then publish."""
         for attempt in range(5):
             try:
@@ -115,30 +126,44 @@ class Recorder:
             await s.execute(stmt)
 
         payload = {"request": request, "workspace": workspace, "forced_route": route}
-        written = await self._write(operation_id, work, (EventType.OPERATION_STARTED, payload, "operation.started"))
+        written = await self._write(
+            operation_id, work, (EventType.OPERATION_STARTED, payload, "operation.started")
+        )
         return bool(written)
 
     async def operation_resumed(self, op: str) -> None:
         async def work(s: AsyncSession) -> None:
             await s.execute(
-                update(Operation).where(Operation.id == op).values(status="running", error=None, completed_at=None)
+                update(Operation)
+                .where(Operation.id == op)
+                .values(status="running", error=None, completed_at=None)
             )
 
         async with self.db.sessions() as s:
             count = await s.scalar(
                 select(func.count()).where(
-                    OperationEvent.operation_id == op, OperationEvent.type == str(EventType.OPERATION_RESUMED)
+                    OperationEvent.operation_id == op,
+                    OperationEvent.type == str(EventType.OPERATION_RESUMED),
                 )
             )
         n = (count or 0) + 1
-        await self._write(op, work, (EventType.OPERATION_RESUMED, {"resume": n}, f"operation.resumed:{n}"))
+        await self._write(
+            op, work, (EventType.OPERATION_RESUMED, {"resume": n}, f"operation.resumed:{n}")
+        )
 
-    async def route_decided(self, op: str, *, route: str, score: float, reasons: list[str], forced: bool) -> None:
+    async def route_decided(
+        self, op: str, *, route: str, score: float, reasons: list[str], forced: bool
+    ) -> None:
         async def work(s: AsyncSession) -> None:
             await s.execute(
                 update(Operation)
                 .where(Operation.id == op)
-                .values(route=route, route_forced=forced, simplicity_score=score, simplicity_reasons=reasons)
+                .values(
+                    route=route,
+                    route_forced=forced,
+                    simplicity_score=score,
+                    simplicity_reasons=reasons,
+                )
             )
 
         payload = {"route": route, "score": score, "reasons": reasons, "forced": forced}
@@ -148,13 +173,19 @@ class Recorder:
         async def work(s: AsyncSession) -> None:
             await s.execute(update(Operation).where(Operation.id == op).values(route="plan"))
 
-        await self._write(op, work, (EventType.FAST_PATH_FAILED, {"error": error, "fallback": "plan"}, "fast_path.failed"))
+        await self._write(
+            op,
+            work,
+            (EventType.FAST_PATH_FAILED, {"error": error, "fallback": "plan"}, "fast_path.failed"),
+        )
 
     async def plan_invalid(self, op: str, attempt: int, error: str) -> None:
         payload = {"attempt": attempt, "error": error}
         await self._write(op, None, (EventType.PLAN_INVALID, payload, f"plan.invalid:{attempt}"))
 
-    async def plan_generated(self, op: str, *, tasks: list[dict[str, Any]], text: str, usage: Usage) -> None:
+    async def plan_generated(
+        self, op: str, *, tasks: list[dict[str, Any]], text: str, usage: Usage
+    ) -> None:
         """Store the plan and its tasks (``pending``), with one event each."""
         now = utcnow()
 
@@ -184,7 +215,9 @@ class Recorder:
                 for t in tasks
             ]
             stmt = self._insert(OperationTask).values(rows)
-            await s.execute(stmt.on_conflict_do_nothing(index_elements=["operation_id", "sequence"]))
+            await s.execute(
+                stmt.on_conflict_do_nothing(index_elements=["operation_id", "sequence"])
+            )
 
         plan_payload = {
             "text": text,
@@ -192,7 +225,10 @@ class Recorder:
             "usage": {"input": usage.input, "output": usage.output, "reasoning": usage.reasoning},
         }
         events = [(EventType.PLAN_GENERATED, plan_payload, "plan.generated")]
-        events += [(EventType.TASK_CREATED, dict(t, sequence=t["id"]), f"task.created:{t['id']}") for t in tasks]
+        events += [
+            (EventType.TASK_CREATED, dict(t, sequence=t["id"]), f"task.created:{t['id']}")
+            for t in tasks
+        ]
         await self._write(op, work, *events)
 
     # -- tasks ---------------------------------------------------------------------------
@@ -200,7 +236,9 @@ class Recorder:
     async def get_task(self, op: str, seq: int) -> OperationTask | None:
         async with self.db.sessions() as s:
             return await s.scalar(
-                select(OperationTask).where(OperationTask.operation_id == op, OperationTask.sequence == seq)
+                select(OperationTask).where(
+                    OperationTask.operation_id == op, OperationTask.sequence == seq
+                )
             )
 
     async def task_started(self, op: str, seq: int, active_form: str) -> None:
@@ -214,7 +252,9 @@ class Recorder:
         payload = {"sequence": seq, "active_form": active_form}
         await self._write(op, work, (EventType.TASK_STARTED, payload, f"task.started:{seq}"))
 
-    async def task_completed(self, op: str, seq: int, *, result: str, model: str | None, usage: Usage) -> None:
+    async def task_completed(
+        self, op: str, seq: int, *, result: str, model: str | None, usage: Usage
+    ) -> None:
         async def work(s: AsyncSession) -> None:
             await s.execute(
                 update(OperationTask)
@@ -246,7 +286,11 @@ class Recorder:
                 .values(status="failed", error_message=error, model=model, completed_at=utcnow())
             )
 
-        await self._write(op, work, (EventType.TASK_FAILED, {"sequence": seq, "error": error}, f"task.failed:{seq}"))
+        await self._write(
+            op,
+            work,
+            (EventType.TASK_FAILED, {"sequence": seq, "error": error}, f"task.failed:{seq}"),
+        )
 
     # -- usage and the end ---------------------------------------------------------------
 
@@ -270,7 +314,9 @@ class Recorder:
                 )
             )
 
-    async def finish(self, op: str, status: str, *, answer: str | None = None, error: str | None = None) -> None:
+    async def finish(
+        self, op: str, status: str, *, answer: str | None = None, error: str | None = None
+    ) -> None:
         """End the operation: totals from the ledger, open tasks closed, terminal event."""
         type_ = {
             "completed": EventType.OPERATION_COMPLETED,
@@ -298,8 +344,13 @@ class Recorder:
                 task_status = "cancelled" if status == "cancelled" else "failed"
                 await s.execute(
                     update(OperationTask)
-                    .where(OperationTask.operation_id == op, OperationTask.status.in_(ACTIVE_TASK_STATUSES))
-                    .values(status=task_status, completed_at=now, error_message=f"operation {status}")
+                    .where(
+                        OperationTask.operation_id == op,
+                        OperationTask.status.in_(ACTIVE_TASK_STATUSES),
+                    )
+                    .values(
+                        status=task_status, completed_at=now, error_message=f"operation {status}"
+                    )
                 )
             await s.execute(
                 update(Operation)
@@ -315,7 +366,12 @@ class Recorder:
                 )
             )
 
-        payload: dict[str, Any] = {"status": status, "answer": answer, "error": error, "usage": totals}
+        payload: dict[str, Any] = {
+            "status": status,
+            "answer": answer,
+            "error": error,
+            "usage": totals,
+        }
         # One terminal event per run; a resumed run gets its own (keys carry the resume count).
         key = f"operation.end:{await self._resume_count(op)}"
         await self._write(op, work, (type_, payload, key))
@@ -325,12 +381,17 @@ class Recorder:
         async with self.db.sessions() as s:
             count = await s.scalar(
                 select(func.count()).where(
-                    OperationEvent.operation_id == op, OperationEvent.type == str(EventType.OPERATION_RESUMED)
+                    OperationEvent.operation_id == op,
+                    OperationEvent.type == str(EventType.OPERATION_RESUMED),
                 )
             )
         return count or 0
 
     async def status_of(self, op: str) -> tuple[str, datetime | None] | None:
         async with self.db.sessions() as s:
-            row = (await s.execute(select(Operation.status, Operation.completed_at).where(Operation.id == op))).first()
+            row = (
+                await s.execute(
+                    select(Operation.status, Operation.completed_at).where(Operation.id == op)
+                )
+            ).first()
         return (row[0], row[1]) if row else None

@@ -31,14 +31,18 @@ def _task(row: OperationTask) -> TaskResult:
         result=row.result,
         error=row.error_message,
         model=row.model,
-        usage=TokenUsage(input=row.input_tokens, output=row.output_tokens, reasoning=row.reasoning_tokens),
+        usage=TokenUsage(
+            input=row.input_tokens, output=row.output_tokens, reasoning=row.reasoning_tokens
+        ),
         created_at=row.created_at,
         started_at=row.started_at,
         completed_at=row.completed_at,
     )
 
 
-async def get_operation(db: Database, operation_id: str, *, include_events: bool = False) -> OperationResult:
+async def get_operation(
+    db: Database, operation_id: str, *, include_events: bool = False
+) -> OperationResult:
     """Load one operation with its tasks, usage per model and (optionally) events.
 
     Raises:
@@ -50,7 +54,9 @@ async def get_operation(db: Database, operation_id: str, *, include_events: bool
             raise OperationNotFound(f"operation {operation_id!r} does not exist")
         tasks = (
             await s.scalars(
-                select(OperationTask).where(OperationTask.operation_id == operation_id).order_by(OperationTask.sequence)
+                select(OperationTask)
+                .where(OperationTask.operation_id == operation_id)
+                .order_by(OperationTask.sequence)
             )
         ).all()
         usage_rows = (
@@ -76,7 +82,9 @@ async def get_operation(db: Database, operation_id: str, *, include_events: bool
                 for e in await list_events(db, operation_id, session=s)
             ]
     by_model = [
-        ModelUsage(alias=a, model=m, calls=n, failed_calls=f, input=i or 0, output=o or 0, reasoning=r or 0)
+        ModelUsage(
+            alias=a, model=m, calls=n, failed_calls=f, input=i or 0, output=o or 0, reasoning=r or 0
+        )
         for a, m, n, f, i, o, r in usage_rows
     ]
     return OperationResult(
@@ -90,12 +98,16 @@ async def get_operation(db: Database, operation_id: str, *, include_events: bool
         plan_text=op.plan_text,
         plan_generated_at=op.plan_generated_at,
         planning_usage=TokenUsage(
-            input=op.planning_input_tokens, output=op.planning_output_tokens, reasoning=op.planning_reasoning_tokens
+            input=op.planning_input_tokens,
+            output=op.planning_output_tokens,
+            reasoning=op.planning_reasoning_tokens,
         ),
         answer=op.answer,
         error=op.error,
         tasks=[_task(t) for t in tasks],
-        usage=_live_usage(by_model) if op.status == "running" else TokenUsage(
+        usage=_live_usage(by_model)
+        if op.status == "running"
+        else TokenUsage(
             input=op.input_tokens, output=op.output_tokens, reasoning=op.reasoning_tokens
         ),
         usage_by_model=by_model,
@@ -115,7 +127,9 @@ def _live_usage(by_model: list[ModelUsage]) -> TokenUsage:
     )
 
 
-async def list_events(db: Database, operation_id: str, *, after_seq: int = 0, session=None) -> list[OperationEvent]:  # noqa: ANN001
+async def list_events(
+    db: Database, operation_id: str, *, after_seq: int = 0, session=None
+) -> list[OperationEvent]:  # noqa: ANN001
     """Stored events of an operation with ``seq > after_seq``, in order."""
     stmt = (
         select(OperationEvent)
@@ -151,8 +165,13 @@ async def list_operations(
         rows = (await s.execute(stmt)).all()
     return [
         OperationSummary(
-            id=op.id, status=op.status, request=op.request, route=op.route,
-            created_at=op.created_at, completed_at=op.completed_at, tasks=n,
+            id=op.id,
+            status=op.status,
+            request=op.request,
+            route=op.route,
+            created_at=op.created_at,
+            completed_at=op.completed_at,
+            tasks=n,
         )
         for op, n in rows
     ]

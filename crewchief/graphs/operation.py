@@ -53,7 +53,9 @@ def _bind(fn: NodeFn, settings: Settings | None, *, fails_operation: bool = True
         except Exception as exc:
             op = state.get("operation_id") if isinstance(state, dict) else None
             if fails_operation and op:
-                message = f"{fn.__name__}: {exc}" if str(exc) else f"{fn.__name__}: {type(exc).__name__}"
+                message = (
+                    f"{fn.__name__}: {exc}" if str(exc) else f"{fn.__name__}: {type(exc).__name__}"
+                )
                 await deps.recorder.finish(op, "failed", error=message)
             raise
 

@@ -24,7 +24,9 @@ class TaskOutcome(TypedDict):
     error: str | None
 
 
-def merge_outcomes(left: dict[int, TaskOutcome] | None, right: dict[int, TaskOutcome] | None) -> dict[int, TaskOutcome]:
+def merge_outcomes(
+    left: dict[int, TaskOutcome] | None, right: dict[int, TaskOutcome] | None
+) -> dict[int, TaskOutcome]:
     """Reducer for ``results``: parallel executors each add their own task's outcome."""
     merged = dict(left or {})
     merged.update(right or {})
@@ -85,7 +87,10 @@ class OperationContext(BaseModel):
         None, description="Directory the operation works in (file tools are confined to it)."
     )
     simplicity_threshold: float | None = Field(
-        None, ge=0, le=1, description="Score at or above which a request takes the fast path (default 0.7)."
+        None,
+        ge=0,
+        le=1,
+        description="Score at or above which a request takes the fast path (default 0.7).",
     )
     max_parallel_tasks: int | None = Field(
         None, ge=1, le=64, description="How many tasks may run at once (default 4)."
@@ -96,12 +101,20 @@ class OperationContext(BaseModel):
     delegate_model: str | None = Field(
         None, description="Override the delegate alias for this run, as 'provider:model'."
     )
-    fast_model: str | None = Field(None, description="Override the fast alias for this run, as 'provider:model'.")
-    persist: bool = Field(True, description="Record the operation, tasks and events in the app database.")
+    fast_model: str | None = Field(
+        None, description="Override the fast alias for this run, as 'provider:model'."
+    )
+    persist: bool = Field(
+        True, description="Record the operation, tasks and events in the app database."
+    )
 
     # Set by the in-process runner; Studio runs build their own on first use.
     _services: Any = PrivateAttr(default=None)
 
     def model_overrides(self) -> dict[str, str]:
-        pairs = {"orchestrator": self.orchestrator_model, "delegate": self.delegate_model, "fast": self.fast_model}
+        pairs = {
+            "orchestrator": self.orchestrator_model,
+            "delegate": self.delegate_model,
+            "fast": self.fast_model,
+        }
         return {alias: spec for alias, spec in pairs.items() if spec}

@@ -51,8 +51,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from crewchief.errors import ScriptError
 from crewchief import prompts
+from crewchief.errors import ScriptError
 
 
 class FakeUsage(BaseModel):
@@ -252,7 +252,9 @@ def _messages_text(messages: list[BaseMessage]) -> str:
 
 
 def _usage(reply: FakeReply, prompt: str, content: str) -> dict[str, Any]:
-    usage = reply.usage or FakeUsage(input=max(1, len(prompt) // 4), output=max(1, len(content) // 4))
+    usage = reply.usage or FakeUsage(
+        input=max(1, len(prompt) // 4), output=max(1, len(content) // 4)
+    )
     details = {"reasoning": usage.reasoning} if usage.reasoning else {}
     return {
         "input_tokens": usage.input,
@@ -290,10 +292,14 @@ class FakeChatModel(BaseChatModel):
 
         info = current_call.get()
         effort = info.effort if info is not None and info.effort else self.effort
-        self.calls.append({"node": node, "effort": effort, "prompt": prompt, "at": time.monotonic()})
+        self.calls.append(
+            {"node": node, "effort": effort, "prompt": prompt, "at": time.monotonic()}
+        )
         reply = self.script.pick(node, prompt)
         if reply is None:
-            raise ScriptError(f"fake script has no reply for node {node!r}; prompt starts {prompt[:120]!r}")
+            raise ScriptError(
+                f"fake script has no reply for node {node!r}; prompt starts {prompt[:120]!r}"
+            )
         return reply, prompt
 
     def _message(self, reply: FakeReply, prompt: str) -> AIMessage:

@@ -87,7 +87,9 @@ def _api_key(cfg: ProviderConfig, default_env: str) -> str | None:
     return os.environ.get(var)
 
 
-def _openai(cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConfig, common: dict) -> BaseChatModel:
+def _openai(
+    cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConfig, common: dict
+) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
@@ -105,12 +107,18 @@ def _openai(cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConf
     return ChatOpenAI(**kwargs)
 
 
-def _ollama(cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConfig, common: dict) -> BaseChatModel:
+def _ollama(
+    cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConfig, common: dict
+) -> BaseChatModel:
     try:
         from langchain_ollama import ChatOllama
     except ImportError:
         raise ModelConfigError("provider ollama needs: pip install 'crewchief[ollama]'") from None
-    kwargs: dict[str, Any] = {"model": name, "base_url": cfg.base_url, "client_kwargs": {"timeout": common["timeout"]}}
+    kwargs: dict[str, Any] = {
+        "model": name,
+        "base_url": cfg.base_url,
+        "client_kwargs": {"timeout": common["timeout"]},
+    }
     if "temperature" in common:
         kwargs["temperature"] = common["temperature"]
     if alias_cfg.max_tokens:
@@ -126,7 +134,9 @@ def _ollama(cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConf
     return ChatOllama(**kwargs)
 
 
-def _google(cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConfig, common: dict) -> BaseChatModel:
+def _google(
+    cfg: ProviderConfig, name: str, effort: Effort, alias_cfg: AliasConfig, common: dict
+) -> BaseChatModel:
     try:
         from langchain_google_genai import ChatGoogleGenerativeAI
     except ImportError:

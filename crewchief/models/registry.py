@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from contextvars import ContextVar
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,7 +34,9 @@ class Usage:
     reasoning: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input + other.input, self.output + other.output, self.reasoning + other.reasoning)
+        return Usage(
+            self.input + other.input, self.output + other.output, self.reasoning + other.reasoning
+        )
 
     @classmethod
     def from_message(cls, message: BaseMessage) -> Usage:
@@ -93,7 +95,9 @@ ModelOverride = BaseChatModel | str | AliasConfig
 
 
 def _label(model: BaseChatModel) -> str:
-    name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+    name = (
+        getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+    )
     provider = "fake" if model._llm_type == "crewchief-fake" else model._llm_type
     return f"{provider}:{name}"
 
@@ -118,7 +122,9 @@ class ModelRegistry:
 
     def _set(self, alias: str, value: ModelOverride) -> None:
         if alias not in ALIASES:
-            raise ModelConfigError(f"unknown model alias {alias!r}; expected one of {list(ALIASES)}")
+            raise ModelConfigError(
+                f"unknown model alias {alias!r}; expected one of {list(ALIASES)}"
+            )
         if isinstance(value, BaseChatModel):
             self._instances[alias] = value
         elif isinstance(value, AliasConfig):
@@ -126,7 +132,9 @@ class ModelRegistry:
         elif isinstance(value, str):
             self._aliases[alias] = AliasConfig(model=value)
         else:
-            raise ModelConfigError(f"model override for {alias!r} must be a spec, AliasConfig or chat model")
+            raise ModelConfigError(
+                f"model override for {alias!r} must be a spec, AliasConfig or chat model"
+            )
 
     def with_overrides(self, overrides: Mapping[str, ModelOverride] | None) -> ModelRegistry:
         """A registry sharing this one's cache, with some aliases rebound."""
@@ -171,7 +179,9 @@ class ModelRegistry:
             model = self._instances[alias]
             return [(_label(model), model)]
         if alias not in self._aliases:
-            raise ModelConfigError(f"unknown model alias {alias!r}; expected one of {list(ALIASES)}")
+            raise ModelConfigError(
+                f"unknown model alias {alias!r}; expected one of {list(ALIASES)}"
+            )
         cfg = self._aliases[alias]
         out = []
         for spec in [cfg.model, *cfg.fallbacks]:
@@ -202,7 +212,11 @@ class ModelRegistry:
         errors: list[str] = []
         attempts: list[CallRecord] = []
         config: dict[str, Any] = {
-            "metadata": {"crewchief_node": info.node, "crewchief_alias": alias, "crewchief_task": info.task},
+            "metadata": {
+                "crewchief_node": info.node,
+                "crewchief_alias": alias,
+                "crewchief_task": info.task,
+            },
             "run_name": f"{info.node}:{alias}",
         }
         for label, model in self.candidates(alias, level):

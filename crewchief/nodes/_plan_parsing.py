@@ -49,7 +49,21 @@ def _task_list(value: Any) -> tuple[list[Any], str] | None:
     return None
 
 
-_DOUBLE_FINAL = {"run", "set", "get", "put", "stop", "plan", "ship", "split", "cut", "map", "drop", "wrap", "tag"}
+_DOUBLE_FINAL = {
+    "run",
+    "set",
+    "get",
+    "put",
+    "stop",
+    "plan",
+    "ship",
+    "split",
+    "cut",
+    "map",
+    "drop",
+    "wrap",
+    "tag",
+}
 
 
 def gerund(description: str) -> str:
@@ -102,7 +116,9 @@ def _normalize(items: list[Any]) -> list[PlannedTask]:
             {
                 "id": task_id,
                 "description": description.strip(),
-                "active_form": active.strip() if isinstance(active, str) and active.strip() else gerund(description),
+                "active_form": active.strip()
+                if isinstance(active, str) and active.strip()
+                else gerund(description),
                 "skill": skill.strip() if isinstance(skill, str) and skill.strip() else None,
                 "depends_on": dep_ids,
             }

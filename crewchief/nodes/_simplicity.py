@@ -29,8 +29,12 @@ _SCOPE_WORDS = re.compile(
     r"end[- ]to[- ]end|feature|system|tests?)\b",
     re.IGNORECASE,
 )
-_STEP_MARKERS = re.compile(r"(^\s*[-*\d]+[.)]?\s+|\bthen\b|\band also\b|\bafter that\b|;)", re.IGNORECASE | re.MULTILINE)
-_SHORT_GENERATION = re.compile(r"\b(regex|haiku|one-liner|snippet|translate|convert \d|synonym)\b", re.IGNORECASE)
+_STEP_MARKERS = re.compile(
+    r"(^\s*[-*\d]+[.)]?\s+|\bthen\b|\band also\b|\bafter that\b|;)", re.IGNORECASE | re.MULTILINE
+)
+_SHORT_GENERATION = re.compile(
+    r"\b(regex|haiku|one-liner|snippet|translate|convert \d|synonym)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,11 @@ def score_request(text: str) -> Simplicity:
     actions = sorted({m.group(0).lower() for m in _ACTION_VERBS.finditer(text)})
     if short_generation:
         # "Write a regex", "create a haiku": the verb asks for text, not for changes.
-        actions = [a for a in actions if a not in ("write", "create", "generate", "crea", "crée", "erstelle")]
+        actions = [
+            a
+            for a in actions
+            if a not in ("write", "create", "generate", "crea", "crée", "erstelle")
+        ]
     if actions:
         score -= 0.35 if not is_question else 0.2
         reasons.append("asks for changes: " + ", ".join(actions[:4]))

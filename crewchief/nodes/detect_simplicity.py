@@ -36,14 +36,22 @@ async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, 
     simplicity = score_request(request)
     route = forced or ("fast" if simplicity.score >= deps.threshold else "plan")
     await deps.recorder.route_decided(
-        operation_id, route=route, score=simplicity.score, reasons=simplicity.reasons, forced=forced is not None
+        operation_id,
+        route=route,
+        score=simplicity.score,
+        reasons=simplicity.reasons,
+        forced=forced is not None,
     )
     return {
         "operation_id": operation_id,
         "request": request,
         "workspace": workspace,
         "route": route,
-        "simplicity": {"score": simplicity.score, "reasons": simplicity.reasons, "forced": forced is not None},
+        "simplicity": {
+            "score": simplicity.score,
+            "reasons": simplicity.reasons,
+            "forced": forced is not None,
+        },
         "status": "running",
         "plan": [],
         "results": Overwrite({}),

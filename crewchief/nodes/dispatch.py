@@ -23,7 +23,11 @@ async def dispatch(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
             key = str(task["id"])
             if key in results:
                 continue
-            broken = [d for d in task["depends_on"] if results.get(str(d), {}).get("status") in ("failed", "cancelled")]
+            broken = [
+                d
+                for d in task["depends_on"]
+                if results.get(str(d), {}).get("status") in ("failed", "cancelled")
+            ]
             if broken:
                 error = f"not run: it depends on task {broken[0]}, which did not complete"
                 await deps.recorder.task_failed(state["operation_id"], task["id"], error)
@@ -46,7 +50,9 @@ def next_tasks(state: OperationState) -> list[Send] | str:
                 "request": state["request"],
                 "workspace": state.get("workspace"),
                 "task": task,
-                "dependencies": {str(d): results[str(d)]["result"] or "" for d in task["depends_on"]},
+                "dependencies": {
+                    str(d): results[str(d)]["result"] or "" for d in task["depends_on"]
+                },
             }
             sends.append(Send("execute_task", payload))
     return sends or "synthesize"

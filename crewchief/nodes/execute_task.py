@@ -16,7 +16,8 @@ from crewchief.services import NodeDeps
 def _messages(state: TaskInput) -> list:
     task = state["task"]
     deps_text = "\n\n".join(
-        f"{prompts.RESULT_MARKER} {dep}:\n{result}" for dep, result in sorted(state["dependencies"].items(), key=lambda kv: int(kv[0]))
+        f"{prompts.RESULT_MARKER} {dep}:\n{result}"
+        for dep, result in sorted(state["dependencies"].items(), key=lambda kv: int(kv[0]))
     )
     user = prompts.TASK_USER.format(
         request_marker=prompts.REQUEST_MARKER,
@@ -24,7 +25,9 @@ def _messages(state: TaskInput) -> list:
         task_marker=prompts.TASK_MARKER,
         description=task["description"],
         workspace=state.get("workspace") or "(none)",
-        dependencies=("\nResults of the tasks this one depends on:\n\n" + deps_text) if deps_text else "",
+        dependencies=("\nResults of the tasks this one depends on:\n\n" + deps_text)
+        if deps_text
+        else "",
     )
     return [SystemMessage(prompts.TASK_SYSTEM), HumanMessage(user)]
 
@@ -40,7 +43,11 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
     seq, key = task["id"], str(task["id"])
     row = await deps.recorder.get_task(op, seq)
     if row is not None and row.status in ("completed", "failed"):
-        return {"results": {key: {"status": row.status, "result": row.result, "error": row.error_message}}}
+        return {
+            "results": {
+                key: {"status": row.status, "result": row.result, "error": row.error_message}
+            }
+        }
     async with deps.services.task_slots(op, deps.max_parallel):
         await deps.recorder.task_started(op, seq, task["active_form"])
         try:
@@ -59,5 +66,7 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
             await deps.recorder.task_failed(op, seq, error)
             outcome: TaskOutcome = {"status": "failed", "result": None, "error": error}
             return {"results": {key: outcome}}
-    await deps.recorder.task_completed(op, seq, result=reply.text, model=reply.model, usage=reply.usage)
+    await deps.recorder.task_completed(
+        op, seq, result=reply.text, model=reply.model, usage=reply.usage
+    )
     return {"results": {key: {"status": "completed", "result": reply.text, "error": None}}}

@@ -50,7 +50,10 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         except PlanParseError as exc:
             last_error = str(exc)
             await deps.recorder.plan_invalid(op, attempt, last_error)
-            messages += [AIMessage(reply.text), HumanMessage(prompts.PLAN_RETRY.format(error=last_error))]
+            messages += [
+                AIMessage(reply.text),
+                HumanMessage(prompts.PLAN_RETRY.format(error=last_error)),
+            ]
             continue
         text = plan_text(tasks, summary)
         await deps.recorder.plan_generated(op, tasks=list(tasks), text=text, usage=usage)

@@ -16,11 +16,19 @@ def _results_text(state: OperationState) -> tuple[str, list[str]]:
     results = state.get("results") or {}
     blocks, failures = [], []
     for task in state.get("plan") or []:
-        outcome = results.get(str(task["id"])) or {"status": "pending", "result": None, "error": None}
-        body = outcome["result"] if outcome["status"] == "completed" else f"FAILED: {outcome['error']}"
+        outcome = results.get(str(task["id"])) or {
+            "status": "pending",
+            "result": None,
+            "error": None,
+        }
+        body = (
+            outcome["result"] if outcome["status"] == "completed" else f"FAILED: {outcome['error']}"
+        )
         if outcome["status"] != "completed":
             failures.append(f"task {task['id']} ({task['description']}): {outcome['error']}")
-        blocks.append(f"{prompts.RESULT_MARKER} {task['id']} — {task['description']} [{outcome['status']}]:\n{body}")
+        blocks.append(
+            f"{prompts.RESULT_MARKER} {task['id']} — {task['description']} [{outcome['status']}]:\n{body}"
+        )
     return "\n\n".join(blocks), failures
 
 
@@ -40,7 +48,11 @@ async def synthesize(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         on_usage=deps.recorder.model_call,
     )
     total = len(state.get("plan") or [])
-    error = f"{len(failures)} of {total} tasks did not complete: " + "; ".join(failures) if failures else None
+    error = (
+        f"{len(failures)} of {total} tasks did not complete: " + "; ".join(failures)
+        if failures
+        else None
+    )
     status = "failed" if failures else "completed"
     await deps.recorder.finish(op, status, answer=reply.text, error=error)
     return {"answer": reply.text, "status": status, "error": error}

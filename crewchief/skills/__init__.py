@@ -1,0 +1,1 @@
+"""Skills: SKILL.md folders and their registry."""

@@ -1,0 +1,1 @@
+"""File tools for delegate models and meta-tools for the planner."""

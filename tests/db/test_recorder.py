@@ -13,7 +13,6 @@ from crewchief.models.registry import Usage
 from crewchief.services import Services
 
 
-
 @pytest.fixture
 async def services(backend_settings: Settings):
     svc = await Services.open(backend_settings)
@@ -23,7 +22,9 @@ async def services(backend_settings: Settings):
 
 async def test_replayed_writes_record_nothing_twice(services: Services) -> None:
     rec = services.recorder
-    tasks = [{"id": 1, "description": "a", "active_form": "doing a", "skill": None, "depends_on": []}]
+    tasks = [
+        {"id": 1, "description": "a", "active_form": "doing a", "skill": None, "depends_on": []}
+    ]
     for _ in range(2):  # as if the node ran again after a crash
         await rec.create_operation(operation_id="op-1", request="r", workspace=None)
         await rec.route_decided("op-1", route="plan", score=0.1, reasons=["x"], forced=False)
@@ -33,8 +34,13 @@ async def test_replayed_writes_record_nothing_twice(services: Services) -> None:
         await rec.finish("op-1", "completed", answer="ok")
     result = await repository.get_operation(services.db, "op-1", include_events=True)
     assert [e.type for e in result.events] == [
-        "operation.started", "route.decided", "plan.generated", "task.created",
-        "task.started", "task.completed", "operation.completed",
+        "operation.started",
+        "route.decided",
+        "plan.generated",
+        "task.created",
+        "task.started",
+        "task.completed",
+        "operation.completed",
     ]
     assert [e.seq for e in result.events] == [1, 2, 3, 4, 5, 6, 7]
     assert len(result.tasks) == 1 and result.tasks[0].status == "completed"
@@ -43,7 +49,10 @@ async def test_replayed_writes_record_nothing_twice(services: Services) -> None:
 async def test_concurrent_writers_get_gap_free_sequence_numbers(services: Services) -> None:
     rec = services.recorder
     await rec.create_operation(operation_id="op-2", request="r", workspace=None)
-    tasks = [{"id": i, "description": f"t{i}", "active_form": f"t{i}", "skill": None, "depends_on": []} for i in range(1, 21)]
+    tasks = [
+        {"id": i, "description": f"t{i}", "active_form": f"t{i}", "skill": None, "depends_on": []}
+        for i in range(1, 21)
+    ]
     await rec.plan_generated("op-2", tasks=tasks, text="", usage=Usage())
     await asyncio.gather(*(rec.task_started("op-2", i, f"t{i}") for i in range(1, 21)))
     events = await repository.list_events(services.db, "op-2")

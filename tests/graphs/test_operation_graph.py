@@ -13,13 +13,14 @@ from crewchief.config import Settings
 from tests.conftest import plan_reply, write_script
 
 
-
 def overlap(a, b) -> bool:
     return a.started_at < b.completed_at and b.started_at < a.completed_at
 
 
 async def test_fast_path_answers_with_one_low_effort_call(backend_settings: Settings) -> None:
-    model = FakeChatModel(script=FakeScript(rules=[{"node": "fast_path", "reply": "A monad is a monoid."}]))
+    model = FakeChatModel(
+        script=FakeScript(rules=[{"node": "fast_path", "reply": "A monad is a monoid."}])
+    )
     async with Crewchief(backend_settings, models={"orchestrator": model}) as cc:
         result = await cc.run("What is a monad?")
     assert result.status == "completed"
@@ -36,9 +37,22 @@ async def test_planned_operation_runs_independent_tasks_concurrently(
     spec = write_script(
         tmp_path,
         [
-            {"node": "plan", "reply": plan_reply("Write the parser", "Write the printer", ("Wire them up", [1, 2]))},
-            {"node": "execute_task", "match": "Write the parser", "reply": {"text": "parser done", "delay": 0.3}},
-            {"node": "execute_task", "match": "Write the printer", "reply": {"text": "printer done", "delay": 0.3}},
+            {
+                "node": "plan",
+                "reply": plan_reply(
+                    "Write the parser", "Write the printer", ("Wire them up", [1, 2])
+                ),
+            },
+            {
+                "node": "execute_task",
+                "match": "Write the parser",
+                "reply": {"text": "parser done", "delay": 0.3},
+            },
+            {
+                "node": "execute_task",
+                "match": "Write the printer",
+                "reply": {"text": "printer done", "delay": 0.3},
+            },
             {"node": "execute_task", "match": "Wire them up", "reply": "wired"},
             {"node": "synthesize", "reply": "All three done."},
         ],
@@ -64,7 +78,9 @@ async def test_planned_operation_runs_independent_tasks_concurrently(
     assert stored.plan_text.splitlines()[-1] == "3. Wire them up (after 1, 2)"
 
 
-async def test_effort_is_high_for_planning_medium_for_synthesis_low_for_fast_path(settings: Settings) -> None:
+async def test_effort_is_high_for_planning_medium_for_synthesis_low_for_fast_path(
+    settings: Settings,
+) -> None:
     model = FakeChatModel()
     async with Crewchief(settings, models={"orchestrator": model}) as cc:
         await cc.run("Add a changelog and release notes", route="plan")
@@ -76,12 +92,21 @@ async def test_effort_is_high_for_planning_medium_for_synthesis_low_for_fast_pat
     ]
 
 
-async def test_failed_task_fails_its_dependents_and_the_operation(settings: Settings, tmp_path: Path) -> None:
+async def test_failed_task_fails_its_dependents_and_the_operation(
+    settings: Settings, tmp_path: Path
+) -> None:
     spec = write_script(
         tmp_path,
         [
-            {"node": "plan", "reply": plan_reply("Build", ("Test", [1]), ("Package", [2]), "Write docs")},
-            {"node": "execute_task", "match": "Task:\nBuild", "reply": {"error": "compiler exploded"}},
+            {
+                "node": "plan",
+                "reply": plan_reply("Build", ("Test", [1]), ("Package", [2]), "Write docs"),
+            },
+            {
+                "node": "execute_task",
+                "match": "Task:\nBuild",
+                "reply": {"error": "compiler exploded"},
+            },
         ],
     )
     async with Crewchief(settings, models={"orchestrator": spec, "delegate": spec}) as cc:
@@ -90,7 +115,10 @@ async def test_failed_task_fails_its_dependents_and_the_operation(settings: Sett
     statuses = {t.description: (t.status, t.error) for t in result.tasks}
     assert statuses["Build"][0] == "failed" and "compiler exploded" in statuses["Build"][1]
     assert statuses["Test"] == ("failed", "not run: it depends on task 1, which did not complete")
-    assert statuses["Package"] == ("failed", "not run: it depends on task 2, which did not complete")
+    assert statuses["Package"] == (
+        "failed",
+        "not run: it depends on task 2, which did not complete",
+    )
     assert statuses["Write docs"][0] == "completed"
     assert "3 of 4 tasks did not complete" in result.error
     assert result.answer, "the user still gets a synthesis of what was done"
@@ -108,7 +136,9 @@ async def test_fast_path_failure_falls_back_to_planning(settings: Settings, tmp_
     assert failed and "provider down" in failed[0].payload["error"]
 
 
-async def test_unparseable_plan_is_retried_with_the_reason(settings: Settings, tmp_path: Path) -> None:
+async def test_unparseable_plan_is_retried_with_the_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
     spec = write_script(
         tmp_path,
         [
@@ -116,7 +146,11 @@ async def test_unparseable_plan_is_retried_with_the_reason(settings: Settings, t
                 "node": "plan",
                 "replies": [
                     "I think we should refactor things.",
-                    {"text": "Here you go:\n```json\n" + '{"steps": [{"title": "Run the build"}]}' + "\n```"},
+                    {
+                        "text": "Here you go:\n```json\n"
+                        + '{"steps": [{"title": "Run the build"}]}'
+                        + "\n```"
+                    },
                 ],
             }
         ],
@@ -126,12 +160,18 @@ async def test_unparseable_plan_is_retried_with_the_reason(settings: Settings, t
         result = await cc.run("Fix the build", route="plan")
         events = (await cc.get(result.id, events=True)).events
     assert result.status == "completed"
-    assert [(t.description, t.active_form) for t in result.tasks] == [("Run the build", "Running the build")]
+    assert [(t.description, t.active_form) for t in result.tasks] == [
+        ("Run the build", "Running the build")
+    ]
     invalid = [e.payload for e in events if e.type == "plan.invalid"]
-    assert invalid == [{"attempt": 1, "error": 'no JSON object with a "tasks" list was found in the reply'}]
+    assert invalid == [
+        {"attempt": 1, "error": 'no JSON object with a "tasks" list was found in the reply'}
+    ]
 
 
-async def test_plan_that_never_parses_fails_the_operation_clearly(settings: Settings, tmp_path: Path) -> None:
+async def test_plan_that_never_parses_fails_the_operation_clearly(
+    settings: Settings, tmp_path: Path
+) -> None:
     spec = write_script(tmp_path, [{"node": "plan", "reply": '{"tasks": []}'}])
     async with Crewchief(settings, models={"orchestrator": spec}) as cc:
         result = await cc.run("Migrate the database", route="plan")
@@ -199,7 +239,9 @@ async def test_parallelism_is_bounded(settings: Settings, tmp_path: Path) -> Non
     assert result.status == "completed"
 
 
-async def test_bad_input_is_refused_before_anything_is_recorded(chief: Crewchief, tmp_path: Path) -> None:
+async def test_bad_input_is_refused_before_anything_is_recorded(
+    chief: Crewchief, tmp_path: Path
+) -> None:
     from crewchief import InvalidRequest
 
     with pytest.raises(InvalidRequest, match="request: expected a non-empty string"):

@@ -32,14 +32,23 @@ def test_rules_match_by_node_and_prompt_and_replies_are_consumed_in_order() -> N
 
 
 def test_tool_calls_usage_and_errors() -> None:
-    script = FakeScript(rules=[
-        {"match": "read", "reply": {"tool_calls": [{"name": "read_file", "args": {"path": "a.py"}}],
-                                    "usage": {"input": 100, "output": 7, "reasoning": 3}}},
-        {"match": "boom", "reply": {"error": "rate limited"}},
-    ])
+    script = FakeScript(
+        rules=[
+            {
+                "match": "read",
+                "reply": {
+                    "tool_calls": [{"name": "read_file", "args": {"path": "a.py"}}],
+                    "usage": {"input": 100, "output": 7, "reasoning": 3},
+                },
+            },
+            {"match": "boom", "reply": {"error": "rate limited"}},
+        ]
+    )
     model = FakeChatModel(script=script)
     msg = model.invoke([HumanMessage("read it")])
-    assert msg.tool_calls[0]["name"] == "read_file" and msg.tool_calls[0]["args"] == {"path": "a.py"}
+    assert msg.tool_calls[0]["name"] == "read_file" and msg.tool_calls[0]["args"] == {
+        "path": "a.py"
+    }
     assert msg.usage_metadata["input_tokens"] == 100
     assert msg.usage_metadata["output_tokens"] == 10
     assert msg.usage_metadata["output_token_details"] == {"reasoning": 3}
@@ -48,7 +57,9 @@ def test_tool_calls_usage_and_errors() -> None:
 
 
 def test_streams_scripted_chunks_with_usage_on_the_last() -> None:
-    model = FakeChatModel(script=FakeScript(rules=[{"reply": {"text": "abc", "chunks": ["a", "b", "c"]}}]))
+    model = FakeChatModel(
+        script=FakeScript(rules=[{"reply": {"text": "abc", "chunks": ["a", "b", "c"]}}])
+    )
 
     async def collect():
         return [c async for c in model.astream([HumanMessage("x")])]
@@ -83,7 +94,9 @@ def test_script_files_load_and_report_problems(tmp_path: Path) -> None:
     assert FakeScript.load(good).rules[0].reply.text == "hello"
     bad = tmp_path / "bad.json"
     bad.write_text('{"rules": [{"match": "(", "reply": "x"}]}')
-    with pytest.raises(ScriptError, match="rules.0.match: Value error, match is not a valid regular expression"):
+    with pytest.raises(
+        ScriptError, match="rules.0.match: Value error, match is not a valid regular expression"
+    ):
         FakeScript.load(bad)
     with pytest.raises(ScriptError, match="cannot read fake script"):
         FakeScript.load(tmp_path / "missing.json")

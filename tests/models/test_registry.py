@@ -13,11 +13,19 @@ from crewchief.models import CallInfo, FakeChatModel, FakeScript, ModelRegistry,
 from crewchief.models.providers import build_chat_model
 
 
-
 @pytest.mark.parametrize(
     ("word", "level"),
-    [("minimal", "low"), ("quick", "low"), ("low", "low"), ("high", "high"), ("thorough", "high"),
-     ("deep", "high"), ("medium", "medium"), (None, "medium"), ("whatever", "medium")],
+    [
+        ("minimal", "low"),
+        ("quick", "low"),
+        ("low", "low"),
+        ("high", "high"),
+        ("thorough", "high"),
+        ("deep", "high"),
+        ("medium", "medium"),
+        (None, "medium"),
+        ("whatever", "medium"),
+    ],
 )
 def test_effort_normalization(word: str | None, level: str) -> None:
     assert normalize_effort(word) == level
@@ -27,14 +35,21 @@ async def test_falls_back_in_order_and_records_every_attempt(tmp_path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"rules": [{"reply": {"error": "503 overloaded"}}]}')
     settings = load_settings(env={}, home=str(tmp_path))
-    registry = ModelRegistry(settings, {"orchestrator": AliasConfig(model=f"fake:{broken}", fallbacks=["fake:default"])})
+    registry = ModelRegistry(
+        settings, {"orchestrator": AliasConfig(model=f"fake:{broken}", fallbacks=["fake:default"])}
+    )
     records = []
 
     async def on_usage(record):
         records.append(record)
 
-    reply = await registry.call("orchestrator", [HumanMessage("hi")], effort="deep",
-                                info=CallInfo("fast_path", "op"), on_usage=on_usage)
+    reply = await registry.call(
+        "orchestrator",
+        [HumanMessage("hi")],
+        effort="deep",
+        info=CallInfo("fast_path", "op"),
+        on_usage=on_usage,
+    )
     assert reply.model == "fake:default"
     assert [(r.model, r.effort, r.error) for r in records] == [
         (f"fake:{broken}", "high", "RuntimeError: 503 overloaded"),
@@ -46,8 +61,13 @@ async def test_falls_back_in_order_and_records_every_attempt(tmp_path) -> None:
 async def test_all_candidates_failing_names_each_error(tmp_path) -> None:
     model = FakeChatModel(script=FakeScript(rules=[{"reply": {"error": "bad key"}}]))
     registry = ModelRegistry(load_settings(env={}, home=str(tmp_path)), {"delegate": model})
-    with pytest.raises(ModelCallError, match="every model for alias 'delegate' failed: fake:default: RuntimeError: bad key"):
-        await registry.call("delegate", [HumanMessage("x")], effort=None, info=CallInfo("execute_task"))
+    with pytest.raises(
+        ModelCallError,
+        match="every model for alias 'delegate' failed: fake:default: RuntimeError: bad key",
+    ):
+        await registry.call(
+            "delegate", [HumanMessage("x")], effort=None, info=CallInfo("execute_task")
+        )
 
 
 async def test_calls_are_bounded_in_time(tmp_path) -> None:
@@ -55,7 +75,9 @@ async def test_calls_are_bounded_in_time(tmp_path) -> None:
     settings = load_settings(env={}, home=str(tmp_path), model_timeout=0.2)
     registry = ModelRegistry(settings, {"fast": model})
     with pytest.raises(ModelCallError, match=r"timed out after 0.2s"):
-        await asyncio.wait_for(registry.call("fast", [HumanMessage("x")], effort=None, info=CallInfo("n")), 5)
+        await asyncio.wait_for(
+            registry.call("fast", [HumanMessage("x")], effort=None, info=CallInfo("n")), 5
+        )
 
 
 async def test_token_deltas_reach_the_callback(tmp_path) -> None:
@@ -65,7 +87,13 @@ async def test_token_deltas_reach_the_callback(tmp_path) -> None:
     async def on_delta(info, text):
         pieces.append(text)
 
-    reply = await registry.call("fast", [HumanMessage("What is up?")], effort=None, info=CallInfo("fast_path"), on_delta=on_delta)
+    reply = await registry.call(
+        "fast",
+        [HumanMessage("What is up?")],
+        effort=None,
+        info=CallInfo("fast_path"),
+        on_delta=on_delta,
+    )
     assert "".join(pieces) == reply.text == "Answer to: What is up?"
 
 
@@ -86,9 +114,13 @@ def test_provider_adapters_map_effort(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "demo-project")
-    settings = load_settings(env={}, home=str(tmp_path), providers={
-        "vllm": ProviderConfig(type="openai", base_url="http://127.0.0.1:9/v1"),
-    })
+    settings = load_settings(
+        env={},
+        home=str(tmp_path),
+        providers={
+            "vllm": ProviderConfig(type="openai", base_url="http://127.0.0.1:9/v1"),
+        },
+    )
     gpt5 = build_chat_model("openai:gpt-5", "high", settings)
     assert gpt5.reasoning_effort == "high"
     assert build_chat_model("openai:gpt-4.1-mini", "high", settings).reasoning_effort is None

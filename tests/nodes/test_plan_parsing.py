@@ -14,7 +14,13 @@ def test_clean_plan() -> None:
         max_tasks=5,
     )
     assert summary == "s"
-    assert tasks[1] == {"id": 2, "description": "Fix errors", "active_form": "Fixing errors", "skill": "debugging", "depends_on": [1]}
+    assert tasks[1] == {
+        "id": 2,
+        "description": "Fix errors",
+        "active_form": "Fixing errors",
+        "skill": "debugging",
+        "depends_on": [1],
+    }
 
 
 def test_fenced_json_in_prose_with_other_key_names_and_ids() -> None:
@@ -33,11 +39,22 @@ def test_fenced_json_in_prose_with_other_key_names_and_ids() -> None:
         ("I would refactor it.", 'no JSON object with a "tasks" list was found in the reply'),
         ('{"tasks": []}', "the plan has no tasks"),
         ('{"tasks": [{"id": 1}]}', "task 1 has no description"),
-        ('{"tasks": [{"id": 1, "description": "a", "depends_on": [7]}]}', "task 1 depends on unknown task(s) [7]"),
-        ('{"tasks": [{"id": 1, "description": "a", "depends_on": [2]}, {"id": 2, "description": "b", "depends_on": [1]}]}',
-         "tasks [1, 2] depend on each other in a cycle"),
-        ('{"tasks": [{"id": 1, "description": "a", "depends_on": [1]}]}', "task 1 depends on itself"),
-        ('{"tasks": [{"id": 1, "description": "a"}, {"id": 1, "description": "b"}]}', "task ids repeat: [1, 1]"),
+        (
+            '{"tasks": [{"id": 1, "description": "a", "depends_on": [7]}]}',
+            "task 1 depends on unknown task(s) [7]",
+        ),
+        (
+            '{"tasks": [{"id": 1, "description": "a", "depends_on": [2]}, {"id": 2, "description": "b", "depends_on": [1]}]}',
+            "tasks [1, 2] depend on each other in a cycle",
+        ),
+        (
+            '{"tasks": [{"id": 1, "description": "a", "depends_on": [1]}]}',
+            "task 1 depends on itself",
+        ),
+        (
+            '{"tasks": [{"id": 1, "description": "a"}, {"id": 1, "description": "b"}]}',
+            "task ids repeat: [1, 1]",
+        ),
     ],
 )
 def test_refusals_explain_themselves(reply: str, error: str) -> None:
@@ -54,13 +71,22 @@ def test_too_many_tasks() -> None:
 
 @pytest.mark.parametrize(
     ("description", "active"),
-    [("Run the build", "Running the build"), ("Write docs", "Writing docs"), ("Add tests", "Adding tests"),
-     ("Tie it up", "Tying it up"), ("Update README", "Updating README"), ("42 things", "Working on: 42 things")],
+    [
+        ("Run the build", "Running the build"),
+        ("Write docs", "Writing docs"),
+        ("Add tests", "Adding tests"),
+        ("Tie it up", "Tying it up"),
+        ("Update README", "Updating README"),
+        ("42 things", "Working on: 42 things"),
+    ],
 )
 def test_gerund(description: str, active: str) -> None:
     assert gerund(description) == active
 
 
 def test_plan_text() -> None:
-    tasks, summary = parse_plan('{"summary": "Two steps", "tasks": [{"description": "A"}, {"description": "B", "depends_on": [1], "skill": "testing"}]}', max_tasks=5)
+    tasks, summary = parse_plan(
+        '{"summary": "Two steps", "tasks": [{"description": "A"}, {"description": "B", "depends_on": [1], "skill": "testing"}]}',
+        max_tasks=5,
+    )
     assert plan_text(tasks, summary) == "Two steps\n1. A\n2. B (after 1; skill: testing)"

@@ -5,15 +5,28 @@ import pytest
 from crewchief.nodes._simplicity import score_request
 
 
-@pytest.mark.parametrize("text", ["What is a monad?", "Explain the GIL", "hi", "¿Qué es una mónada?", "Write a regex for emails"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is a monad?",
+        "Explain the GIL",
+        "hi",
+        "¿Qué es una mónada?",
+        "Write a regex for emails",
+    ],
+)
 def test_simple_requests_score_high(text: str) -> None:
     assert score_request(text).score >= 0.7
 
 
 @pytest.mark.parametrize(
     "text",
-    ["Refactor the users module and add tests for every endpoint", "fix it",
-     "Implement pagination across all endpoints, then update the docs", "Ship the auth feature"],
+    [
+        "Refactor the users module and add tests for every endpoint",
+        "fix it",
+        "Implement pagination across all endpoints, then update the docs",
+        "Ship the auth feature",
+    ],
 )
 def test_work_requests_score_low(text: str) -> None:
     assert score_request(text).score < 0.7
