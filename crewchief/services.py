@@ -109,7 +109,8 @@ class Services:
         from crewchief.db.migrate import ensure_current
 
         url = settings.resolved_database_url
-        db = Database.open(url)
+        # Off the event loop: opening may create the SQLite file's folder.
+        db = await asyncio.to_thread(Database.open, url)
         if settings.auto_migrate:
             await ensure_current(db, url)
         return cls(settings, registry, bus, Recorder(db, bus), db)

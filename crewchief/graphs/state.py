@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+# typing_extensions: LangGraph's schema export needs it for TypedDict on Python < 3.12.
+from typing_extensions import TypedDict
 
 Route = Literal["fast", "plan"]
 TaskStatus = Literal["pending", "in_progress", "completed", "failed", "cancelled"]
