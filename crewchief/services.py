@@ -170,7 +170,8 @@ async def default_services(settings: Settings | None, persist: bool) -> Services
         _defaults_lock = asyncio.Lock()
     loop_id = id(asyncio.get_running_loop())
     async with _defaults_lock:
-        settings = settings or load_settings()
+        # Reading crewchief.toml is file I/O: keep it off the event loop (langgraph dev checks).
+        settings = settings or await asyncio.to_thread(load_settings)
         key = (loop_id, persist, settings.model_dump_json())
         if key not in _defaults:
             log.info("opening default crewchief services (persist=%s)", persist)
