@@ -265,19 +265,19 @@ def _print_show(out: Any, r: Any) -> None:
 def _db(settings: Any, args: argparse.Namespace) -> int:
     import asyncio
 
-    from crewchief.db.migrate import current_revision, upgrade
-    from crewchief.db.session import Database
+    from crewchief.db._writer import Writer
+    from crewchief.db.migrate import _current, upgrade
 
     url = settings.resolved_database_url
     if args.db_command == "upgrade":
         upgrade(url)
-    db = Database.open(url)
 
     async def revision() -> str | None:
+        store = Writer(url)
         try:
-            return await current_revision(db)
+            return await store.read(_current)
         finally:
-            await db.close()
+            await store.close()
 
     print(f"{url}: revision {asyncio.run(revision()) or '(empty)'}")
     return EXIT_OK

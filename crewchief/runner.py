@@ -311,14 +311,14 @@ class Crewchief:
 
     async def get(self, operation_id: str, *, events: bool = False) -> OperationResult:
         """An operation as stored. Raises :class:`OperationNotFound` for unknown ids."""
-        db = self.services.db
-        if db is None:
+        store = self.services.store
+        if store is None:
             raise OperationNotFound("this instance does not persist operations")
-        return await repository.get_operation(db, operation_id, include_events=events)
+        return await repository.get_operation(store, operation_id, include_events=events)
 
     async def list(self, *, status: str | None = None, limit: int = 20) -> list[OperationSummary]:
         """Operations, newest first."""
-        return await repository.list_operations(self.services.db, status=status, limit=limit)
+        return await repository.list_operations(self.services.store, status=status, limit=limit)
 
     def run_sync(self, request: str, **kwargs: Any) -> OperationResult:
         """Blocking :meth:`run` for scripts: opens, runs and closes."""

@@ -14,69 +14,57 @@ from dataclasses import dataclass
 from typing import Any
 
 from crewchief.config import Settings, load_settings
+from crewchief.db._writer import Writer
 from crewchief.db.recorder import Recorder
-from crewchief.db.session import Database
 from crewchief.events import Event, EventBus, EventType
 from crewchief.graphs.state import OperationContext
-from crewchief.models.registry import CallRecord, ModelOverride, ModelRegistry
+from crewchief.models.registry import ModelOverride, ModelRegistry
 
 log = logging.getLogger(__name__)
 
 
-class MemoryRecorder(Recorder):
-    """A recorder that keeps nothing on disk: events are numbered and published only.
+class _MemoryTx:
+    """Stands in for a database transaction: SQL is skipped, events are numbered in memory."""
 
-    Used when a run's context says ``persist: false``.
-    """
+    def __init__(self, writer: MemoryWriter):
+        self._writer = writer
 
-    def __init__(self, bus: EventBus):  # noqa: D107 - no database on purpose
-        self.bus = bus
-        self._seq: dict[str, int] = defaultdict(int)
-        self._keys: dict[str, set[str]] = defaultdict(set)
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        return self
 
-    async def _write(
-        self, op: str, work, *events: tuple[EventType, dict[str, Any], str]
-    ) -> list[Event]:  # noqa: ANN001
-        written = []
-        for type_, payload, key in events:
-            if key in self._keys[op]:
-                continue
-            self._keys[op].add(key)
-            self._seq[op] += 1
-            written.append(Event(op, type_, payload, self._seq[op]))
-        for event in written:
-            self.bus.publish(event)
-        return written
+    rowcount = 1
 
-    async def operation_resumed(self, op: str) -> None:
-        n = sum(1 for k in self._keys[op] if k.startswith("operation.resumed:")) + 1
-        await self._write(
-            op, None, (EventType.OPERATION_RESUMED, {"resume": n}, f"operation.resumed:{n}")
-        )
-
-    async def get_task(self, op: str, seq: int) -> None:
+    def one(self, sql: str, params: dict[str, Any] | None = None) -> None:
         return None
 
-    async def model_call(self, record: CallRecord) -> None:
+    def ts(self, value: Any) -> Any:
+        return value
+
+    json = flag = ts
+
+    def append(
+        self, op: str, type_: EventType, payload: dict[str, Any], key: str, now: Any
+    ) -> Event | None:
+        keys = self._writer.keys[op]
+        if key in keys:
+            return None
+        keys.add(key)
+        return Event(op, type_, payload, len(keys), now)
+
+
+class MemoryWriter:
+    """A writer that keeps nothing: for runs whose context says ``persist: false``."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, set[str]] = defaultdict(set)
+
+    async def run(self, work: Any) -> Any:
+        return work(_MemoryTx(self))
+
+    def forget(self, op: str) -> None:
         return None
 
-    async def _resume_count(self, op: str) -> int:
-        return sum(1 for k in self._keys[op] if k.startswith("operation.resumed:"))
-
-    async def finish(
-        self, op: str, status: str, *, answer: str | None = None, error: str | None = None
-    ) -> None:
-        type_ = {
-            "completed": EventType.OPERATION_COMPLETED,
-            "failed": EventType.OPERATION_FAILED,
-            "cancelled": EventType.OPERATION_CANCELLED,
-        }[status]
-        payload = {"status": status, "answer": answer, "error": error}
-        await self._write(
-            op, None, (type_, payload, f"operation.end:{await self._resume_count(op)}")
-        )
-
-    async def status_of(self, op: str) -> None:
+    async def close(self) -> None:
         return None
 
 
@@ -88,7 +76,7 @@ class Services:
     models: ModelRegistry
     bus: EventBus
     recorder: Recorder
-    db: Database | None = None
+    store: Writer | None = None
 
     def __post_init__(self) -> None:
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -105,15 +93,18 @@ class Services:
         bus = EventBus()
         registry = ModelRegistry(settings, models)
         if not persist:
-            return cls(settings, registry, bus, MemoryRecorder(bus))
+            return cls(settings, registry, bus, Recorder(MemoryWriter(), bus))
         from crewchief.db.migrate import ensure_current
 
         url = settings.resolved_database_url
-        # Off the event loop: opening may create the SQLite file's folder.
-        db = await asyncio.to_thread(Database.open, url)
-        if settings.auto_migrate:
-            await ensure_current(db, url)
-        return cls(settings, registry, bus, Recorder(db, bus), db)
+        store = Writer(url)
+        try:
+            if settings.auto_migrate:
+                await ensure_current(store, url)
+        except BaseException:
+            await store.close()
+            raise
+        return cls(settings, registry, bus, Recorder(store, bus), store)
 
     def task_slots(self, operation_id: str, limit: int) -> asyncio.Semaphore:
         """The semaphore bounding how many tasks of one operation run at once."""
@@ -125,8 +116,7 @@ class Services:
         self._slots.pop(operation_id, None)
 
     async def close(self) -> None:
-        if self.db is not None:
-            await self.db.close()
+        await self.recorder.writer.close()
 
 
 @dataclass

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import make_url
 
 from crewchief.config import sync_url
-from crewchief.db.session import Database, ensure_sqlite_dir
+from crewchief.db._writer import Writer
 
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
 # so start-up can skip loading Alembic when the database is already current.
 HEAD_REVISION = "0001"
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config, imported lazily
@@ -32,17 +39,16 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def current_revision(db: Database) -> str | None:
+def _current(tx: Any) -> str | None:
     try:
-        async with db.engine.connect() as conn:
-            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
-    except DBAPIError:
+        row = tx.one("SELECT version_num FROM alembic_version")
+    except Exception:  # noqa: BLE001 - no table yet: an empty database
         return None
     return row[0] if row else None
 
 
-async def ensure_current(db: Database, url: str) -> None:
-    """Upgrade to head unless the database is already there."""
-    if await current_revision(db) == HEAD_REVISION:
+async def ensure_current(store: Writer, url: str) -> None:
+    """Upgrade to head unless the database is already there (checked without loading Alembic)."""
+    if await store.read(_current) == HEAD_REVISION:
         return
     await asyncio.to_thread(upgrade, url)

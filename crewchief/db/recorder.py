@@ -1,96 +1,112 @@
 """Where operation state is saved: every write pairs a row change with its event.
 
 Each method runs one transaction that updates rows and appends the matching
-event, then publishes the event on the bus. Events carry an idempotency key
-(``task.started:3``), so a node that re-runs after a crash records nothing
-twice, and per-operation sequence numbers stay gap-free.
+events, then publishes those events on the bus (persisted first, published
+second). Events carry an idempotency key (``task.started:3``), so a node that
+re-runs after a crash records nothing twice, and per-operation sequence
+numbers stay gap-free.
+
+Usage-ledger rows are buffered and written in the next transaction of the same
+operation (at the latest when it ends), which saves a transaction per model
+call.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from crewchief.db.models import ModelCall, Operation, OperationEvent, OperationTask, utcnow
-from crewchief.db.session import Database
+from crewchief.db.models import utcnow
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.registry import CallInfo, CallRecord, Usage
 
-ACTIVE_TASK_STATUSES = ("pending", "in_progress")
 TERMINAL_STATUSES = ("completed", "failed", "cancelled", "rejected")
+_END_EVENTS = {
+    "completed": EventType.OPERATION_COMPLETED,
+    "failed": EventType.OPERATION_FAILED,
+    "cancelled": EventType.OPERATION_CANCELLED,
+}
+
+
+class TxLike(Protocol):
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
+    def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple | None: ...
+    def ts(self, value: Any) -> Any: ...
+    def json(self, value: Any) -> Any: ...
+    def flag(self, value: bool) -> Any: ...
+    def append(
+        self, op: str, type_: EventType, payload: dict[str, Any], key: str, now: Any
+    ) -> Event | None: ...
+
+
+class WriterLike(Protocol):
+    async def run(self, work: Callable[[Any], Any]) -> Any: ...
+    def forget(self, op: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedTask:
+    """A task that already ended before its node ran (again)."""
+
+    status: str
+    result: str | None
+    error: str | None
+
+
+def _usage(u: Usage) -> dict[str, int]:
+    return {"input": u.input, "output": u.output, "reasoning": u.reasoning}
 
 
 class Recorder:
     """Persists operations, tasks, events and model usage; publishes events."""
 
-    def __init__(self, db: Database, bus: EventBus):
-        self.db = db
+    def __init__(self, writer: WriterLike, bus: EventBus):
+        self.writer = writer
         self.bus = bus
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._insert = sqlite_insert if db.is_sqlite else pg_insert
+        self._pending: dict[str, list[CallRecord]] = defaultdict(list)
+        self._created: set[str] = set()
 
-    # -- events -------------------------------------------------------------------------
+    async def _write(self, op: str, work: Callable[[TxLike], list[Event | None] | Any]) -> Any:
+        """Run ``work`` (plus buffered ledger rows) in one transaction; publish its events.
 
-    async def _append(
-        self, s: AsyncSession, op: str, type_: EventType, payload: dict[str, Any], key: str
-    ) -> Event | None:
-        last = await s.scalar(
-            select(func.max(OperationEvent.seq)).where(OperationEvent.operation_id == op)
-        )
-        now = utcnow()
-        stmt = (
-            self._insert(OperationEvent)
-            .values(
-                operation_id=op,
-                seq=(last or 0) + 1,
-                key=key,
-                type=str(type_),
-                payload=payload,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["operation_id", "key"])
-        )
-        result = await s.execute(stmt)
-        if result.rowcount == 0:
-            return None
-        return Event(op, type_, payload, (last or 0) + 1, now)
+        ``work`` returns the events it appended, or ``(events, value)`` to also
+        hand a value back to the caller.
+        """
+        ledger = self._pending.pop(op, [])
 
-    async def _write(
-        self, op: str, work, *events: tuple[EventType, dict[str, Any], str]
-    ) -> list[Event]:  # noqa: ANN001
-        """Run ``work(session)`` and append ``events`` in one transaction, then publish."""
-        for attempt in range(5):
-            try:
-                async with self._locks[op], self.db.sessions.begin() as s:
-                    if work is not None:
-                        await work(s)
-                    written = [e for e in [await self._append(s, op, *ev) for ev in events] if e]
-                break
-            except IntegrityError:
-                # Another process took the same seq; try again with a fresh max().
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
-        for event in written:
-            self.bus.publish(event)
-        return written
+        def tx_work(tx: TxLike) -> Any:
+            for record in ledger:
+                _insert_call(tx, record)
+            return work(tx)
 
-    def delta(self, info: CallInfo, text: str) -> None:
+        try:
+            out = await self.writer.run(tx_work)
+        except BaseException:
+            if ledger:
+                self._pending[op][:0] = ledger
+            raise
+        events, value = out if isinstance(out, tuple) else (out, None)
+        for event in events or ():
+            if event is not None:
+                self.bus.publish(event)
+        return value
+
+    async def on_delta(self, info: CallInfo, text: str) -> None:
         """Publish a token delta (transient: never stored, no seq)."""
         if info.operation_id and self.bus.has_subscribers(info.operation_id):
             payload = {"node": info.node, "task": info.task, "text": text}
             self.bus.publish(Event(info.operation_id, EventType.MODEL_DELTA, payload))
 
-    async def on_delta(self, info: CallInfo, text: str) -> None:
-        self.delta(info, text)
+    async def model_call(self, record: CallRecord) -> None:
+        """Add one attempt to the usage ledger (written with the operation's next write)."""
+        op = record.info.operation_id
+        if op is None:
+            await self.writer.run(lambda tx: _insert_call(tx, record))
+        else:
+            self._pending[op].append(record)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -102,86 +118,96 @@ class Recorder:
         workspace: str | None,
         route: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> bool:
-        """Insert the operation (status ``running``) unless it exists. True if inserted."""
+    ) -> None:
+        """Insert the operation (status ``running``) with its first event, unless it exists."""
+        if operation_id in self._created:
+            return
         now = utcnow()
 
-        async def work(s: AsyncSession) -> None:
-            stmt = (
-                self._insert(Operation)
-                .values(
-                    id=operation_id,
-                    request=request,
-                    workspace=workspace,
-                    status="running",
-                    route=route,
-                    route_forced=route is not None,
-                    metadata=metadata,
-                    created_at=now,
-                    started_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["id"])
+        def work(tx: TxLike) -> list:
+            tx.execute(
+                "INSERT INTO operations (id, request, workspace, status, route, route_forced, metadata,"
+                " planning_input_tokens, planning_output_tokens, planning_reasoning_tokens,"
+                " input_tokens, output_tokens, reasoning_tokens, created_at, started_at, updated_at)"
+                " VALUES (:id, :request, :workspace, 'running', :route, :forced, :metadata,"
+                " 0, 0, 0, 0, 0, 0, :now, :now, :now) ON CONFLICT (id) DO NOTHING",
+                {
+                    "id": operation_id,
+                    "request": request,
+                    "workspace": workspace,
+                    "route": route,
+                    "forced": tx.flag(route is not None),
+                    "metadata": tx.json(metadata) if metadata is not None else None,
+                    "now": tx.ts(now),
+                },
             )
-            await s.execute(stmt)
+            payload = {"request": request, "workspace": workspace, "forced_route": route}
+            return [
+                tx.append(
+                    operation_id, EventType.OPERATION_STARTED, payload, "operation.started", now
+                )
+            ]
 
-        payload = {"request": request, "workspace": workspace, "forced_route": route}
-        written = await self._write(
-            operation_id, work, (EventType.OPERATION_STARTED, payload, "operation.started")
-        )
-        return bool(written)
+        await self._write(operation_id, work)
+        self._created.add(operation_id)
 
     async def operation_resumed(self, op: str) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Operation)
-                .where(Operation.id == op)
-                .values(status="running", error=None, completed_at=None)
+        def work(tx: TxLike) -> list:
+            n = _resume_count(tx, op) + 1
+            tx.execute(
+                "UPDATE operations SET status = 'running', error = NULL, completed_at = NULL WHERE id = :op",
+                {"op": op},
             )
-
-        async with self.db.sessions() as s:
-            count = await s.scalar(
-                select(func.count()).where(
-                    OperationEvent.operation_id == op,
-                    OperationEvent.type == str(EventType.OPERATION_RESUMED),
+            return [
+                tx.append(
+                    op,
+                    EventType.OPERATION_RESUMED,
+                    {"resume": n},
+                    f"operation.resumed:{n}",
+                    utcnow(),
                 )
-            )
-        n = (count or 0) + 1
-        await self._write(
-            op, work, (EventType.OPERATION_RESUMED, {"resume": n}, f"operation.resumed:{n}")
-        )
+            ]
+
+        await self._write(op, work)
 
     async def route_decided(
         self, op: str, *, route: str, score: float, reasons: list[str], forced: bool
     ) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Operation)
-                .where(Operation.id == op)
-                .values(
-                    route=route,
-                    route_forced=forced,
-                    simplicity_score=score,
-                    simplicity_reasons=reasons,
-                )
+        def work(tx: TxLike) -> list:
+            tx.execute(
+                "UPDATE operations SET route = :route, route_forced = :forced, simplicity_score = :score,"
+                " simplicity_reasons = :reasons WHERE id = :op",
+                {
+                    "op": op,
+                    "route": route,
+                    "forced": tx.flag(forced),
+                    "score": score,
+                    "reasons": tx.json(reasons),
+                },
             )
+            payload = {"route": route, "score": score, "reasons": reasons, "forced": forced}
+            return [tx.append(op, EventType.ROUTE_DECIDED, payload, "route.decided", utcnow())]
 
-        payload = {"route": route, "score": score, "reasons": reasons, "forced": forced}
-        await self._write(op, work, (EventType.ROUTE_DECIDED, payload, "route.decided"))
+        await self._write(op, work)
 
     async def fast_path_failed(self, op: str, error: str) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(update(Operation).where(Operation.id == op).values(route="plan"))
+        def work(tx: TxLike) -> list:
+            tx.execute("UPDATE operations SET route = 'plan' WHERE id = :op", {"op": op})
+            payload = {"error": error, "fallback": "plan"}
+            return [
+                tx.append(op, EventType.FAST_PATH_FAILED, payload, "fast_path.failed", utcnow())
+            ]
 
-        await self._write(
-            op,
-            work,
-            (EventType.FAST_PATH_FAILED, {"error": error, "fallback": "plan"}, "fast_path.failed"),
-        )
+        await self._write(op, work)
 
     async def plan_invalid(self, op: str, attempt: int, error: str) -> None:
         payload = {"attempt": attempt, "error": error}
-        await self._write(op, None, (EventType.PLAN_INVALID, payload, f"plan.invalid:{attempt}"))
+        await self._write(
+            op,
+            lambda tx: [
+                tx.append(op, EventType.PLAN_INVALID, payload, f"plan.invalid:{attempt}", utcnow())
+            ],
+        )
 
     async def plan_generated(
         self, op: str, *, tasks: list[dict[str, Any]], text: str, usage: Usage
@@ -189,209 +215,196 @@ class Recorder:
         """Store the plan and its tasks (``pending``), with one event each."""
         now = utcnow()
 
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(Operation)
-                .where(Operation.id == op)
-                .values(
-                    plan_text=text,
-                    plan_generated_at=now,
-                    planning_input_tokens=usage.input,
-                    planning_output_tokens=usage.output,
-                    planning_reasoning_tokens=usage.reasoning,
-                )
-            )
-            rows = [
+        def work(tx: TxLike) -> list:
+            tx.execute(
+                "UPDATE operations SET plan_text = :text, plan_generated_at = :now, planning_input_tokens = :i,"
+                " planning_output_tokens = :o, planning_reasoning_tokens = :r WHERE id = :op",
                 {
-                    "operation_id": op,
-                    "sequence": t["id"],
-                    "description": t["description"],
-                    "active_form": t["active_form"],
-                    "skill": t.get("skill"),
-                    "depends_on": t.get("depends_on", []),
-                    "status": "pending",
-                    "created_at": now,
-                }
-                for t in tasks
-            ]
-            stmt = self._insert(OperationTask).values(rows)
-            await s.execute(
-                stmt.on_conflict_do_nothing(index_elements=["operation_id", "sequence"])
+                    "op": op,
+                    "text": text,
+                    "now": tx.ts(now),
+                    "i": usage.input,
+                    "o": usage.output,
+                    "r": usage.reasoning,
+                },
             )
+            for t in tasks:
+                tx.execute(
+                    "INSERT INTO operation_tasks (operation_id, sequence, description, active_form, skill,"
+                    " depends_on, status, input_tokens, output_tokens, reasoning_tokens, created_at)"
+                    " VALUES (:op, :seq, :description, :active_form, :skill, :deps, 'pending', 0, 0, 0, :now)"
+                    " ON CONFLICT (operation_id, sequence) DO NOTHING",
+                    {
+                        "op": op,
+                        "seq": t["id"],
+                        "description": t["description"],
+                        "active_form": t["active_form"],
+                        "skill": t.get("skill"),
+                        "deps": tx.json(t.get("depends_on", [])),
+                        "now": tx.ts(now),
+                    },
+                )
+            plan_payload = {"text": text, "tasks": tasks, "usage": _usage(usage)}
+            events = [tx.append(op, EventType.PLAN_GENERATED, plan_payload, "plan.generated", now)]
+            for t in tasks:
+                payload = dict(t, sequence=t["id"])
+                events.append(
+                    tx.append(op, EventType.TASK_CREATED, payload, f"task.created:{t['id']}", now)
+                )
+            return events
 
-        plan_payload = {
-            "text": text,
-            "tasks": tasks,
-            "usage": {"input": usage.input, "output": usage.output, "reasoning": usage.reasoning},
-        }
-        events = [(EventType.PLAN_GENERATED, plan_payload, "plan.generated")]
-        events += [
-            (EventType.TASK_CREATED, dict(t, sequence=t["id"]), f"task.created:{t['id']}")
-            for t in tasks
-        ]
-        await self._write(op, work, *events)
+        await self._write(op, work)
 
     # -- tasks ---------------------------------------------------------------------------
 
-    async def get_task(self, op: str, seq: int) -> OperationTask | None:
-        async with self.db.sessions() as s:
-            return await s.scalar(
-                select(OperationTask).where(
-                    OperationTask.operation_id == op, OperationTask.sequence == seq
-                )
-            )
+    async def task_started(self, op: str, seq: int, active_form: str) -> FinishedTask | None:
+        """Move a task to ``in_progress``. If it already ended, return how (and change nothing)."""
 
-    async def task_started(self, op: str, seq: int, active_form: str) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(OperationTask)
-                .where(OperationTask.operation_id == op, OperationTask.sequence == seq)
-                .values(status="in_progress", started_at=utcnow(), error_message=None)
+        def work(tx: TxLike) -> tuple[list, FinishedTask | None]:
+            row = tx.one(
+                "SELECT status, result, error_message FROM operation_tasks WHERE operation_id = :op AND sequence = :seq",
+                {"op": op, "seq": seq},
             )
+            if row is not None and row[0] in ("completed", "failed"):
+                return [], FinishedTask(*row)
+            now = utcnow()
+            tx.execute(
+                "UPDATE operation_tasks SET status = 'in_progress', started_at = :now, error_message = NULL"
+                " WHERE operation_id = :op AND sequence = :seq",
+                {"op": op, "seq": seq, "now": tx.ts(now)},
+            )
+            payload = {"sequence": seq, "active_form": active_form}
+            return [
+                tx.append(op, EventType.TASK_STARTED, payload, f"task.started:{seq}", now)
+            ], None
 
-        payload = {"sequence": seq, "active_form": active_form}
-        await self._write(op, work, (EventType.TASK_STARTED, payload, f"task.started:{seq}"))
+        return await self._write(op, work)
 
     async def task_completed(
         self, op: str, seq: int, *, result: str, model: str | None, usage: Usage
     ) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(OperationTask)
-                .where(OperationTask.operation_id == op, OperationTask.sequence == seq)
-                .values(
-                    status="completed",
-                    result=result,
-                    model=model,
-                    input_tokens=usage.input,
-                    output_tokens=usage.output,
-                    reasoning_tokens=usage.reasoning,
-                    completed_at=utcnow(),
-                )
+        def work(tx: TxLike) -> list:
+            now = utcnow()
+            tx.execute(
+                "UPDATE operation_tasks SET status = 'completed', result = :result, model = :model,"
+                " input_tokens = :i, output_tokens = :o, reasoning_tokens = :r, completed_at = :now"
+                " WHERE operation_id = :op AND sequence = :seq",
+                {
+                    "op": op,
+                    "seq": seq,
+                    "result": result,
+                    "model": model,
+                    "i": usage.input,
+                    "o": usage.output,
+                    "r": usage.reasoning,
+                    "now": tx.ts(now),
+                },
             )
+            payload = {"sequence": seq, "result": result, "model": model, "usage": _usage(usage)}
+            return [tx.append(op, EventType.TASK_COMPLETED, payload, f"task.completed:{seq}", now)]
 
-        payload = {
-            "sequence": seq,
-            "result": result,
-            "model": model,
-            "usage": {"input": usage.input, "output": usage.output, "reasoning": usage.reasoning},
-        }
-        await self._write(op, work, (EventType.TASK_COMPLETED, payload, f"task.completed:{seq}"))
+        await self._write(op, work)
 
     async def task_failed(self, op: str, seq: int, error: str, *, model: str | None = None) -> None:
-        async def work(s: AsyncSession) -> None:
-            await s.execute(
-                update(OperationTask)
-                .where(OperationTask.operation_id == op, OperationTask.sequence == seq)
-                .values(status="failed", error_message=error, model=model, completed_at=utcnow())
+        def work(tx: TxLike) -> list:
+            now = utcnow()
+            tx.execute(
+                "UPDATE operation_tasks SET status = 'failed', error_message = :error, model = :model,"
+                " completed_at = :now WHERE operation_id = :op AND sequence = :seq",
+                {"op": op, "seq": seq, "error": error, "model": model, "now": tx.ts(now)},
             )
+            payload = {"sequence": seq, "error": error}
+            return [tx.append(op, EventType.TASK_FAILED, payload, f"task.failed:{seq}", now)]
 
-        await self._write(
-            op,
-            work,
-            (EventType.TASK_FAILED, {"sequence": seq, "error": error}, f"task.failed:{seq}"),
-        )
+        await self._write(op, work)
 
-    # -- usage and the end ---------------------------------------------------------------
-
-    async def model_call(self, record: CallRecord) -> None:
-        """Append one ledger row (every attempt, including failed ones)."""
-        info = record.info
-        async with self.db.sessions.begin() as s:
-            s.add(
-                ModelCall(
-                    operation_id=info.operation_id,
-                    node=info.node,
-                    task_sequence=info.task,
-                    alias=record.alias,
-                    model=record.model,
-                    effort=record.effort,
-                    input_tokens=record.usage.input,
-                    output_tokens=record.usage.output,
-                    reasoning_tokens=record.usage.reasoning,
-                    duration_ms=record.duration_ms,
-                    error=record.error,
-                )
-            )
+    # -- the end -------------------------------------------------------------------------
 
     async def finish(
         self, op: str, status: str, *, answer: str | None = None, error: str | None = None
     ) -> None:
-        """End the operation: totals from the ledger, open tasks closed, terminal event."""
-        type_ = {
-            "completed": EventType.OPERATION_COMPLETED,
-            "failed": EventType.OPERATION_FAILED,
-            "cancelled": EventType.OPERATION_CANCELLED,
-        }[status]
-        totals: dict[str, int] = {}
+        """End the operation: token totals from the ledger, open tasks closed, terminal event.
 
-        async def work(s: AsyncSession) -> None:
-            row = (
-                await s.execute(
-                    select(
-                        func.coalesce(func.sum(ModelCall.input_tokens), 0),
-                        func.coalesce(func.sum(ModelCall.output_tokens), 0),
-                        func.coalesce(func.sum(ModelCall.reasoning_tokens), 0),
-                    ).where(ModelCall.operation_id == op)
-                )
-            ).one()
-            totals.update(input=row[0], output=row[1], reasoning=row[2])
+        Does nothing if the operation already ended (a node recorded the failure
+        before the runner saw it).
+        """
+        type_ = _END_EVENTS[status]
+
+        def work(tx: TxLike) -> list:
+            row = tx.one("SELECT status FROM operations WHERE id = :op", {"op": op})
+            if row is not None and row[0] in TERMINAL_STATUSES:
+                return []
             now = utcnow()
-            current = await s.scalar(select(Operation.status).where(Operation.id == op))
-            if current in TERMINAL_STATUSES:
-                return  # already ended (a node recorded it before the runner saw the error)
+            totals = tx.one(
+                "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
+                " COALESCE(SUM(reasoning_tokens), 0) FROM model_calls WHERE operation_id = :op",
+                {"op": op},
+            ) or (0, 0, 0)
             if status != "completed":
-                task_status = "cancelled" if status == "cancelled" else "failed"
-                await s.execute(
-                    update(OperationTask)
-                    .where(
-                        OperationTask.operation_id == op,
-                        OperationTask.status.in_(ACTIVE_TASK_STATUSES),
-                    )
-                    .values(
-                        status=task_status, completed_at=now, error_message=f"operation {status}"
-                    )
+                tx.execute(
+                    "UPDATE operation_tasks SET status = :task_status, completed_at = :now, error_message = :msg"
+                    " WHERE operation_id = :op AND status IN ('pending', 'in_progress')",
+                    {
+                        "op": op,
+                        "now": tx.ts(now),
+                        "msg": f"operation {status}",
+                        "task_status": "cancelled" if status == "cancelled" else "failed",
+                    },
                 )
-            await s.execute(
-                update(Operation)
-                .where(Operation.id == op)
-                .values(
-                    status=status,
-                    answer=answer,
-                    error=error,
-                    completed_at=now,
-                    input_tokens=row[0],
-                    output_tokens=row[1],
-                    reasoning_tokens=row[2],
-                )
+            tx.execute(
+                "UPDATE operations SET status = :status, answer = :answer, error = :error, completed_at = :now,"
+                " updated_at = :now, input_tokens = :i, output_tokens = :o, reasoning_tokens = :r WHERE id = :op",
+                {
+                    "op": op,
+                    "status": status,
+                    "answer": answer,
+                    "error": error,
+                    "now": tx.ts(now),
+                    "i": totals[0],
+                    "o": totals[1],
+                    "r": totals[2],
+                },
             )
+            payload = {
+                "status": status,
+                "answer": answer,
+                "error": error,
+                "usage": {"input": totals[0], "output": totals[1], "reasoning": totals[2]},
+            }
+            # One terminal event per run; a resumed run gets its own.
+            return [tx.append(op, type_, payload, f"operation.end:{_resume_count(tx, op)}", now)]
 
-        payload: dict[str, Any] = {
-            "status": status,
-            "answer": answer,
-            "error": error,
-            "usage": totals,
-        }
-        # One terminal event per run; a resumed run gets its own (keys carry the resume count).
-        key = f"operation.end:{await self._resume_count(op)}"
-        await self._write(op, work, (type_, payload, key))
-        self._locks.pop(op, None)
+        await self._write(op, work)
+        self._created.discard(op)
+        self.writer.forget(op)
 
-    async def _resume_count(self, op: str) -> int:
-        async with self.db.sessions() as s:
-            count = await s.scalar(
-                select(func.count()).where(
-                    OperationEvent.operation_id == op,
-                    OperationEvent.type == str(EventType.OPERATION_RESUMED),
-                )
-            )
-        return count or 0
 
-    async def status_of(self, op: str) -> tuple[str, datetime | None] | None:
-        async with self.db.sessions() as s:
-            row = (
-                await s.execute(
-                    select(Operation.status, Operation.completed_at).where(Operation.id == op)
-                )
-            ).first()
-        return (row[0], row[1]) if row else None
+def _resume_count(tx: TxLike, op: str) -> int:
+    row = tx.one(
+        "SELECT COUNT(*) FROM operation_events WHERE operation_id = :op AND type = :type",
+        {"op": op, "type": str(EventType.OPERATION_RESUMED)},
+    )
+    return row[0] if row else 0
+
+
+def _insert_call(tx: TxLike, record: CallRecord) -> None:
+    info = record.info
+    tx.execute(
+        "INSERT INTO model_calls (operation_id, node, task_sequence, alias, model, effort, input_tokens,"
+        " output_tokens, reasoning_tokens, duration_ms, error, created_at)"
+        " VALUES (:op, :node, :task, :alias, :model, :effort, :i, :o, :r, :ms, :error, :now)",
+        {
+            "op": info.operation_id,
+            "node": info.node,
+            "task": info.task,
+            "alias": record.alias,
+            "model": record.model,
+            "effort": record.effort,
+            "i": record.usage.input,
+            "o": record.usage.output,
+            "r": record.usage.reasoning,
+            "ms": record.duration_ms,
+            "error": record.error,
+            "now": tx.ts(utcnow()),
+        },
+    )

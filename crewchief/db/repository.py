@@ -1,13 +1,15 @@
-"""Read queries over the app database (writes live in :mod:`crewchief.db.recorder`)."""
+"""Read queries over the app database (writes live in :mod:`crewchief.db.recorder`).
+
+They run as plain SQL on the store's connection, like the writes: reading an
+operation back is on the hot path of every ``Crewchief.run``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
-
-from crewchief.db.models import ModelCall, Operation, OperationEvent, OperationTask
-from crewchief.db.session import Database
+from crewchief.db._writer import Tx, Writer
 from crewchief.errors import OperationNotFound
 from crewchief.schemas import (
     EventRecord,
@@ -19,159 +21,151 @@ from crewchief.schemas import (
     TokenUsage,
 )
 
+_OPERATION_COLUMNS = (
+    "id, status, request, workspace, route, route_forced, simplicity_score, simplicity_reasons,"
+    " plan_text, plan_generated_at, planning_input_tokens, planning_output_tokens,"
+    " planning_reasoning_tokens, answer, error, input_tokens, output_tokens, reasoning_tokens,"
+    " metadata, created_at, started_at, completed_at"
+)
+_TASK_COLUMNS = (
+    "sequence, description, active_form, skill, depends_on, status, result, error_message, model,"
+    " input_tokens, output_tokens, reasoning_tokens, created_at, started_at, completed_at"
+)
 
-def _task(row: OperationTask) -> TaskResult:
+
+def _task(tx: Tx, r: tuple) -> TaskResult:
     return TaskResult(
-        sequence=row.sequence,
-        description=row.description,
-        active_form=row.active_form,
-        skill=row.skill,
-        depends_on=row.depends_on or [],
-        status=row.status,
-        result=row.result,
-        error=row.error_message,
-        model=row.model,
-        usage=TokenUsage(
-            input=row.input_tokens, output=row.output_tokens, reasoning=row.reasoning_tokens
-        ),
-        created_at=row.created_at,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
+        sequence=r[0],
+        description=r[1],
+        active_form=r[2],
+        skill=r[3],
+        depends_on=tx.parse_json(r[4]) or [],
+        status=r[5],
+        result=r[6],
+        error=r[7],
+        model=r[8],
+        usage=TokenUsage(input=r[9], output=r[10], reasoning=r[11]),
+        created_at=tx.parse_ts(r[12]),
+        started_at=tx.parse_ts(r[13]),
+        completed_at=tx.parse_ts(r[14]),
+    )
+
+
+def _events(tx: Tx, operation_id: str, after_seq: int = 0) -> list[EventRecord]:
+    rows = tx.execute(
+        "SELECT seq, type, payload, created_at FROM operation_events"
+        " WHERE operation_id = :op AND seq > :after ORDER BY seq",
+        {"op": operation_id, "after": after_seq},
+    ).fetchall()
+    return [
+        EventRecord(seq=s, type=t, payload=tx.parse_json(p), created_at=tx.parse_ts(c))
+        for s, t, p, c in rows
+    ]
+
+
+def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | None:
+    r = tx.one(f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE id = :op", {"op": operation_id})
+    if r is None:
+        return None
+    tasks = tx.execute(
+        f"SELECT {_TASK_COLUMNS} FROM operation_tasks WHERE operation_id = :op ORDER BY sequence",
+        {"op": operation_id},
+    ).fetchall()
+    usage_rows = tx.execute(
+        "SELECT alias, model, COUNT(*), COUNT(error), SUM(input_tokens), SUM(output_tokens),"
+        " SUM(reasoning_tokens) FROM model_calls WHERE operation_id = :op GROUP BY alias, model ORDER BY alias, model",
+        {"op": operation_id},
+    ).fetchall()
+    by_model = [
+        ModelUsage(
+            alias=a, model=m, calls=n, failed_calls=f, input=i or 0, output=o or 0, reasoning=x or 0
+        )
+        for a, m, n, f, i, o, x in usage_rows
+    ]
+    status = r[1]
+    if status == "running":  # totals are written when the operation ends; sum the ledger until then
+        usage = TokenUsage(
+            input=sum(m.input for m in by_model),
+            output=sum(m.output for m in by_model),
+            reasoning=sum(m.reasoning for m in by_model),
+        )
+    else:
+        usage = TokenUsage(input=r[15], output=r[16], reasoning=r[17])
+    return OperationResult(
+        id=r[0],
+        status=status,
+        request=r[2],
+        workspace=r[3],
+        route=r[4],
+        route_forced=bool(r[5]),
+        simplicity=Simplicity(score=r[6], reasons=tx.parse_json(r[7]) or []),
+        plan_text=r[8],
+        plan_generated_at=tx.parse_ts(r[9]),
+        planning_usage=TokenUsage(input=r[10], output=r[11], reasoning=r[12]),
+        answer=r[13],
+        error=r[14],
+        tasks=[_task(tx, t) for t in tasks],
+        usage=usage,
+        usage_by_model=by_model,
+        metadata=tx.parse_json(r[18]),
+        created_at=tx.parse_ts(r[19]),
+        started_at=tx.parse_ts(r[20]),
+        completed_at=tx.parse_ts(r[21]),
+        events=_events(tx, operation_id) if include_events else None,
     )
 
 
 async def get_operation(
-    db: Database, operation_id: str, *, include_events: bool = False
+    store: Writer, operation_id: str, *, include_events: bool = False
 ) -> OperationResult:
     """Load one operation with its tasks, usage per model and (optionally) events.
 
     Raises:
         OperationNotFound: no operation has that id.
     """
-    async with db.sessions() as s:
-        op = await s.get(Operation, operation_id)
-        if op is None:
-            raise OperationNotFound(f"operation {operation_id!r} does not exist")
-        tasks = (
-            await s.scalars(
-                select(OperationTask)
-                .where(OperationTask.operation_id == operation_id)
-                .order_by(OperationTask.sequence)
-            )
-        ).all()
-        usage_rows = (
-            await s.execute(
-                select(
-                    ModelCall.alias,
-                    ModelCall.model,
-                    func.count(),
-                    func.count(ModelCall.error),
-                    func.sum(ModelCall.input_tokens),
-                    func.sum(ModelCall.output_tokens),
-                    func.sum(ModelCall.reasoning_tokens),
-                )
-                .where(ModelCall.operation_id == operation_id)
-                .group_by(ModelCall.alias, ModelCall.model)
-                .order_by(ModelCall.alias, ModelCall.model)
-            )
-        ).all()
-        events = None
-        if include_events:
-            events = [
-                EventRecord(seq=e.seq, type=e.type, payload=e.payload, created_at=e.created_at)
-                for e in await list_events(db, operation_id, session=s)
-            ]
-    by_model = [
-        ModelUsage(
-            alias=a, model=m, calls=n, failed_calls=f, input=i or 0, output=o or 0, reasoning=r or 0
-        )
-        for a, m, n, f, i, o, r in usage_rows
-    ]
-    return OperationResult(
-        id=op.id,
-        status=op.status,
-        request=op.request,
-        workspace=op.workspace,
-        route=op.route,
-        route_forced=op.route_forced,
-        simplicity=Simplicity(score=op.simplicity_score, reasons=op.simplicity_reasons or []),
-        plan_text=op.plan_text,
-        plan_generated_at=op.plan_generated_at,
-        planning_usage=TokenUsage(
-            input=op.planning_input_tokens,
-            output=op.planning_output_tokens,
-            reasoning=op.planning_reasoning_tokens,
-        ),
-        answer=op.answer,
-        error=op.error,
-        tasks=[_task(t) for t in tasks],
-        usage=_live_usage(by_model)
-        if op.status == "running"
-        else TokenUsage(
-            input=op.input_tokens, output=op.output_tokens, reasoning=op.reasoning_tokens
-        ),
-        usage_by_model=by_model,
-        metadata=op.metadata_,
-        created_at=op.created_at,
-        started_at=op.started_at,
-        completed_at=op.completed_at,
-        events=events,
-    )
+    result = await store.read(lambda tx: _load(tx, operation_id, include_events))
+    if result is None:
+        raise OperationNotFound(f"operation {operation_id!r} does not exist")
+    return result
 
 
-def _live_usage(by_model: list[ModelUsage]) -> TokenUsage:
-    return TokenUsage(
-        input=sum(m.input for m in by_model),
-        output=sum(m.output for m in by_model),
-        reasoning=sum(m.reasoning for m in by_model),
-    )
-
-
-async def list_events(
-    db: Database, operation_id: str, *, after_seq: int = 0, session=None
-) -> list[OperationEvent]:  # noqa: ANN001
+async def list_events(store: Writer, operation_id: str, *, after_seq: int = 0) -> list[EventRecord]:
     """Stored events of an operation with ``seq > after_seq``, in order."""
-    stmt = (
-        select(OperationEvent)
-        .where(OperationEvent.operation_id == operation_id, OperationEvent.seq > after_seq)
-        .order_by(OperationEvent.seq)
-    )
-    if session is not None:
-        return list((await session.scalars(stmt)).all())
-    async with db.sessions() as s:
-        return list((await s.scalars(stmt)).all())
+    return await store.read(lambda tx: _events(tx, operation_id, after_seq))
 
 
 async def list_operations(
-    db: Database, *, status: str | None = None, limit: int = 20, before: datetime | None = None
+    store: Writer, *, status: str | None = None, limit: int = 20, before: datetime | None = None
 ) -> list[OperationSummary]:
     """Newest first; ``before`` pages back from a ``created_at``."""
-    counts = (
-        select(OperationTask.operation_id, func.count().label("n"))
-        .group_by(OperationTask.operation_id)
-        .subquery()
+
+    def work(tx: Tx) -> list[OperationSummary]:
+        where, params = ["1 = 1"], {"limit": limit}
+        if status:
+            where.append("o.status = :status")
+            params["status"] = status
+        if before is not None:
+            where.append("o.created_at < :before")
+            params["before"] = tx.ts(before)
+        rows = tx.execute(
+            "SELECT o.id, o.status, o.request, o.route, o.created_at, o.completed_at,"
+            " (SELECT COUNT(*) FROM operation_tasks t WHERE t.operation_id = o.id)"
+            f" FROM operations o WHERE {' AND '.join(where)} ORDER BY o.created_at DESC, o.id DESC LIMIT :limit",
+            params,
+        ).fetchall()
+        return [_summary(tx, row) for row in rows]
+
+    return await store.read(work)
+
+
+def _summary(tx: Tx, row: tuple[Any, ...]) -> OperationSummary:
+    op_id, status, request, route, created, completed, n = row
+    return OperationSummary(
+        id=op_id,
+        status=status,
+        request=request,
+        route=route,
+        created_at=tx.parse_ts(created),
+        completed_at=tx.parse_ts(completed),
+        tasks=n,
     )
-    stmt = (
-        select(Operation, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.operation_id == Operation.id)
-        .order_by(Operation.created_at.desc(), Operation.id.desc())
-        .limit(limit)
-    )
-    if status:
-        stmt = stmt.where(Operation.status == status)
-    if before is not None:
-        stmt = stmt.where(Operation.created_at < before)
-    async with db.sessions() as s:
-        rows = (await s.execute(stmt)).all()
-    return [
-        OperationSummary(
-            id=op.id,
-            status=op.status,
-            request=op.request,
-            route=op.route,
-            created_at=op.created_at,
-            completed_at=op.completed_at,
-            tasks=n,
-        )
-        for op, n in rows
-    ]

@@ -41,6 +41,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -279,7 +280,8 @@ class FakeChatModel(BaseChatModel):
     script: FakeScript = Field(default_factory=FakeScript)
     effort: str = "medium"
     model_name: str = "default"
-    calls: list[dict[str, Any]] = Field(default_factory=list)
+    # Bounded, so a long-running service left on ``fake:default`` does not grow.
+    calls: deque[dict[str, Any]] = Field(default_factory=lambda: deque(maxlen=10_000))
 
     @property
     def _llm_type(self) -> str:

@@ -41,15 +41,15 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
     """
     op, task = state["operation_id"], state["task"]
     seq, key = task["id"], str(task["id"])
-    row = await deps.recorder.get_task(op, seq)
-    if row is not None and row.status in ("completed", "failed"):
-        return {
-            "results": {
-                key: {"status": row.status, "result": row.result, "error": row.error_message}
-            }
-        }
     async with deps.services.task_slots(op, deps.max_parallel):
-        await deps.recorder.task_started(op, seq, task["active_form"])
+        done = await deps.recorder.task_started(op, seq, task["active_form"])
+        if done is not None:
+            outcome: TaskOutcome = {
+                "status": done.status,
+                "result": done.result,
+                "error": done.error,
+            }
+            return {"results": {key: outcome}}
         try:
             reply = await deps.models.call(
                 "delegate",
@@ -64,8 +64,7 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - a task failure is reported, not raised
             error = str(exc) or type(exc).__name__
             await deps.recorder.task_failed(op, seq, error)
-            outcome: TaskOutcome = {"status": "failed", "result": None, "error": error}
-            return {"results": {key: outcome}}
+            return {"results": {key: {"status": "failed", "result": None, "error": error}}}
     await deps.recorder.task_completed(
         op, seq, result=reply.text, model=reply.model, usage=reply.usage
     )

@@ -32,7 +32,7 @@ async def test_replayed_writes_record_nothing_twice(services: Services) -> None:
         await rec.task_started("op-1", 1, "doing a")
         await rec.task_completed("op-1", 1, result="done", model="fake:x", usage=Usage(1, 1, 0))
         await rec.finish("op-1", "completed", answer="ok")
-    result = await repository.get_operation(services.db, "op-1", include_events=True)
+    result = await repository.get_operation(services.store, "op-1", include_events=True)
     assert [e.type for e in result.events] == [
         "operation.started",
         "route.decided",
@@ -55,7 +55,7 @@ async def test_concurrent_writers_get_gap_free_sequence_numbers(services: Servic
     ]
     await rec.plan_generated("op-2", tasks=tasks, text="", usage=Usage())
     await asyncio.gather(*(rec.task_started("op-2", i, f"t{i}") for i in range(1, 21)))
-    events = await repository.list_events(services.db, "op-2")
+    events = await repository.list_events(services.store, "op-2")
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert sum(1 for e in events if e.type == EventType.TASK_STARTED) == 20
 
@@ -64,6 +64,6 @@ async def test_events_are_published_after_they_are_stored(services: Services) ->
     sub = services.bus.subscribe("op-3")
     await services.recorder.create_operation(operation_id="op-3", request="r", workspace=None)
     event = sub.queue.get_nowait()
-    stored = await repository.list_events(services.db, "op-3")
+    stored = await repository.list_events(services.store, "op-3")
     assert (event.seq, str(event.type)) == (stored[0].seq, stored[0].type)
     sub.close()

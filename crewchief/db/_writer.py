@@ -1,0 +1,195 @@
+"""The recorder's write path: one thread, one DB-API connection, plain SQL.
+
+Every recorder write is a small transaction on the hot path of an operation
+(a fast-path operation makes four, a planned one dozens). Running them as
+plain SQL on a dedicated connection in one worker thread costs a fraction of
+going through the async ORM, and serializing them there gives each operation
+gap-free event numbers without a lock on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from crewchief.config import plain_postgres_url
+from crewchief.events import Event, EventType
+
+_NAMED = re.compile(r"(?<!:):(\w+)")
+
+
+class Tx:
+    """One transaction's view of the database, with dialect differences hidden.
+
+    SQL is written once with ``:name`` parameters; values go through
+    :meth:`ts`, :meth:`json` and :meth:`flag` so each backend stores what the
+    SQLAlchemy models read back.
+    """
+
+    def __init__(self, cursor: Any, sqlite: bool, writer: Writer):
+        self.cur = cursor
+        self.sqlite = sqlite
+        self._writer = writer
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        if not self.sqlite:
+            sql = _NAMED.sub(r"%(\1)s", sql)
+        self.cur.execute(sql, params or {})
+        return self.cur
+
+    def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple | None:
+        return self.execute(sql, params).fetchone()
+
+    def ts(self, value: datetime | None) -> Any:
+        if value is None or not self.sqlite:
+            return value
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def parse_ts(self, value: Any) -> datetime | None:
+        """A stored timestamp as an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def parse_json(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    def json(self, value: Any) -> Any:
+        if self.sqlite:
+            return json.dumps(value)
+        from psycopg.types.json import Json
+
+        return Json(value)
+
+    def flag(self, value: bool) -> Any:
+        return int(value) if self.sqlite else value
+
+    def append(
+        self, op: str, type_: EventType, payload: dict[str, Any], key: str, now: datetime
+    ) -> Event | None:
+        """Append an event unless one with ``key`` exists; numbers are gap-free per operation."""
+        seq = self._writer.next_seq(self, op)
+        cur = self.execute(
+            "INSERT INTO operation_events (operation_id, seq, key, type, payload, created_at) "
+            "VALUES (:op, :seq, :key, :type, :payload, :at) ON CONFLICT (operation_id, key) DO NOTHING",
+            {
+                "op": op,
+                "seq": seq,
+                "key": key,
+                "type": str(type_),
+                "payload": self.json(payload),
+                "at": self.ts(now),
+            },
+        )
+        if cur.rowcount == 0:
+            return None
+        self._writer.seqs[op] = seq
+        return Event(op, type_, payload, seq, now)
+
+
+Work = Callable[[Tx], Any]
+
+
+class Writer:
+    """Runs write transactions one at a time in a dedicated thread."""
+
+    def __init__(self, url: str):
+        backend = make_url(url).get_backend_name()
+        self.sqlite = backend == "sqlite"
+        self._target = make_url(url).database if self.sqlite else plain_postgres_url(url)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="crewchief-db-writer")
+        self._conn: Any = None
+        self.seqs: dict[str, int] = {}
+
+    def _connect(self) -> Any:
+        if self.sqlite:
+            Path(self._target).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self._target, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+        import psycopg
+
+        return psycopg.connect(self._target, autocommit=True)
+
+    def next_seq(self, tx: Tx, op: str) -> int:
+        if op not in self.seqs:
+            row = tx.one(
+                "SELECT MAX(seq) FROM operation_events WHERE operation_id = :op", {"op": op}
+            )
+            self.seqs[op] = (row[0] if row else None) or 0
+        return self.seqs[op] + 1
+
+    def _run(self, work: Work) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        for attempt in range(5):
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
+                result = work(Tx(cur, self.sqlite, self))
+                cur.execute("COMMIT")
+                return result
+            except Exception as exc:
+                cur.execute("ROLLBACK")
+                # Another process numbered an event of the same operation: reload and retry.
+                self.seqs.clear()
+                if attempt == 4 or not _is_unique_violation(exc):
+                    raise
+            finally:
+                cur.close()
+        raise AssertionError("unreachable")
+
+    async def run(self, work: Work) -> Any:
+        """Run ``work(tx)`` in one transaction on the writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, work)
+
+    def _read(self, work: Work) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        cur = self._conn.cursor()
+        try:
+            # A read transaction: every SELECT of ``work`` sees the same snapshot.
+            cur.execute("BEGIN")
+            try:
+                return work(Tx(cur, self.sqlite, self))
+            finally:
+                cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    async def read(self, work: Work) -> Any:
+        """Run the queries of ``work(tx)`` on one snapshot, on the same thread as writes."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, work)
+
+    def forget(self, op: str) -> None:
+        self.seqs.pop(op, None)
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return getattr(exc, "sqlstate", None) == "23505"
