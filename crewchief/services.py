@@ -18,7 +18,7 @@ from crewchief.db._writer import Writer
 from crewchief.db.recorder import Recorder
 from crewchief.events import Event, EventBus, EventType
 from crewchief.graphs.state import OperationContext
-from crewchief.models.registry import ModelOverride, ModelRegistry
+from crewchief.models.registry import CallInfo, ModelOverride, ModelRegistry, ModelReply
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,26 @@ class NodeDeps:
     def max_parallel(self) -> int:
         ctx = self.context.max_parallel_tasks
         return self.settings.max_parallel_tasks if ctx is None else ctx
+
+    async def call_model(
+        self,
+        alias: str,
+        messages: list,
+        *,
+        effort: str,
+        node: str,
+        operation_id: str,
+        task: int | None = None,
+    ) -> ModelReply:
+        """Call a model alias with this run's bindings; deltas are streamed and usage recorded."""
+        return await self.models.call(
+            alias,
+            messages,
+            effort=effort,
+            info=CallInfo(node, operation_id, task),
+            on_delta=self.recorder.on_delta,
+            on_usage=self.recorder.model_call,
+        )
 
     def workspace(self, state_workspace: str | None) -> str | None:
         return state_workspace or self.context.workspace

@@ -9,7 +9,6 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
 from crewchief.graphs.state import TaskInput, TaskOutcome
-from crewchief.models.registry import CallInfo
 from crewchief.services import NodeDeps
 
 
@@ -51,13 +50,13 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
             }
             return {"results": {key: outcome}}
         try:
-            reply = await deps.models.call(
+            reply = await deps.call_model(
                 "delegate",
                 _messages(state),
                 effort="medium",
-                info=CallInfo("execute_task", op, seq),
-                on_delta=deps.recorder.on_delta,
-                on_usage=deps.recorder.model_call,
+                node="execute_task",
+                operation_id=op,
+                task=seq,
             )
         except asyncio.CancelledError:
             raise

@@ -10,7 +10,6 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
 from crewchief.graphs.state import OperationState
-from crewchief.models.registry import CallInfo
 from crewchief.services import NodeDeps
 
 log = logging.getLogger(__name__)
@@ -21,13 +20,8 @@ async def fast_path(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     op = state["operation_id"]
     messages = [SystemMessage(prompts.FAST_PATH_SYSTEM), HumanMessage(state["request"])]
     try:
-        reply = await deps.models.call(
-            "orchestrator",
-            messages,
-            effort="low",
-            info=CallInfo("fast_path", op),
-            on_delta=deps.recorder.on_delta,
-            on_usage=deps.recorder.model_call,
+        reply = await deps.call_model(
+            "orchestrator", messages, effort="low", node="fast_path", operation_id=op
         )
         if not reply.text.strip():
             raise ValueError("the model returned an empty answer")

@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from crewchief import prompts
 from crewchief.errors import PlanError
 from crewchief.graphs.state import OperationState
-from crewchief.models.registry import CallInfo, Usage
+from crewchief.models.registry import Usage
 from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_text
 from crewchief.services import NodeDeps
 
@@ -36,13 +36,8 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     usage = Usage()
     last_error = ""
     for attempt in range(1, settings.plan_attempts + 1):
-        reply = await deps.models.call(
-            "orchestrator",
-            messages,
-            effort="high",
-            info=CallInfo("plan", op),
-            on_delta=deps.recorder.on_delta,
-            on_usage=deps.recorder.model_call,
+        reply = await deps.call_model(
+            "orchestrator", messages, effort="high", node="plan", operation_id=op
         )
         usage = usage + reply.usage
         try:

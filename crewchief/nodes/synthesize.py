@@ -8,7 +8,6 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
 from crewchief.graphs.state import OperationState
-from crewchief.models.registry import CallInfo
 from crewchief.services import NodeDeps
 
 
@@ -39,13 +38,12 @@ async def synthesize(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     user = prompts.SYNTHESIZE_USER.format(
         request_marker=prompts.REQUEST_MARKER, request=state["request"], results=results
     )
-    reply = await deps.models.call(
+    reply = await deps.call_model(
         "orchestrator",
         [SystemMessage(prompts.SYNTHESIZE_SYSTEM), HumanMessage(user)],
         effort="medium",
-        info=CallInfo("synthesize", op),
-        on_delta=deps.recorder.on_delta,
-        on_usage=deps.recorder.model_call,
+        node="synthesize",
+        operation_id=op,
     )
     total = len(state.get("plan") or [])
     error = (
