@@ -36,7 +36,7 @@ from crewchief.services import NodeDeps, resolve_deps
 NodeFn = Callable[[Any, NodeDeps], Awaitable[dict[str, Any]]]
 
 
-def _bind(fn: NodeFn, settings: Settings | None, *, fails_operation: bool = True) -> Callable:
+def _bind(fn: NodeFn, settings: Settings | None) -> Callable:
     """Adapt ``fn(state, deps)`` to LangGraph's ``(state, runtime)`` node signature.
 
     An exception escaping a node ends the operation as ``failed`` (recorded with
@@ -46,18 +46,21 @@ def _bind(fn: NodeFn, settings: Settings | None, *, fails_operation: bool = True
 
     async def node(state: Any, runtime: Runtime[OperationContext]) -> dict[str, Any]:
         deps = await resolve_deps(runtime.context, settings)
+        op = state.get("operation_id") if isinstance(state, dict) else None
         try:
-            return await fn(state, deps)
+            update = await fn(state, deps)
         except (asyncio.CancelledError, GraphBubbleUp):
             raise
         except Exception as exc:
-            op = state.get("operation_id") if isinstance(state, dict) else None
-            if fails_operation and op:
-                message = (
-                    f"{fn.__name__}: {exc}" if str(exc) else f"{fn.__name__}: {type(exc).__name__}"
-                )
+            if op:
+                name = fn.__name__
+                message = f"{name}: {exc}" if str(exc) else f"{name}: {type(exc).__name__}"
                 await deps.recorder.finish(op, "failed", error=message)
+                deps.services.release(op)
             raise
+        if op and update.get("status") in ("completed", "failed"):
+            deps.services.release(op)  # the operation ended: drop its task slots
+        return update
 
     # Not functools.wraps: LangGraph reads the signature to inject ``runtime``.
     node.__name__ = node.__qualname__ = fn.__name__
