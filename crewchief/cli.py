@@ -110,6 +110,7 @@ def _banner(settings: Any, console: Any) -> None:
 
 
 async def _run(settings: Any, args: argparse.Namespace) -> int:
+    import asyncio
     import signal
     import time
 
@@ -126,7 +127,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     async with Crewchief(settings) as chief:
         handle = await chief.start(args.request, workspace=args.workspace, route=args.route)
         err.print(f"operation {handle.id}", style="dim", highlight=False)
-        loop = asyncio_loop()
+        loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, lambda: loop.create_task(handle.cancel()))
         try:
             if err.is_terminal:
@@ -149,12 +150,6 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     else:
         _print_outcome(out, err, result, elapsed)
     return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(result.status, EXIT_FAILED)
-
-
-def asyncio_loop() -> Any:
-    import asyncio
-
-    return asyncio.get_running_loop()
 
 
 def _print_outcome(out: Any, err: Any, result: Any, elapsed: float) -> None:

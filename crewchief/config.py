@@ -113,9 +113,9 @@ class Settings(BaseModel):
 
     @property
     def resolved_database_url(self) -> str:
-        """The app database URL with an async driver."""
+        """The app database URL, with the driver crewchief uses (sqlite3 or psycopg)."""
         url = self.database_url or f"sqlite:///{self.home / 'crewchief.db'}"
-        return async_url(url)
+        return normalize_database_url(url)
 
     @property
     def resolved_checkpoint_url(self) -> str:
@@ -135,19 +135,14 @@ class Settings(BaseModel):
         return any(cfg.model != DEFAULT_MODEL for cfg in self.models.values())
 
 
-def async_url(url: str) -> str:
-    """Rewrite a database URL to use the async driver crewchief ships with."""
-    if url.startswith("sqlite:///") or url.startswith("sqlite://"):
-        return "sqlite+aiosqlite" + url[len("sqlite") :]
+def normalize_database_url(url: str) -> str:
+    """Point a database URL at the drivers crewchief ships with: sqlite3 or psycopg."""
+    if url.startswith("sqlite+"):
+        return "sqlite" + url[url.index(":") :]
     for prefix in ("postgresql://", "postgres://", "postgresql+asyncpg://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def sync_url(url: str) -> str:
-    """The same database with a synchronous driver (used by migrations)."""
-    return url.replace("sqlite+aiosqlite", "sqlite", 1)
 
 
 def plain_postgres_url(url: str) -> str:

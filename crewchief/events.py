@@ -72,12 +72,6 @@ class Subscription:
     def close(self) -> None:
         self._bus._unsubscribe(self)
 
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iter()
 

@@ -223,13 +223,11 @@ class Crewchief:
         self, op: str, payload: OperationInput | None, workspace: str | None
     ) -> None:
         services = self.services
-        context = OperationContext(
-            workspace=workspace, max_parallel_tasks=self.settings.max_parallel_tasks
-        )
+        # Parallelism is bounded by the per-operation task slots (settings.max_parallel_tasks).
+        context = OperationContext(workspace=workspace)
         context._services = services
         config = {
             "configurable": {"thread_id": op},
-            "max_concurrency": self.settings.max_parallel_tasks,
             "recursion_limit": 20 + 3 * self.settings.max_plan_tasks,
         }
         try:

@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# An operation in one of these statuses has ended.
+TERMINAL_STATUSES = ("completed", "failed", "cancelled", "rejected")
+
 
 class TokenUsage(BaseModel):
     input: int = 0
@@ -90,4 +93,4 @@ class OperationResult(BaseModel):
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled", "rejected")
+        return self.status in TERMINAL_STATUSES

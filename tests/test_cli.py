@@ -135,3 +135,52 @@ def test_help_does_not_import_heavy_modules() -> None:
     code = "import sys, crewchief.cli as c\ntry: c.main(['--help'])\nexcept SystemExit: pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('langgraph','langchain_core','sqlalchemy','rich','pydantic')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ctrl_c_cancels_the_running_operation(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import time
+
+    spec = write_script(
+        tmp_path,
+        [
+            {"node": "plan", "reply": plan_reply("Wait a long time")},
+            {"node": "execute_task", "reply": {"text": "never", "delay": 60}},
+        ],
+    )
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREWCHIEF_")}
+    env.update(CREWCHIEF_HOME=str(home), CREWCHIEF_MODEL=spec, CREWCHIEF_ALLOW_MODEL_REQUESTS="0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crewchief.cli", "run", "Wait for it", "--route", "plan"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(f"file:{home / 'crewchief.db'}?mode=ro", uri=True) as conn:
+                    if conn.execute(
+                        "SELECT 1 FROM operation_tasks WHERE status = 'in_progress'"
+                    ).fetchone():
+                        break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "cancelled" in stderr.splitlines()[-1]
+    listing = crewchief(home, "ops", "list", "--status", "cancelled", "--json")
+    assert [op["status"] for op in json.loads(listing.stdout)] == ["cancelled"]
+    assert (
+        json.loads(crewchief(home, "ops", "list", "--status", "completed", "--json").stdout) == []
+    )

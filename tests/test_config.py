@@ -13,7 +13,7 @@ from crewchief.errors import ConfigError
 def test_defaults_put_all_state_under_home(tmp_path: Path) -> None:
     s = load_settings(env={"CREWCHIEF_HOME": str(tmp_path / "h")})
     assert s.home == (tmp_path / "h").resolve()
-    assert s.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path / 'h' / 'crewchief.db'}"
+    assert s.resolved_database_url == f"sqlite:///{tmp_path / 'h' / 'crewchief.db'}"
     assert s.resolved_checkpoint_url == str(tmp_path / "h" / "checkpoints.db")
     assert s.simplicity_threshold == 0.7
     assert {a: c.model for a, c in s.models.items()} == dict.fromkeys(

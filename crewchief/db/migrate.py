@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from crewchief.config import sync_url
+from crewchief.config import normalize_database_url
 from crewchief.db._writer import Writer
 
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
@@ -27,7 +27,7 @@ def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config, imported 
 
     cfg = Config()
     cfg.set_main_option("script_location", "crewchief:migrations")
-    cfg.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", normalize_database_url(url).replace("%", "%%"))
     return cfg
 
 

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 from crewchief.db.models import utcnow
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.registry import CallInfo, CallRecord, Usage
+from crewchief.schemas import TERMINAL_STATUSES
 
-TERMINAL_STATUSES = ("completed", "failed", "cancelled", "rejected")
 _END_EVENTS = {
     "completed": EventType.OPERATION_COMPLETED,
     "failed": EventType.OPERATION_FAILED,

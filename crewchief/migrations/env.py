@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from crewchief.config import load_settings, sync_url
+from crewchief.config import load_settings
 from crewchief.db.models import Base
 
 config = context.config
@@ -14,7 +14,7 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    return url or sync_url(load_settings().resolved_database_url)
+    return url or load_settings().resolved_database_url
 
 
 def run_migrations_offline() -> None:

@@ -360,7 +360,6 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         reply, prompt = self._select(messages, run_manager)
-        message = None
         if reply.delay:
             await asyncio.sleep(reply.delay)
         message = self._message(reply, prompt)

@@ -165,13 +165,6 @@ class ModelRegistry:
                 except ModelConfigError as exc:
                     raise ModelConfigError(f"models.{alias}: {exc}") from None
 
-    def describe(self, alias: str) -> str:
-        """``provider:model`` (plus fallbacks) bound to ``alias``, for display."""
-        if alias in self._instances:
-            return _label(self._instances[alias])
-        cfg = self._aliases[alias]
-        return cfg.model + (f" (fallbacks: {', '.join(cfg.fallbacks)})" if cfg.fallbacks else "")
-
     def candidates(self, alias: str, effort: str | None) -> list[tuple[str, BaseChatModel]]:
         """The models to try for ``alias``, primary first. Builds lazily and caches."""
         level = normalize_effort(effort)
@@ -262,10 +255,8 @@ async def _stream(
     merged: AIMessageChunk | None = None
     async for chunk in model.astream(list(messages), config=config):
         merged = chunk if merged is None else merged + chunk
-        if on_delta is not None and chunk.content:
-            text = chunk.text
-            if text:
-                await on_delta(info, text)
+        if on_delta is not None and chunk.text:
+            await on_delta(info, chunk.text)
     if merged is None:
         raise ModelCallError("the model returned no output")
     return AIMessage(

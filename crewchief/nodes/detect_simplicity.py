@@ -9,9 +9,8 @@ from langgraph.types import Overwrite
 
 from crewchief.graphs.state import OperationState
 from crewchief.nodes._simplicity import score_request
+from crewchief.schemas import TERMINAL_STATUSES
 from crewchief.services import NodeDeps
-
-TERMINAL_STATUSES = ("completed", "failed", "cancelled", "rejected")
 
 
 async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, Any]:

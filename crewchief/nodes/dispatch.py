@@ -9,8 +9,6 @@ from langgraph.types import Send
 from crewchief.graphs.state import OperationState, TaskInput, TaskOutcome
 from crewchief.services import NodeDeps
 
-SETTLED = ("completed", "failed", "cancelled")
-
 
 async def dispatch(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     """Mark tasks whose dependencies failed as failed (transitively), with an event each."""

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from crewchief.config import async_url, sync_url
+from crewchief.config import normalize_database_url
 from crewchief.db.migrate import HEAD_REVISION, alembic_config, upgrade
 from crewchief.db.models import Base
 
@@ -18,13 +18,13 @@ from crewchief.db.models import Base
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return async_url(f"sqlite:///{tmp_path / 'fresh' / 'app.db'}")
-    return async_url(request.getfixturevalue("postgres_url"))
+        return normalize_database_url(f"sqlite:///{tmp_path / 'fresh' / 'app.db'}")
+    return normalize_database_url(request.getfixturevalue("postgres_url"))
 
 
 def test_upgrade_head_matches_the_models(empty_db_url: str) -> None:
     upgrade(empty_db_url)
-    engine = create_engine(sync_url(empty_db_url))
+    engine = create_engine(empty_db_url)
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -42,6 +42,6 @@ def test_head_revision_constant_matches_the_scripts() -> None:
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:
-    url = async_url(f"sqlite:///{tmp_path / 'app.db'}")
+    url = normalize_database_url(f"sqlite:///{tmp_path / 'app.db'}")
     upgrade(url)
     upgrade(url)
