@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("id")
     resume.add_argument("--json", action="store_true")
 
+    from crewchief import _cli_models
+
+    _cli_models.add_parser(sub)
+
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="apply migrations up to the newest revision")
@@ -77,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return (
             EXIT_USAGE
-            if exc.code in ("invalid_config", "invalid_request", "invalid_model")
+            if exc.code
+            in ("invalid_config", "invalid_request", "invalid_model", "unknown_local_model")
             else EXIT_FAILED
         )
     except KeyboardInterrupt:
@@ -96,17 +101,25 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_ops(settings, args))
     if args.command == "db":
         return _db(settings, args)
+    if args.command == "models":
+        from crewchief import _cli_models
+
+        return _cli_models.run(settings, args)
     raise AssertionError(args.command)
 
 
 def _banner(settings: Any, console: Any) -> None:
     from crewchief.config import ALIASES, DEFAULT_MODEL
 
-    bound = " · ".join(f"{a} {settings.models[a].model}" for a in ALIASES)
-    note = ""
     if not settings.models_configured():
-        note = f" — no model configured: every alias uses the scripted {DEFAULT_MODEL} provider (set CREWCHIEF_MODEL)"
-    console.print(f"crewchief · {bound}{note}", style="dim", highlight=False, markup=False)
+        line = (
+            f"crewchief · no model configured: every alias uses the local model "
+            f"{DEFAULT_MODEL.partition(':')[2]} (llama.cpp on this machine; "
+            "set CREWCHIEF_MODEL or crewchief.toml to use another)"
+        )
+    else:
+        line = "crewchief · " + " · ".join(f"{a} {settings.models[a].model}" for a in ALIASES)
+    console.print(line, style="dim", highlight=False, markup=False)
 
 
 async def _run(settings: Any, args: argparse.Namespace) -> int:
@@ -117,6 +130,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
+    from crewchief._cli_models import prepare_local_models
     from crewchief._progress import PlainProgress, ProgressView
     from crewchief.runner import Crewchief
 
@@ -125,6 +139,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     _banner(settings, err)
     started = time.perf_counter()
     async with Crewchief(settings) as chief:
+        await prepare_local_models(chief, err)
         handle = await chief.start(args.request, workspace=args.workspace, route=args.route)
         err.print(f"operation {handle.id}", style="dim", highlight=False)
         loop = asyncio.get_running_loop()

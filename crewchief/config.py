@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crewchief.errors import ConfigError
 
 ALIASES: tuple[str, ...] = ("orchestrator", "delegate", "fast")
-DEFAULT_MODEL = "fake:default"
+# With nothing configured every alias runs this model on the local machine.
+DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
 
 
 class AliasConfig(BaseModel):
@@ -55,7 +56,7 @@ class ProviderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(..., description="Adapter: openai | ollama | google | fake.")
+    type: str = Field(..., description="Adapter: openai | ollama | google | local | fake.")
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
     project: str | None = Field(None, description="Google Cloud project (google only).")
@@ -65,6 +66,31 @@ class ProviderConfig(BaseModel):
         description="Whether models of this provider accept a reasoning-effort knob. "
         "None means: decide from the model name.",
     )
+
+
+class LocalSettings(BaseModel):
+    """How ``local:`` models are pulled and served (llama.cpp's llama-server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_pull: bool = Field(
+        True,
+        description="Pull the model and build llama-server on first use. Env: CREWCHIEF_LOCAL_AUTO_PULL.",
+    )
+    server_binary: str | None = Field(
+        None,
+        description="Use this llama-server instead of building one. Env: CREWCHIEF_LLAMA_SERVER.",
+    )
+    context_size: int = Field(
+        16384,
+        ge=512,
+        description="Context tokens, shared by the parallel slots. Env: CREWCHIEF_LOCAL_CONTEXT_SIZE.",
+    )
+    parallel: int = Field(2, ge=1, le=16, description="Requests the server decodes at once.")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads (default: all cores). Env: CREWCHIEF_LOCAL_THREADS."
+    )
+    startup_timeout: float = Field(180.0, gt=0, description="Seconds the server may take to load.")
 
 
 def _default_home() -> Path:
@@ -100,7 +126,16 @@ class Settings(BaseModel):
     max_parallel_tasks: int = Field(4, ge=1, le=64)
     max_plan_tasks: int = Field(12, ge=1, le=100)
     plan_attempts: int = Field(3, ge=1, le=10)
+    max_task_steps: int = Field(
+        12, ge=1, le=100, description="Model calls one task's tool loop may make."
+    )
     model_timeout: float = Field(300.0, gt=0, description="Seconds one model call may take.")
+    max_output_tokens: int = Field(
+        4096,
+        gt=0,
+        description="Output tokens one call may produce unless the alias sets max_tokens.",
+    )
+    local: LocalSettings = Field(default_factory=LocalSettings)
     auto_migrate: bool = Field(True, description="Upgrade the app database on start.")
 
     @field_validator("models")
@@ -131,7 +166,7 @@ class Settings(BaseModel):
         return self.resolved_database_url.startswith("postgresql")
 
     def models_configured(self) -> bool:
-        """True when any alias is bound to something other than the scripted default."""
+        """True when any alias is bound to something other than the default local model."""
         return any(cfg.model != DEFAULT_MODEL for cfg in self.models.values())
 
 
@@ -162,8 +197,16 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_MAX_PARALLEL_TASKS": "max_parallel_tasks",
     "CREWCHIEF_MAX_PLAN_TASKS": "max_plan_tasks",
     "CREWCHIEF_PLAN_ATTEMPTS": "plan_attempts",
+    "CREWCHIEF_MAX_TASK_STEPS": "max_task_steps",
     "CREWCHIEF_MODEL_TIMEOUT": "model_timeout",
     "CREWCHIEF_AUTO_MIGRATE": "auto_migrate",
+    "CREWCHIEF_MAX_OUTPUT_TOKENS": "max_output_tokens",
+}
+_LOCAL_ENV_FIELDS: dict[str, str] = {
+    "CREWCHIEF_LOCAL_AUTO_PULL": "auto_pull",
+    "CREWCHIEF_LLAMA_SERVER": "server_binary",
+    "CREWCHIEF_LOCAL_CONTEXT_SIZE": "context_size",
+    "CREWCHIEF_LOCAL_THREADS": "threads",
 }
 
 
@@ -190,6 +233,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for var, field in _ENV_FIELDS.items():
         if env.get(var, "") != "":
             data[field] = env[var]
+    for var, field in _LOCAL_ENV_FIELDS.items():
+        if env.get(var, "") != "":
+            data.setdefault("local", {})[field] = env[var]
     models = data.setdefault("models", {})
     everything = env.get("CREWCHIEF_MODEL")
     for alias in ALIASES:

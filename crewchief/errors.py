@@ -51,3 +51,29 @@ class ScriptError(CrewchiefError):
     """A ``fake:`` model script is malformed or has no reply for a call."""
 
     code = "fake_script"
+
+
+class LocalModelError(CrewchiefError):
+    """Pulling, verifying, building or serving a local model failed."""
+
+    code = "local_model"
+
+
+class UnknownLocalModel(LocalModelError):
+    code = "unknown_local_model"
+
+
+class LocalModelMissing(LocalModelError):
+    """The model file has not been pulled (and pulling on first use is off)."""
+
+    code = "local_model_missing"
+
+
+class ModelHashMismatch(LocalModelError):
+    """Downloaded bytes do not match their pinned SHA-256; nothing was kept."""
+
+    code = "model_hash_mismatch"
+
+
+class DiskFull(LocalModelError):
+    code = "disk_full"

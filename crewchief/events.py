@@ -24,6 +24,7 @@ class EventType(StrEnum):
     PLAN_GENERATED = "plan.generated"
     TASK_CREATED = "task.created"
     TASK_STARTED = "task.started"
+    TASK_TOOL_CALLED = "task.tool_called"
     TASK_COMPLETED = "task.completed"
     TASK_FAILED = "task.failed"
     OPERATION_COMPLETED = "operation.completed"

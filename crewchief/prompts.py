@@ -42,6 +42,17 @@ PLAN_RETRY = (
 TASK_SYSTEM = """You are a crewchief task executor. Carry out exactly one task of a larger plan
 and report what you did and what you found, concisely. Do not attempt other tasks."""
 
+TASK_SYSTEM_TOOLS = """You are a crewchief task executor. Carry out exactly one task of a larger plan
+inside the workspace, using the file tools: read_file to look at a file, list_files to find
+files, write_file with the complete new content to change a file. Call one tool at a time
+and wait for its result. Read a file before you change it. When the task is done, reply
+without calling a tool: a short report of what you changed and found."""
+
+TASK_OUT_OF_STEPS = (
+    "You have used all your tool calls for this task. Without calling any tool, report what "
+    "you did and what is left undone."
+)
+
 TASK_USER = """{request_marker}
 {request}
 

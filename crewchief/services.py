@@ -116,7 +116,10 @@ class Services:
         self._slots.pop(operation_id, None)
 
     async def close(self) -> None:
-        await self.recorder.writer.close()
+        try:
+            await self.recorder.writer.close()
+        finally:
+            await asyncio.to_thread(self.models.close)
 
 
 @dataclass
@@ -154,6 +157,8 @@ class NodeDeps:
         node: str,
         operation_id: str,
         task: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> ModelReply:
         """Call a model alias with this run's bindings; deltas are streamed and usage recorded."""
         return await self.models.call(
@@ -163,6 +168,8 @@ class NodeDeps:
             info=CallInfo(node, operation_id, task),
             on_delta=self.recorder.on_delta,
             on_usage=self.recorder.model_call,
+            tools=tools,
+            schema=schema,
         )
 
     def workspace(self, state_workspace: str | None) -> str | None:

@@ -34,7 +34,8 @@ def _fresh_scripts() -> Iterator[None]:
 
 def make_settings(home: Path, **overrides: Any) -> Settings:
     """Settings isolated from the developer's environment and config files."""
-    return load_settings(config_file=None, env={}, home=str(home), **overrides)
+    env = {"CREWCHIEF_MODEL": "fake:default"}
+    return load_settings(config_file=None, env=env, home=str(home), **overrides)
 
 
 @pytest.fixture

@@ -19,7 +19,12 @@ def crewchief(
 ) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CREWCHIEF_")}
     full_env.update(
-        {"CREWCHIEF_HOME": str(home), "CREWCHIEF_ALLOW_MODEL_REQUESTS": "0"}, **(env or {})
+        {
+            "CREWCHIEF_HOME": str(home),
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "0",
+            "CREWCHIEF_MODEL": "fake:default",
+        },
+        **(env or {}),
     )
     return subprocess.run(
         [sys.executable, "-m", "crewchief.cli", *args],
@@ -97,7 +102,15 @@ def test_run_json_prints_the_final_operation(tmp_path: Path) -> None:
     op = json.loads(run.stdout)
     assert op["route"] == "fast" and op["answer"] == "Answer to: What is a monad?"
     assert run.stderr.splitlines()[0].startswith("crewchief · orchestrator fake:default")
-    assert "no model configured" in run.stderr.splitlines()[0]
+
+
+def test_with_no_model_configured_the_first_line_names_the_local_model(tmp_path: Path) -> None:
+    run = crewchief(tmp_path / "home", "run", "What is a monad?", env={"CREWCHIEF_MODEL": ""})
+    first = run.stderr.splitlines()[0]
+    assert "no model configured: every alias uses the local model qwen2.5-coder-0.5b" in first
+    # Real model requests are disabled in tests, so the run stops before any operation.
+    assert run.returncode == 1
+    assert "local:qwen2.5-coder-0.5b' would make a real request" in run.stderr
 
 
 def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:

@@ -17,9 +17,27 @@ def test_defaults_put_all_state_under_home(tmp_path: Path) -> None:
     assert s.resolved_checkpoint_url == str(tmp_path / "h" / "checkpoints.db")
     assert s.simplicity_threshold == 0.7
     assert {a: c.model for a, c in s.models.items()} == dict.fromkeys(
-        ("orchestrator", "delegate", "fast"), "fake:default"
+        ("orchestrator", "delegate", "fast"), "local:qwen2.5-coder-0.5b"
     )
     assert not s.models_configured()
+    assert s.max_output_tokens == 4096 and s.local.auto_pull
+
+
+def test_local_model_settings_come_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "CREWCHIEF_HOME": str(tmp_path),
+        "CREWCHIEF_LLAMA_SERVER": "/opt/llama/llama-server",
+        "CREWCHIEF_LOCAL_CONTEXT_SIZE": "8192",
+        "CREWCHIEF_LOCAL_THREADS": "3",
+        "CREWCHIEF_LOCAL_AUTO_PULL": "false",
+        "CREWCHIEF_MAX_OUTPUT_TOKENS": "512",
+    }
+    s = load_settings(env=env)
+    assert s.local.server_binary == "/opt/llama/llama-server"
+    assert (s.local.context_size, s.local.threads, s.local.auto_pull) == (8192, 3, False)
+    assert s.max_output_tokens == 512
+    with pytest.raises(ConfigError, match="local.context_size"):
+        load_settings(env={**env, "CREWCHIEF_LOCAL_CONTEXT_SIZE": "12"})
 
 
 def test_toml_then_env_then_overrides(tmp_path: Path) -> None:

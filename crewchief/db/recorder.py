@@ -305,6 +305,14 @@ class Recorder:
 
         await self._write(op, work)
 
+    async def tool_called(self, op: str, seq: int, step: int, call: dict[str, Any]) -> None:
+        """Record one tool call of a task: ``{tool, args, ok, output, repairs}``."""
+        payload = {"sequence": seq, "step": step, **call}
+        key = f"task.tool_called:{seq}:{step}"
+        await self._write(
+            op, lambda tx: [tx.append(op, EventType.TASK_TOOL_CALLED, payload, key, utcnow())]
+        )
+
     async def task_failed(self, op: str, seq: int, error: str, *, model: str | None = None) -> None:
         def work(tx: TxLike) -> list:
             now = utcnow()

@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crewchief import prompts
@@ -287,15 +289,29 @@ class FakeChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "crewchief-fake"
 
-    def _select(self, messages: list[BaseMessage], run_manager: Any) -> tuple[FakeReply, str]:
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable:
+        """Accept tools like a real chat model; the offered names are recorded in ``calls``."""
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _select(
+        self, messages: list[BaseMessage], run_manager: Any, kwargs: dict[str, Any]
+    ) -> tuple[FakeReply, str]:
         node = _calling_node(run_manager)
         prompt = _messages_text(messages)
         from crewchief.models.registry import current_call
 
         info = current_call.get()
         effort = info.effort if info is not None and info.effort else self.effort
+        tools = [t["function"]["name"] for t in kwargs.get("tools") or []]
         self.calls.append(
-            {"node": node, "effort": effort, "prompt": prompt, "at": time.monotonic()}
+            {
+                "node": node,
+                "effort": effort,
+                "prompt": prompt,
+                "tools": tools,
+                "messages": list(messages),
+                "at": time.monotonic(),
+            }
         )
         reply = self.script.pick(node, prompt)
         if reply is None:
@@ -325,7 +341,7 @@ class FakeChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply, prompt = self._select(messages, run_manager)
+        reply, prompt = self._select(messages, run_manager, kwargs)
         if reply.delay:
             time.sleep(reply.delay)
         return ChatResult(generations=[ChatGeneration(message=self._message(reply, prompt))])
@@ -337,7 +353,7 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply, prompt = self._select(messages, run_manager)
+        reply, prompt = self._select(messages, run_manager, kwargs)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         return ChatResult(generations=[ChatGeneration(message=self._message(reply, prompt))])
@@ -359,7 +375,7 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        reply, prompt = self._select(messages, run_manager)
+        reply, prompt = self._select(messages, run_manager, kwargs)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         message = self._message(reply, prompt)

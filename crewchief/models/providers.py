@@ -23,6 +23,7 @@ BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
     "ollama": ProviderConfig(type="ollama"),
     "google": ProviderConfig(type="google"),
     "vertex": ProviderConfig(type="google"),
+    "local": ProviderConfig(type="local"),
     "fake": ProviderConfig(type="fake"),
 }
 
@@ -48,9 +49,17 @@ def provider_config(settings: Settings, provider: str) -> ProviderConfig:
     return cfg
 
 
-def requests_allowed(env: Mapping[str, str] | None = None) -> bool:
+def requests_allowed(provider_type: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether models of this provider type may be built (``fake`` always may).
+
+    ``CREWCHIEF_ALLOW_MODEL_REQUESTS``: ``1`` (default) allows all, ``0`` none,
+    ``local`` only the ``local`` provider (what the real-model tests use).
+    """
     env = os.environ if env is None else env
-    return env.get("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1").lower() not in ("0", "false", "no")
+    value = env.get("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1").lower()
+    if value in ("0", "false", "no"):
+        return False
+    return provider_type == "local" if value == "local" else True
 
 
 def build_chat_model(
@@ -69,17 +78,49 @@ def build_chat_model(
         from crewchief.models.fake import FakeChatModel, script_for_spec
 
         return FakeChatModel(script=script_for_spec(name), effort=effort, model_name=name)
-    if not requests_allowed():
+    if not requests_allowed(cfg.type):
         raise ModelRequestsBlocked(
-            f"model {spec!r} would make a real request, and CREWCHIEF_ALLOW_MODEL_REQUESTS=0"
+            f"model {spec!r} would make a real request, and CREWCHIEF_ALLOW_MODEL_REQUESTS="
+            f"{os.environ.get('CREWCHIEF_ALLOW_MODEL_REQUESTS')}"
         )
+    if cfg.type == "local":
+        return _local(settings, name, alias_cfg)
     builder = _BUILDERS.get(cfg.type)
     if builder is None:
         raise ModelConfigError(f"provider {provider!r} has unknown type {cfg.type!r}")
     common: dict[str, Any] = {"model": name, "timeout": settings.model_timeout}
     if alias_cfg.temperature is not None:
         common["temperature"] = alias_cfg.temperature
+    # Every call is bounded: a small model can otherwise generate until the timeout.
+    alias_cfg = alias_cfg.model_copy(
+        update={"max_tokens": alias_cfg.max_tokens or settings.max_output_tokens}
+    )
     return builder(cfg, name, effort, alias_cfg, common)
+
+
+def _local(settings: Settings, name: str, alias_cfg: AliasConfig) -> BaseChatModel:
+    from crewchief.local.catalog import CATALOG
+    from crewchief.local.chat import LocalChatModel
+
+    if name not in CATALOG:
+        raise ModelConfigError(
+            f"unknown local model {name!r}; available: {', '.join(CATALOG)} "
+            "(for other GGUF files run llama-server yourself and use an openai-type provider)"
+        )
+    local = settings.local
+    return LocalChatModel(
+        model_name=name,
+        home=settings.home,
+        auto_pull=local.auto_pull,
+        server_binary=local.server_binary,
+        context_size=local.context_size,
+        parallel=local.parallel,
+        threads=local.threads,
+        startup_timeout=local.startup_timeout,
+        max_tokens=alias_cfg.max_tokens or settings.max_output_tokens,
+        temperature=alias_cfg.temperature,
+        timeout=settings.model_timeout,
+    )
 
 
 def _api_key(cfg: ProviderConfig, default_env: str) -> str | None:

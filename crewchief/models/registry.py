@@ -18,11 +18,13 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.runnables import Runnable
 
 from crewchief.config import ALIASES, AliasConfig, Settings
 from crewchief.errors import ModelCallError, ModelConfigError
 from crewchief.models.effort import Effort, normalize_effort
 from crewchief.models.providers import build_chat_model, parse_spec, provider_config
+from crewchief.models.toolcalls import repair_tool_calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class ModelReply:
     model: str
     usage: Usage
     attempts: list[CallRecord] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -185,6 +188,25 @@ class ModelRegistry:
                 out.append((spec, self._cache[key]))
         return out
 
+    def local_models(self) -> list[tuple[str, BaseChatModel]]:
+        """The ``local:`` models bound to any alias (primary or fallback), one per spec."""
+        seen: dict[str, BaseChatModel] = {}
+        for alias in ALIASES:
+            if alias in self._instances:
+                continue
+            for spec, model in self.candidates(alias, "medium"):
+                if model._llm_type == "local":
+                    seen.setdefault(spec, model)
+        return list(seen.items())
+
+    def close(self) -> None:
+        """Stop what the built models hold (local model servers). Blocking."""
+        with self._lock:
+            models = list(self._cache.values())
+        for model in models:
+            if callable(close := getattr(model, "close", None)):
+                close()
+
     async def call(
         self,
         alias: str,
@@ -194,8 +216,17 @@ class ModelRegistry:
         info: CallInfo,
         on_delta: DeltaCallback | None = None,
         on_usage: UsageCallback | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> ModelReply:
         """Call the model bound to ``alias``, falling back in order on failure.
+
+        Args:
+            tools: OpenAI-format tool specs to offer. The reply's tool calls are
+                repaired (see :mod:`crewchief.models.toolcalls`).
+            schema: A JSON schema the reply must follow; sent as structured
+                output where the provider supports it (OpenAI-compatible servers,
+                llama.cpp, Ollama). Callers still validate the reply.
 
         Raises:
             ModelCallError: every candidate failed (the message names each error).
@@ -216,8 +247,13 @@ class ModelRegistry:
             started = time.perf_counter()
             token = current_call.set(replace(info, effort=level))
             try:
+                # Local models pull, build and start here, outside the per-call time limit.
+                if (prepare := getattr(model, "aprepare", None)) is not None:
+                    await prepare()
+                started = time.perf_counter()
+                runnable, kwargs = _request_options(model, tools, schema)
                 async with asyncio.timeout(self.settings.model_timeout):
-                    message = await _stream(model, messages, config, info, on_delta)
+                    message = await _stream(runnable, messages, config, info, on_delta, kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any provider failure triggers the fallback
@@ -237,7 +273,11 @@ class ModelRegistry:
             attempts.append(record)
             if on_usage:
                 await on_usage(record)
-            return ModelReply(message, alias, label, usage, attempts)
+            repairs: list[str] = []
+            if tools is not None:
+                repair = repair_tool_calls(message, tools, messages)
+                message, repairs = repair.message, repair.notes
+            return ModelReply(message, alias, label, usage, attempts, repairs)
         raise ModelCallError(f"every model for alias {alias!r} failed: " + "; ".join(errors))
 
 
@@ -245,15 +285,39 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-async def _stream(
+def _request_options(
     model: BaseChatModel,
+    tools: Sequence[dict[str, Any]] | None,
+    schema: dict[str, Any] | None,
+) -> tuple[Runnable, dict[str, Any]]:
+    """The model with tools bound, and the keyword arguments asking for structured output."""
+    runnable: Runnable = model.bind_tools(list(tools)) if tools else model
+    kwargs: dict[str, Any] = {}
+    if schema is not None:
+        kind = model._llm_type
+        if kind in ("openai-chat", "local"):
+            # Through extra_body, so the reply still streams like any other.
+            kwargs["extra_body"] = {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "reply", "schema": schema, "strict": True},
+                }
+            }
+        elif kind == "chat-ollama":
+            kwargs["format"] = schema
+    return runnable, kwargs
+
+
+async def _stream(
+    model: Runnable,
     messages: Sequence[BaseMessage],
     config: dict[str, Any],
     info: CallInfo,
     on_delta: DeltaCallback | None,
+    kwargs: dict[str, Any],
 ) -> AIMessage:
     merged: AIMessageChunk | None = None
-    async for chunk in model.astream(list(messages), config=config):
+    async for chunk in model.astream(list(messages), config=config, **kwargs):
         merged = chunk if merged is None else merged + chunk
         if on_delta is not None and chunk.text:
             await on_delta(info, chunk.text)

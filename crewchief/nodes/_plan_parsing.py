@@ -21,6 +21,32 @@ _DEPENDS_KEYS = ("depends_on", "dependsOn", "dependencies", "deps", "after")
 _TASKS_KEYS = ("tasks", "steps", "plan", "todos")
 
 
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["summary", "tasks"],
+    "properties": {
+        "summary": {"type": "string"},
+        "tasks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "description", "active_form", "skill", "depends_on"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "description": {"type": "string"},
+                    "active_form": {"type": "string"},
+                    "skill": {"type": ["string", "null"]},
+                    "depends_on": {"type": "array", "items": {"type": "integer"}},
+                },
+            },
+        },
+    },
+}
+"""What a plan reply must look like; sent as structured output where supported."""
+
+
 class PlanParseError(ValueError):
     """The reply is not a usable plan; the message says why."""
 

@@ -9,10 +9,13 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
 from crewchief.graphs.state import TaskInput, TaskOutcome
+from crewchief.models.registry import Usage
+from crewchief.nodes._tool_loop import run_tool_loop
 from crewchief.services import NodeDeps
+from crewchief.tools.workspace import Workspace
 
 
-def _messages(state: TaskInput) -> list:
+def _messages(state: TaskInput, tools: bool) -> list:
     task = state["task"]
     deps_text = "\n\n".join(
         f"{prompts.RESULT_MARKER} {dep}:\n{result}"
@@ -28,7 +31,34 @@ def _messages(state: TaskInput) -> list:
         if deps_text
         else "",
     )
-    return [SystemMessage(prompts.TASK_SYSTEM), HumanMessage(user)]
+    system = prompts.TASK_SYSTEM_TOOLS if tools else prompts.TASK_SYSTEM
+    return [SystemMessage(system), HumanMessage(user)]
+
+
+async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
+    """Do the task: with the file tools when there is a workspace, else in one call."""
+    op, seq = state["operation_id"], state["task"]["id"]
+    root = deps.workspace(state.get("workspace"))
+    if root:
+        workspace = await asyncio.to_thread(Workspace.open, root)
+        done = await run_tool_loop(
+            deps,
+            _messages(state, tools=True),
+            workspace,
+            operation_id=op,
+            task=seq,
+            max_steps=deps.settings.max_task_steps,
+        )
+        return done.text, done.model, done.usage
+    reply = await deps.call_model(
+        "delegate",
+        _messages(state, tools=False),
+        effort="medium",
+        node="execute_task",
+        operation_id=op,
+        task=seq,
+    )
+    return reply.text, reply.model, reply.usage
 
 
 async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
@@ -50,21 +80,12 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
             }
             return {"results": {key: outcome}}
         try:
-            reply = await deps.call_model(
-                "delegate",
-                _messages(state),
-                effort="medium",
-                node="execute_task",
-                operation_id=op,
-                task=seq,
-            )
+            text, model, usage = await _run(state, deps)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a task failure is reported, not raised
             error = str(exc) or type(exc).__name__
             await deps.recorder.task_failed(op, seq, error)
             return {"results": {key: {"status": "failed", "result": None, "error": error}}}
-    await deps.recorder.task_completed(
-        op, seq, result=reply.text, model=reply.model, usage=reply.usage
-    )
-    return {"results": {key: {"status": "completed", "result": reply.text, "error": None}}}
+    await deps.recorder.task_completed(op, seq, result=text, model=model, usage=usage)
+    return {"results": {key: {"status": "completed", "result": text, "error": None}}}

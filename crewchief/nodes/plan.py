@@ -10,7 +10,7 @@ from crewchief import prompts
 from crewchief.errors import PlanError
 from crewchief.graphs.state import OperationState
 from crewchief.models.registry import Usage
-from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_text
+from crewchief.nodes._plan_parsing import PLAN_SCHEMA, PlanParseError, parse_plan, plan_text
 from crewchief.services import NodeDeps
 
 
@@ -37,7 +37,12 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     last_error = ""
     for attempt in range(1, settings.plan_attempts + 1):
         reply = await deps.call_model(
-            "orchestrator", messages, effort="high", node="plan", operation_id=op
+            "orchestrator",
+            messages,
+            effort="high",
+            node="plan",
+            operation_id=op,
+            schema=PLAN_SCHEMA,
         )
         usage = usage + reply.usage
         try:

@@ -11,6 +11,7 @@ from crewchief.config import AliasConfig, ProviderConfig, load_settings
 from crewchief.errors import ModelCallError, ModelConfigError, ModelRequestsBlocked
 from crewchief.models import CallInfo, FakeChatModel, FakeScript, ModelRegistry, normalize_effort
 from crewchief.models.providers import build_chat_model
+from tests.conftest import make_settings
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_effort_normalization(word: str | None, level: str) -> None:
 async def test_falls_back_in_order_and_records_every_attempt(tmp_path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"rules": [{"reply": {"error": "503 overloaded"}}]}')
-    settings = load_settings(env={}, home=str(tmp_path))
+    settings = make_settings(tmp_path)
     registry = ModelRegistry(
         settings, {"orchestrator": AliasConfig(model=f"fake:{broken}", fallbacks=["fake:default"])}
     )
@@ -60,7 +61,7 @@ async def test_falls_back_in_order_and_records_every_attempt(tmp_path) -> None:
 
 async def test_all_candidates_failing_names_each_error(tmp_path) -> None:
     model = FakeChatModel(script=FakeScript(rules=[{"reply": {"error": "bad key"}}]))
-    registry = ModelRegistry(load_settings(env={}, home=str(tmp_path)), {"delegate": model})
+    registry = ModelRegistry(make_settings(tmp_path), {"delegate": model})
     with pytest.raises(
         ModelCallError,
         match="every model for alias 'delegate' failed: fake:default: RuntimeError: bad key",
@@ -72,7 +73,7 @@ async def test_all_candidates_failing_names_each_error(tmp_path) -> None:
 
 async def test_calls_are_bounded_in_time(tmp_path) -> None:
     model = FakeChatModel(script=FakeScript(rules=[{"reply": {"text": "late", "delay": 10}}]))
-    settings = load_settings(env={}, home=str(tmp_path), model_timeout=0.2)
+    settings = make_settings(tmp_path, model_timeout=0.2)
     registry = ModelRegistry(settings, {"fast": model})
     with pytest.raises(ModelCallError, match=r"timed out after 0.2s"):
         await asyncio.wait_for(
@@ -81,7 +82,7 @@ async def test_calls_are_bounded_in_time(tmp_path) -> None:
 
 
 async def test_token_deltas_reach_the_callback(tmp_path) -> None:
-    registry = ModelRegistry(load_settings(env={}, home=str(tmp_path)))
+    registry = ModelRegistry(make_settings(tmp_path))
     pieces = []
 
     async def on_delta(info, text):
@@ -98,7 +99,7 @@ async def test_token_deltas_reach_the_callback(tmp_path) -> None:
 
 
 def test_real_providers_are_blocked_in_tests(tmp_path) -> None:
-    settings = load_settings(env={}, home=str(tmp_path))
+    settings = make_settings(tmp_path)
     with pytest.raises(ModelRequestsBlocked, match="CREWCHIEF_ALLOW_MODEL_REQUESTS=0"):
         build_chat_model("openai:gpt-5", "high", settings)
 

@@ -1,0 +1,1 @@
+"""Local models: the pinned catalog, the model store, the llama-server build and supervisor."""
