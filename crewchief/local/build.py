@@ -3,8 +3,10 @@
 Order: an explicit binary (``CREWCHIEF_LLAMA_SERVER`` or settings), then the
 cached build, then a build from the llama.cpp sources vendored in the pinned
 ``llama-cpp-python`` source package (fetched with pip, checked by SHA-256).
-The build is native to this CPU, so the cache key includes the CPU's
-features: a home copied to another machine rebuilds instead of crashing.
+The build targets the instruction sets this CPU reports (AVX2, AVX-512, ...),
+so the cache key includes the CPU's features: a home copied to another machine
+rebuilds instead of crashing. AMX stays off: virtual machines often report it
+without enabling it, and llama.cpp then crashes on its first matrix multiply.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ _SOURCE_PREFIX = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}/vendor/llama.cpp/
 _CMAKE_FLAGS = [
     "-DCMAKE_BUILD_TYPE=Release",
     "-DBUILD_SHARED_LIBS=OFF",
-    "-DGGML_NATIVE=ON",
+    "-DGGML_NATIVE=OFF",
+    "-DGGML_AMX_TILE=OFF",
+    "-DGGML_AMX_INT8=OFF",
+    "-DGGML_AMX_BF16=OFF",
+    # Fails to compile with GCC 12 in this llama.cpp version; plain AVX-512 is used instead.
+    "-DGGML_AVX512_BF16=OFF",
     "-DLLAMA_CURL=OFF",
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_BUILD_TESTS=OFF",
@@ -39,19 +46,42 @@ _CMAKE_FLAGS = [
     "-DLLAMA_BUILD_SERVER=ON",
 ]
 _PERCENT = re.compile(r"^\[\s*(\d+)%\]")
+# ggml option -> the /proc/cpuinfo flag that must be present to turn it on.
+_ISA_FLAGS = {
+    "GGML_SSE42": "sse4_2",
+    "GGML_AVX": "avx",
+    "GGML_AVX2": "avx2",
+    "GGML_BMI2": "bmi2",
+    "GGML_FMA": "fma",
+    "GGML_F16C": "f16c",
+    "GGML_AVX_VNNI": "avx_vnni",
+    "GGML_AVX512": "avx512f",
+    "GGML_AVX512_VBMI": "avx512vbmi",
+    "GGML_AVX512_VNNI": "avx512_vnni",
+}
 
 
-def _cpu_key() -> str:
-    flags = ""
+def _cpu_flags() -> set[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
-                flags = line
-                break
+                return set(line.partition(":")[2].split())
     except OSError:
         pass
-    raw = f"{platform.machine()}|{flags}".encode()
+    return set()
+
+
+def _cpu_key() -> str:
+    raw = f"{platform.machine()}|{' '.join(sorted(_cpu_flags()))}".encode()
     return hashlib.sha256(raw).hexdigest()[:12]
+
+
+def _isa_options() -> list[str]:
+    """Instruction-set options for x86-64 from the CPU's flags (elsewhere: ggml's defaults)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return []
+    flags = _cpu_flags()
+    return [f"-D{opt}={'ON' if flag in flags else 'OFF'}" for opt, flag in _ISA_FLAGS.items()]
 
 
 def cached_server_path(home: Path) -> Path:
@@ -179,7 +209,10 @@ def _extract_sources(sdist: Path, dest: Path) -> Path:
 def _cmake(source: Path, build: Path, log_path: Path, report: ProgressFn) -> None:
     jobs = str(os.cpu_count() or 2)
     steps = [
-        ("configuring llama.cpp", ["cmake", "-S", str(source), "-B", str(build), *_CMAKE_FLAGS]),
+        (
+            "configuring llama.cpp",
+            ["cmake", "-S", str(source), "-B", str(build), *_CMAKE_FLAGS, *_isa_options()],
+        ),
         (
             "building llama-server",
             ["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs],

@@ -69,51 +69,73 @@ def _decode_all(text: str) -> list[tuple[int, int, Any]]:
         pos = end
 
 
-def _as_call(value: Any) -> tuple[str, dict[str, Any]] | None:
-    """``(name, args)`` when ``value`` looks like one tool call, else ``None``."""
+def _looks_like_schema(args: dict[str, Any]) -> bool:
+    """Small models sometimes echo a tool's definition; its parameters are not arguments."""
+    return "properties" in args and args.get("type") == "object"
+
+
+def _as_call(value: Any) -> tuple[str, dict[str, Any], bool] | None:
+    """``(name, args, explicit)`` when ``value`` looks like one tool call, else ``None``.
+
+    ``explicit`` says the object is unmistakably a call attempt (wrapped in
+    ``function``/``tool_call`` or carrying an arguments key), as opposed to
+    any JSON that happens to have a ``name``.
+    """
     if not isinstance(value, dict):
         return None
     for wrapper in ("tool_call", "function_call", "function"):
         inner = value.get(wrapper)
         if isinstance(inner, dict) and any(k in inner for k in _NAME_KEYS):
-            return _as_call(inner)
+            found = _as_call(inner)
+            return (found[0], found[1], True) if found else None
     name = next((value[k] for k in _NAME_KEYS if isinstance(value.get(k), str)), None)
     if name is None:
         return None
-    args: Any = next((value[k] for k in _ARG_KEYS if k in value), {})
+    arg_key = next((k for k in _ARG_KEYS if k in value), None)
+    args: Any = value[arg_key] if arg_key else {}
     if isinstance(args, str):
         try:
             args = _loads(args) if args.strip() else {}
         except json.JSONDecodeError:
             return None
-    if not isinstance(args, dict):
+    if not isinstance(args, dict) or _looks_like_schema(args):
         return None
-    return name, args
+    return name, args, arg_key is not None
 
 
-def _calls_in(value: Any) -> list[tuple[str, dict[str, Any]]]:
+def _calls_in(value: Any, offered: set[str], tagged: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The calls in a decoded JSON value: all of them, or none when any item is not one.
+
+    A call to a tool that was not offered counts only when it is an explicit
+    attempt (or inside ``<tool_call>`` tags), so ordinary JSON with a ``name``
+    key stays text.
+    """
     items = value if isinstance(value, list) else [value]
     calls = [_as_call(item) for item in items]
-    return [c for c in calls if c is not None] if all(calls) else []
+    if not calls or not all(calls):
+        return []
+    if not all(c[0] in offered or c[2] or tagged for c in calls if c is not None):
+        return []
+    return [(c[0], c[1]) for c in calls if c is not None]
 
 
-def _text_calls(text: str) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+def _text_calls(text: str, offered: set[str]) -> tuple[list[tuple[str, dict[str, Any]]], str]:
     """Tool calls written in ``text`` and the text with them removed."""
     spans: list[tuple[int, int]] = []
     calls: list[tuple[str, dict[str, Any]]] = []
     for pattern in (_TAGGED, _FENCE):
         for match in pattern.finditer(text):
-            inner = match.group(1)
-            for _start, _end, value in _decode_all(inner):
-                found = _calls_in(value)
-                if found:
-                    calls += found
-                    spans.append(match.span())
+            found_here = []
+            for _start, _end, value in _decode_all(match.group(1)):
+                found_here += _calls_in(value, offered, pattern is _TAGGED)
+            if found_here:
+                calls += found_here
+                spans.append(match.span())
         if calls:
             break
     if not calls:
         for start, end, value in _decode_all(text):
-            found = _calls_in(value)
+            found = _calls_in(value, offered, False)
             if found:
                 calls += found
                 spans.append((start, end))
@@ -158,7 +180,7 @@ def repair_tool_calls(
             notes.append(f"repaired the arguments of a call to {bad['name']!r}")
     repaired = 0
     if not proposed and offered:
-        found, rest = _text_calls(text)
+        found, rest = _text_calls(text, offered)
         if found:
             proposed = [(name, args, None) for name, args in found]
             repaired = sum(1 for name, _ in found if name in offered)

@@ -70,10 +70,11 @@ def _check_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
         )
     for key, value in args.items():
         expected = _TYPES[params["properties"][key]["type"]]
-        if expected is int and isinstance(value, str) and value.strip().isdigit():
+        if expected is int and isinstance(value, str) and value.strip().isdecimal():
             args[key] = int(value)
         elif not isinstance(value, expected) or isinstance(value, bool):
-            raise ToolError(f"{name}: {key} must be a {params['properties'][key]['type']}")
+            kind = params["properties"][key]["type"]
+            raise ToolError(f"{name}: {key} must be {'an' if kind == 'integer' else 'a'} {kind}")
     return args
 
 
@@ -87,6 +88,8 @@ def run_file_tool(workspace: Workspace, name: str, args: dict[str, Any]) -> Tool
         return ToolOutcome(True, handler(**checked))
     except ToolError as exc:
         return ToolOutcome(False, str(exc))
+    except (UnicodeError, ValueError) as exc:
+        return ToolOutcome(False, f"{name}: invalid argument: {exc}")
     except OSError as exc:
         return ToolOutcome(False, f"{name} failed: {exc.strerror or exc}")
 

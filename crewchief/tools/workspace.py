@@ -8,13 +8,16 @@ rename), create parent folders, and never touch ``.git``.
 
 from __future__ import annotations
 
-import fnmatch
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+# What new files get, as if created with open(): 0o666 less the process umask.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 MAX_FILE_BYTES = 1_000_000
 MAX_LIST = 500
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", ".mypy_cache", ".pytest_cache"}
@@ -31,6 +34,10 @@ class Workspace:
     root: Path
     max_file_bytes: int = MAX_FILE_BYTES
     max_list: int = MAX_LIST
+
+    def __post_init__(self) -> None:
+        # Containment checks compare real paths, so the root must be one too.
+        object.__setattr__(self, "root", Path(os.path.realpath(self.root)))
 
     @classmethod
     def open(cls, root: str | Path) -> Workspace:
@@ -50,6 +57,10 @@ class Workspace:
             raise ToolError("path must be a non-empty string relative to the workspace")
         if "\x00" in path:
             raise ToolError("path contains a NUL byte")
+        try:
+            path.encode("utf-8")
+        except UnicodeError:
+            raise ToolError("path is not valid UTF-8 text") from None
         candidate = Path(path)
         full = candidate if candidate.is_absolute() else self.root / candidate
         real = Path(os.path.realpath(full))
@@ -99,22 +110,24 @@ class Workspace:
     def write_file(self, path: str, content: str) -> str:
         if not isinstance(content, str):
             raise ToolError("content must be a string")
-        data = content.encode("utf-8")
+        try:
+            data = content.encode("utf-8")
+        except UnicodeError:
+            raise ToolError("content is not valid UTF-8 text") from None
         if len(data) > self.max_file_bytes:
             raise ToolError(f"content is {len(data):,} bytes; the limit is {self.max_file_bytes:,}")
         real = self.resolve(path, for_write=True)
         if real.exists() and not real.is_file():
             raise ToolError(f"{path} exists and is not a regular file")
         real.parent.mkdir(parents=True, exist_ok=True)
-        mode = real.stat().st_mode & 0o777 if real.exists() else None
+        mode = real.stat().st_mode & 0o777 if real.exists() else 0o666 & ~_UMASK
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            if mode is not None:
-                os.chmod(tmp, mode)
+            os.chmod(tmp, mode)
             os.replace(tmp, real)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -123,17 +136,19 @@ class Workspace:
         return f"wrote {self.display(real)} ({len(data):,} bytes, {lines} lines)"
 
     def list_files(self, pattern: str = "**/*") -> str:
+        pattern = pattern.strip() or "**/*"
         if "\x00" in pattern:
             raise ToolError("pattern contains a NUL byte")
         if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
             raise ToolError("pattern must be relative to the workspace and stay inside it")
+        matcher = _glob_regex(pattern)
         found: list[str] = []
         truncated = False
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
             for name in sorted(filenames):
                 rel = PurePosixPath(Path(dirpath, name).relative_to(self.root))
-                if _matches(rel, pattern):
+                if matcher.fullmatch(str(rel)):
                     if len(found) == self.max_list:
                         truncated = True
                         break
@@ -143,15 +158,31 @@ class Workspace:
         if not found:
             return f"no files match {pattern!r}"
         more = f"\n(stopped at {self.max_list} files; narrow the pattern)" if truncated else ""
-        return "\n".join(found) + more
+        return "\n".join(sorted(found)) + more
 
 
-def _matches(rel: PurePosixPath, pattern: str) -> bool:
-    if pattern in ("**", "**/*", "*", "."):
-        return True
-    if rel.match(pattern):
-        return True
-    # "**/x.py" should also match "x.py" at the root; "src/**" everything under src.
-    if pattern.startswith("**/") and rel.match(pattern[3:]):
-        return True
-    return fnmatch.fnmatch(str(rel), pattern)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob anchored at the workspace root: ``*`` stays within one folder, ``**/``
+    spans any number of folders (including none), a trailing ``**`` everything below.
+    A pattern without a folder part (``*.py``) matches at any depth, like ``**/*.py``.
+    """
+    if "/" not in pattern and pattern != "**":
+        pattern = "**/" + pattern
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
