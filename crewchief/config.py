@@ -18,10 +18,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crewchief.errors import ConfigError
+from crewchief.local.catalog import DEFAULT_LOCAL_MODEL
 
 ALIASES: tuple[str, ...] = ("orchestrator", "delegate", "fast")
 # With nothing configured every alias runs this model on the local machine.
-DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
+DEFAULT_MODEL = f"local:{DEFAULT_LOCAL_MODEL}"
 
 
 class AliasConfig(BaseModel):

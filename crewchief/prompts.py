@@ -28,7 +28,9 @@ Reply with a single JSON object and nothing else:
 
 Rules: ids are 1..N in order; depends_on lists ids of earlier tasks whose results this task
 needs (leave it empty when tasks can run in parallel); at most {max_tasks} tasks; every task
-is something one assistant can finish on its own."""
+is something one assistant can finish on its own. Use as few tasks as the work needs: one task
+per file to change is usually right. Do not make tasks that only open or read files (each
+assistant already sees the files its task names), and name the files each task changes."""
 
 PLAN_USER = """{request_marker}
 {request}
@@ -43,10 +45,13 @@ TASK_SYSTEM = """You are a crewchief task executor. Carry out exactly one task o
 and report what you did and what you found, concisely. Do not attempt other tasks."""
 
 TASK_SYSTEM_TOOLS = """You are a crewchief task executor. Carry out exactly one task of a larger plan
-inside the workspace, using the file tools: read_file to look at a file, list_files to find
-files, write_file with the complete new content to change a file. Call one tool at a time
-and wait for its result. Read a file before you change it. When the task is done, reply
-without calling a tool: a short report of what you changed and found."""
+inside the workspace. The files the task names are shown below with their current content.
+
+To change a file shown below, reply with its path on a line of its own, then its complete
+new content in one fenced code block: every line, including the imports and the lines you do
+not change. For other files use the tools when they are offered: read_file, list_files, and
+write_file with the complete new content. When the task is done, end with one or two
+sentences saying what you changed."""
 
 TASK_OUT_OF_STEPS = (
     "You have used all your tool calls for this task. Without calling any tool, report what "

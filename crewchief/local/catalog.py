@@ -87,7 +87,7 @@ CATALOG: dict[str, LocalModel] = {
     for m in (
         LocalModel(
             name="qwen2.5-coder-0.5b",
-            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M. Fast on a laptop CPU; the default.",
+            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M. Fastest; answers and plans, weak at edits.",
             filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
@@ -95,7 +95,7 @@ CATALOG: dict[str, LocalModel] = {
         ),
         LocalModel(
             name="qwen2.5-coder-1.5b",
-            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M. Better plans, about 2x slower.",
+            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M. The default: reliable small edits.",
             filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -104,7 +104,7 @@ CATALOG: dict[str, LocalModel] = {
     )
 }
 
-DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b"
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
 
 
 def get_local_model(name: str) -> LocalModel:

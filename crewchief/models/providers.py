@@ -118,7 +118,8 @@ def _local(settings: Settings, name: str, alias_cfg: AliasConfig) -> BaseChatMod
         threads=local.threads,
         startup_timeout=local.startup_timeout,
         max_tokens=alias_cfg.max_tokens or settings.max_output_tokens,
-        temperature=alias_cfg.temperature,
+        # Small models wander at llama.cpp's default 0.8; 0.2 keeps plans and edits on task.
+        temperature=alias_cfg.temperature if alias_cfg.temperature is not None else 0.2,
         timeout=settings.model_timeout,
     )
 

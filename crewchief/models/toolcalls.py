@@ -51,8 +51,42 @@ def _loads(text: str) -> Any:
     return json.loads(text, strict=False)
 
 
+_ESCAPES = frozenset('\\"/bfnrtu')
+
+
+def _escape_stray_backslashes(text: str) -> str:
+    """Double every backslash that does not start a valid JSON escape."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            nxt = text[i + 1 : i + 2]
+            if nxt and nxt in _ESCAPES:
+                out.append(text[i : i + 2])
+                i += 2
+                continue
+            out.append("\\\\")
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _decode_all(text: str) -> list[tuple[int, int, Any]]:
-    """Top-level JSON objects/arrays in ``text`` as (start, end, value), left to right."""
+    """Top-level JSON values in ``text`` as (start, end, value), left to right.
+
+    Where nothing decodes, a second pass doubles backslashes that start no
+    valid JSON escape: models writing code into a JSON string (``"\\w"``
+    in a regex) often forget to escape them.
+    """
+    found = _decode_strict(text)
+    if not found and "\\" in text:
+        found = _decode_strict(_escape_stray_backslashes(text))
+    return found
+
+
+def _decode_strict(text: str) -> list[tuple[int, int, Any]]:
     decoder = json.JSONDecoder(strict=False)
     found: list[tuple[int, int, Any]] = []
     pos = 0

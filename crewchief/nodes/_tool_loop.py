@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from crewchief import prompts
 from crewchief.models.registry import ModelReply, Usage
+from crewchief.nodes._task_context import NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.services import NodeDeps
-from crewchief.tools.files import FILE_TOOLS, run_file_tool, summarize_args
+from crewchief.tools.files import FILE_TOOLS, ToolOutcome, run_file_tool, summarize_args
 from crewchief.tools.workspace import Workspace
 
 _OUTPUT_IN_EVENT = 300
@@ -33,49 +35,98 @@ async def run_tool_loop(
     operation_id: str,
     task: int,
     max_steps: int,
+    files: list[NamedFile],
 ) -> LoopResult:
     """Let the delegate model use the file tools until it answers without a tool call.
 
     Each tool call is recorded as a ``task.tool_called`` event. After
     ``max_steps`` model calls that still ask for tools, one last call without
-    tools asks for the report.
+    tools asks for the report. Files the final reply writes out in full (see
+    :func:`whole_file_edits`) are then written like ``write_file`` calls.
     """
     result = LoopResult(text="", model="")
-    step = 0
+    run = _Runner(deps, workspace, operation_id, task, result)
+    if files:
+        # Edit first: the files are known, so ask for their new content without tools.
+        # Small models are far better at rewriting a file they see than at tool calls.
+        reply = await _call(deps, messages, operation_id, task, tools=False)
+        result.usage, result.model = result.usage + reply.usage, reply.model
+        if whole_file_edits(reply.text, files)[0]:
+            await _finish(run, reply.text, files)
+            return result
     for _ in range(max_steps):
         reply = await _call(deps, messages, operation_id, task, tools=True)
         result.usage, result.model = result.usage + reply.usage, reply.model
         calls = reply.message.tool_calls
         if not calls:
-            result.text = reply.text
             if reply.repairs:
-                await _record_repairs(deps, operation_id, task, step := step + 1, reply)
+                await run.record(None, {}, None, reply.repairs)
+            await _finish(run, reply.text, files)
             return result
         messages.append(reply.message)
         for i, call in enumerate(calls):
-            outcome = await asyncio.to_thread(run_file_tool, workspace, call["name"], call["args"])
-            step += 1
-            result.tool_calls += 1
-            if outcome.ok and call["name"] == "write_file":
-                result.changed.append(str(call["args"].get("path")))
-            await deps.recorder.tool_called(
-                operation_id,
-                task,
-                step,
-                {
-                    "tool": call["name"],
-                    "args": summarize_args(call["args"]),
-                    "ok": outcome.ok,
-                    "output": outcome.output[:_OUTPUT_IN_EVENT],
-                    "repairs": reply.repairs if i == 0 else [],
-                },
-            )
+            outcome = await run.call(call["name"], call["args"], reply.repairs if i == 0 else [])
             body = outcome.output if outcome.ok else f"error: {outcome.output}"
             messages.append(ToolMessage(body, tool_call_id=call["id"], name=call["name"]))
     messages.append(HumanMessage(prompts.TASK_OUT_OF_STEPS))
     reply = await _call(deps, messages, operation_id, task, tools=False)
-    result.usage, result.model, result.text = result.usage + reply.usage, reply.model, reply.text
+    result.usage, result.model = result.usage + reply.usage, reply.model
+    await _finish(run, reply.text, files)
     return result
+
+
+@dataclass(slots=True)
+class _Runner:
+    deps: NodeDeps
+    workspace: Workspace
+    op: str
+    task: int
+    result: LoopResult
+    step: int = 0
+
+    async def call(self, name: str, args: dict[str, Any], repairs: list[str]) -> ToolOutcome:
+        outcome = await asyncio.to_thread(run_file_tool, self.workspace, name, args)
+        self.result.tool_calls += 1
+        if outcome.ok and name == "write_file":
+            self.result.changed.append(str(args.get("path")))
+        await self.record(name, args, outcome, repairs)
+        return outcome
+
+    async def record(
+        self,
+        name: str | None,
+        args: dict[str, Any],
+        outcome: ToolOutcome | None,
+        repairs: list[str],
+    ) -> None:
+        self.step += 1
+        await self.deps.recorder.tool_called(
+            self.op,
+            self.task,
+            self.step,
+            {
+                "tool": name,
+                "args": summarize_args(args) if args else "",
+                "ok": outcome.ok if outcome else False,
+                "output": outcome.output[:_OUTPUT_IN_EVENT] if outcome else "",
+                "repairs": repairs,
+            },
+        )
+
+
+async def _finish(run: _Runner, text: str, files: list[NamedFile]) -> None:
+    """Apply whole-file edits written in the final reply; keep the prose as the report."""
+    edits, notes = whole_file_edits(text, files) if files else ([], [])
+    for edit in edits:
+        note = f"applied the new {edit.path} written out in the reply"
+        await run.call("write_file", {"path": edit.path, "content": edit.content}, [note])
+    if notes:
+        await run.record(None, {}, None, notes)
+    report = strip_code_blocks(text) if edits else text
+    if run.result.changed:
+        changed = ", ".join(dict.fromkeys(run.result.changed))
+        report = f"{report}\n\nChanged: {changed}".strip()
+    run.result.text = report
 
 
 async def _call(
@@ -89,14 +140,4 @@ async def _call(
         operation_id=op,
         task=task,
         tools=FILE_TOOLS if tools else None,
-    )
-
-
-async def _record_repairs(deps: NodeDeps, op: str, task: int, step: int, reply: ModelReply) -> None:
-    """A reply whose every call was refused or dropped still shows up in the events."""
-    await deps.recorder.tool_called(
-        op,
-        task,
-        step,
-        {"tool": None, "args": "", "ok": False, "output": "", "repairs": reply.repairs},
     )

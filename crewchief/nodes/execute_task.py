@@ -10,12 +10,18 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from crewchief import prompts
 from crewchief.graphs.state import TaskInput, TaskOutcome
 from crewchief.models.registry import Usage
+from crewchief.nodes._task_context import (
+    NamedFile,
+    asks_for_changes,
+    named_files,
+    render_named_files,
+)
 from crewchief.nodes._tool_loop import run_tool_loop
 from crewchief.services import NodeDeps
 from crewchief.tools.workspace import Workspace
 
 
-def _messages(state: TaskInput, tools: bool) -> list:
+def _messages(state: TaskInput, tools: bool, files: list[NamedFile] | None = None) -> list:
     task = state["task"]
     deps_text = "\n\n".join(
         f"{prompts.RESULT_MARKER} {dep}:\n{result}"
@@ -30,7 +36,7 @@ def _messages(state: TaskInput, tools: bool) -> list:
         dependencies=("\nResults of the tasks this one depends on:\n\n" + deps_text)
         if deps_text
         else "",
-    )
+    ) + render_named_files(files or [])
     system = prompts.TASK_SYSTEM_TOOLS if tools else prompts.TASK_SYSTEM
     return [SystemMessage(system), HumanMessage(user)]
 
@@ -41,13 +47,19 @@ async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
     root = deps.workspace(state.get("workspace"))
     if root:
         workspace = await asyncio.to_thread(Workspace.open, root)
+        task = state["task"]
+        files = await asyncio.to_thread(
+            named_files, workspace, task["description"], state["request"]
+        )
         done = await run_tool_loop(
             deps,
-            _messages(state, tools=True),
+            _messages(state, tools=True, files=files),
             workspace,
             operation_id=op,
             task=seq,
             max_steps=deps.settings.max_task_steps,
+            # A task that only looks at files never has its reply taken as a new file.
+            files=files if asks_for_changes(task["description"]) else [],
         )
         return done.text, done.model, done.usage
     reply = await deps.call_model(
