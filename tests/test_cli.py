@@ -107,10 +107,10 @@ def test_run_json_prints_the_final_operation(tmp_path: Path) -> None:
 def test_with_no_model_configured_the_first_line_names_the_local_model(tmp_path: Path) -> None:
     run = crewchief(tmp_path / "home", "run", "What is a monad?", env={"CREWCHIEF_MODEL": ""})
     first = run.stderr.splitlines()[0]
-    assert "no model configured: every alias uses the local model qwen2.5-coder-0.5b" in first
+    assert "no model configured: every alias uses the local model qwen2.5-coder-1.5b" in first
     # Real model requests are disabled in tests, so the run stops before any operation.
     assert run.returncode == 1
-    assert "local:qwen2.5-coder-0.5b' would make a real request" in run.stderr
+    assert "local:qwen2.5-coder-1.5b' would make a real request" in run.stderr
 
 
 def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
