@@ -17,7 +17,7 @@ def test_defaults_put_all_state_under_home(tmp_path: Path) -> None:
     assert s.resolved_checkpoint_url == str(tmp_path / "h" / "checkpoints.db")
     assert s.simplicity_threshold == 0.7
     assert {a: c.model for a, c in s.models.items()} == dict.fromkeys(
-        ("orchestrator", "delegate", "fast"), "local:qwen2.5-coder-0.5b"
+        ("orchestrator", "delegate", "fast"), "local:qwen2.5-coder-1.5b"
     )
     assert not s.models_configured()
     assert s.max_output_tokens == 4096 and s.local.auto_pull
