@@ -53,6 +53,11 @@ not change. For other files use the tools when they are offered: read_file, list
 write_file with the complete new content. When the task is done, end with one or two
 sentences saying what you changed."""
 
+TASK_CALLS_REFUSED = (
+    "Nothing was done: {reasons}. Use only the offered tools (read_file, list_files, "
+    "write_file), or answer without a tool call."
+)
+
 TASK_OUT_OF_STEPS = (
     "You have used all your tool calls for this task. Without calling any tool, report what "
     "you did and what is left undone."

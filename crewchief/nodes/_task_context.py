@@ -23,7 +23,7 @@ MAX_FILES = 4
 MAX_FILE_CHARS = 24_000
 _FILE_TOKEN = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-9]{1,8})(?![\w/-])")
 _FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)```", re.S)
-_LABEL = re.compile(r"^[\s>*#`_-]*(?:file:\s*)?`?([\w./-]+\.[A-Za-z0-9]{1,8})`?\**:?\s*$", re.I)
+_LABEL = re.compile(r"^[\s>*#`_-]*(?:file:\s*)?`?([\w./-]+\.[A-Za-z0-9]{1,8})`?\**:?\**\s*$", re.I)
 _LANGS = {
     ".py": "python",
     ".js": "javascript",
@@ -57,7 +57,7 @@ def named_files(workspace: Workspace, *texts: str) -> list[NamedFile]:
     seen: set[str] = set()
     for text in texts:
         for match in _FILE_TOKEN.finditer(text):
-            token = match.group(1).strip(".")
+            token = match.group(1).removeprefix("./")
             if token in seen or len(found) == MAX_FILES:
                 continue
             seen.add(token)
@@ -88,9 +88,19 @@ _READ_ONLY = re.compile(
 )
 
 
+_CHANGE = re.compile(
+    r"\b(fix|add|update|remove|rename|change|write|create|implement|refactor|replace|delete|"
+    r"edit|modify|insert|move|convert|document|format)\b",
+    re.I,
+)
+
+
 def asks_for_changes(description: str) -> bool:
-    """False for tasks that only look at things ("Open utils.py", "Review the tests")."""
-    return _READ_ONLY.match(description) is None
+    """False for tasks that only look at things ("Open utils.py", "Review the tests").
+
+    "Find and fix the bug" starts like a read-only task but asks for a change.
+    """
+    return _READ_ONLY.match(description) is None or _CHANGE.search(description) is not None
 
 
 def _python_names(source: str) -> set[str]:
@@ -174,5 +184,10 @@ def _label_before(text: str, start: int) -> str | None:
 
 
 def strip_code_blocks(text: str) -> str:
-    """The reply without its code blocks (what the task result keeps as the report)."""
-    return re.sub(r"\n{3,}", "\n\n", _FENCE.sub("", text)).strip()
+    """The reply without its code blocks and their path lines (the report the task keeps)."""
+    kept = []
+    for line in _FENCE.sub("\x00", text).splitlines():
+        if kept and line.startswith("\x00") and _LABEL.match(kept[-1]):
+            kept.pop()
+        kept.append(line.replace("\x00", ""))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()

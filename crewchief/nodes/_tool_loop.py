@@ -51,9 +51,12 @@ async def run_tool_loop(
         # Small models are far better at rewriting a file they see than at tool calls.
         reply = await _call(deps, messages, operation_id, task, tools=False)
         result.usage, result.model = result.usage + reply.usage, reply.model
-        if whole_file_edits(reply.text, files)[0]:
+        edits, notes = whole_file_edits(reply.text, files)
+        if edits:
             await _finish(run, reply.text, files)
             return result
+        if notes:
+            await run.record(None, {}, None, notes)
     for _ in range(max_steps):
         reply = await _call(deps, messages, operation_id, task, tools=True)
         result.usage, result.model = result.usage + reply.usage, reply.model
@@ -61,6 +64,15 @@ async def run_tool_loop(
         if not calls:
             if reply.repairs:
                 await run.record(None, {}, None, reply.repairs)
+                if not reply.text.strip():
+                    # Every call was refused or dropped: say so and let the model try again.
+                    messages.append(reply.message)
+                    messages.append(
+                        HumanMessage(
+                            prompts.TASK_CALLS_REFUSED.format(reasons="; ".join(reply.repairs))
+                        )
+                    )
+                    continue
             await _finish(run, reply.text, files)
             return result
         messages.append(reply.message)
