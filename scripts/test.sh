@@ -15,6 +15,11 @@ fi
 
 .venv/bin/ruff check --quiet crewchief tests bench
 
+# The real-model tests use the 0.5B local model and llama-server. Both are cached in the
+# crewchief home, so only the first run on a machine downloads (0.5 GB) and builds (minutes).
+.venv/bin/crewchief models pull qwen2.5-coder-0.5b >/dev/null
+.venv/bin/crewchief models server >/dev/null
+
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
