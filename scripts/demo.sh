@@ -18,7 +18,8 @@ crewchief=.venv/bin/crewchief
 
 echo
 echo "== 1/2 · a question (fast path)"
-"$crewchief" run "${QUESTION:-What does Python's zip() function do? Answer in one sentence.}"
+question="What does Python's zip() function do? Answer in one sentence."
+"$crewchief" run "${QUESTION:-$question}"
 
 echo
 echo "== 2/2 · a change (planned) in $workspace (a copy of examples/sample-workspace)"

@@ -197,3 +197,18 @@ def test_ctrl_c_cancels_the_running_operation(tmp_path: Path) -> None:
     assert (
         json.loads(crewchief(home, "ops", "list", "--status", "completed", "--json").stdout) == []
     )
+
+
+def test_models_list_pull_and_rm_report_clearly(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    listed = crewchief(home, "models", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == {"qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"}
+    assert not rows["qwen2.5-coder-0.5b"]["pulled"] and rows["qwen2.5-coder-1.5b"]["size"] > 10**9
+    for args in (("pull", "llama-9000"), ("rm", "llama-9000")):
+        run = crewchief(home, "models", *args)
+        assert run.returncode == 2
+        assert "unknown local model 'llama-9000'; available: qwen2.5-coder-0.5b" in run.stderr
+    gone = crewchief(home, "models", "rm", "qwen2.5-coder-0.5b")
+    assert gone.returncode == 0 and "was not pulled" in gone.stdout
