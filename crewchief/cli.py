@@ -140,6 +140,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     async with Crewchief(settings) as chief:
         await prepare_local_models(chief, err)
+        started = time.perf_counter()  # the operation's time, not the one-time set-up
         handle = await chief.start(args.request, workspace=args.workspace, route=args.route)
         err.print(f"operation {handle.id}", style="dim", highlight=False)
         loop = asyncio.get_running_loop()

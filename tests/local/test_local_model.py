@@ -1,6 +1,6 @@
 """The real local model end to end: llama-server with Qwen2.5-Coder-0.5B, offline.
 
-The model and the server binary live in the default crewchief home, where
+The model and the server binary live in the crewchief home ($CREWCHIEF_HOME or the default), where
 ``scripts/test.sh`` pulls and builds them once (later runs reuse them). The
 database of each test is a temporary file.
 """
@@ -35,7 +35,7 @@ SAMPLE = Path(__file__).parents[2] / "examples" / "sample-workspace"
 
 @pytest.fixture(scope="module")
 def local_home() -> Path:
-    home = Path(os.environ.get("CREWCHIEF_LOCAL_HOME") or _default_home())
+    home = Path(os.environ.get("CREWCHIEF_HOME") or _default_home())
     ModelStore(home).pull(MODEL)
     ensure_llama_server(home)
     return home
