@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crewchief.errors import UnknownLocalModel
-
 
 @dataclass(frozen=True, slots=True)
 class Part:
@@ -105,17 +103,3 @@ CATALOG: dict[str, LocalModel] = {
 }
 
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
-
-
-def get_local_model(name: str) -> LocalModel:
-    """The catalog entry for ``name``.
-
-    Raises:
-        UnknownLocalModel: naming the models that exist.
-    """
-    try:
-        return CATALOG[name]
-    except KeyError:
-        raise UnknownLocalModel(
-            f"unknown local model {name!r}; available: {', '.join(CATALOG)}"
-        ) from None

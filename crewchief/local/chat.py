@@ -21,8 +21,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
+from crewchief.config import LocalSettings
 from crewchief.local._files import Progress, ProgressFn
 from crewchief.local.build import ensure_llama_server
 from crewchief.local.server import LlamaServer, ServerOptions, acquire_server, release_server
@@ -45,12 +46,7 @@ class LocalChatModel(BaseChatModel):
 
     model_name: str
     home: Path
-    auto_pull: bool = True
-    server_binary: str | None = None
-    context_size: int = 16384
-    parallel: int = 2
-    threads: int | None = None
-    startup_timeout: float = 180.0
+    local: LocalSettings = Field(default_factory=LocalSettings)
     max_tokens: int = 4096
     temperature: float | None = None
     timeout: float = 300.0
@@ -74,20 +70,22 @@ class LocalChatModel(BaseChatModel):
         if self._server is None:
             report = on_progress or _log_progress
             store = ModelStore(self.home)
-            if self.auto_pull and not store.is_pulled(self.model_name):
+            if self.local.auto_pull and not store.is_pulled(self.model_name):
                 path = store.pull(self.model_name, on_progress=report)
             else:
                 path = store.require(self.model_name)
-            binary = ensure_llama_server(self.home, explicit=self.server_binary, on_progress=report)
+            binary = ensure_llama_server(
+                self.home, explicit=self.local.server_binary, on_progress=report
+            )
             report(Progress("start", f"starting llama-server for {self.model_name}"))
             options = ServerOptions(
                 binary=binary,
                 model_path=path,
                 alias=self.model_name,
-                context_size=self.context_size,
-                parallel=self.parallel,
-                threads=self.threads,
-                startup_timeout=self.startup_timeout,
+                context_size=self.local.context_size,
+                parallel=self.local.parallel,
+                threads=self.local.threads,
+                startup_timeout=self.local.startup_timeout,
                 log_path=self.home / "logs" / f"llama-server-{self.model_name}.log",
             )
             self._server = acquire_server(options)

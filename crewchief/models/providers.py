@@ -83,6 +83,10 @@ def build_chat_model(
             f"model {spec!r} would make a real request, and CREWCHIEF_ALLOW_MODEL_REQUESTS="
             f"{os.environ.get('CREWCHIEF_ALLOW_MODEL_REQUESTS')}"
         )
+    # Every call is bounded: a small model can otherwise generate until the timeout.
+    alias_cfg = alias_cfg.model_copy(
+        update={"max_tokens": alias_cfg.max_tokens or settings.max_output_tokens}
+    )
     if cfg.type == "local":
         return _local(settings, name, alias_cfg)
     builder = _BUILDERS.get(cfg.type)
@@ -91,10 +95,6 @@ def build_chat_model(
     common: dict[str, Any] = {"model": name, "timeout": settings.model_timeout}
     if alias_cfg.temperature is not None:
         common["temperature"] = alias_cfg.temperature
-    # Every call is bounded: a small model can otherwise generate until the timeout.
-    alias_cfg = alias_cfg.model_copy(
-        update={"max_tokens": alias_cfg.max_tokens or settings.max_output_tokens}
-    )
     return builder(cfg, name, effort, alias_cfg, common)
 
 
@@ -107,17 +107,11 @@ def _local(settings: Settings, name: str, alias_cfg: AliasConfig) -> BaseChatMod
             f"unknown local model {name!r}; available: {', '.join(CATALOG)} "
             "(for other GGUF files run llama-server yourself and use an openai-type provider)"
         )
-    local = settings.local
     return LocalChatModel(
         model_name=name,
         home=settings.home,
-        auto_pull=local.auto_pull,
-        server_binary=local.server_binary,
-        context_size=local.context_size,
-        parallel=local.parallel,
-        threads=local.threads,
-        startup_timeout=local.startup_timeout,
-        max_tokens=alias_cfg.max_tokens or settings.max_output_tokens,
+        local=settings.local,
+        max_tokens=alias_cfg.max_tokens,
         # Small models wander at llama.cpp's default 0.8; 0.2 keeps plans and edits on task.
         temperature=alias_cfg.temperature if alias_cfg.temperature is not None else 0.2,
         timeout=settings.model_timeout,

@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from crewchief import prompts
 from crewchief.models.registry import ModelReply, Usage
-from crewchief.nodes._task_context import NamedFile, strip_code_blocks, whole_file_edits
+from crewchief.nodes._task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.services import NodeDeps
 from crewchief.tools.files import FILE_TOOLS, ToolOutcome, run_file_tool, summarize_args
 from crewchief.tools.workspace import Workspace
@@ -53,7 +53,7 @@ async def run_tool_loop(
         result.usage, result.model = result.usage + reply.usage, reply.model
         edits, notes = whole_file_edits(reply.text, files)
         if edits:
-            await _finish(run, reply.text, files)
+            await _finish(run, reply.text, edits, notes)
             return result
         if notes:
             await run.record(None, {}, None, notes)
@@ -73,7 +73,7 @@ async def run_tool_loop(
                         )
                     )
                     continue
-            await _finish(run, reply.text, files)
+            await _finish(run, reply.text, *_edits(reply.text, files))
             return result
         messages.append(reply.message)
         for i, call in enumerate(calls):
@@ -83,7 +83,7 @@ async def run_tool_loop(
     messages.append(HumanMessage(prompts.TASK_OUT_OF_STEPS))
     reply = await _call(deps, messages, operation_id, task, tools=False)
     result.usage, result.model = result.usage + reply.usage, reply.model
-    await _finish(run, reply.text, files)
+    await _finish(run, reply.text, *_edits(reply.text, files))
     return result
 
 
@@ -126,9 +126,12 @@ class _Runner:
         )
 
 
-async def _finish(run: _Runner, text: str, files: list[NamedFile]) -> None:
-    """Apply whole-file edits written in the final reply; keep the prose as the report."""
-    edits, notes = whole_file_edits(text, files) if files else ([], [])
+def _edits(text: str, files: list[NamedFile]) -> tuple[list[Edit], list[str]]:
+    return whole_file_edits(text, files) if files else ([], [])
+
+
+async def _finish(run: _Runner, text: str, edits: list[Edit], notes: list[str]) -> None:
+    """Apply the whole-file edits of the final reply; keep the prose as the report."""
     for edit in edits:
         note = f"applied the new {edit.path} written out in the reply"
         await run.call("write_file", {"path": edit.path, "content": edit.content}, [note])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -155,3 +157,64 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path, local_home: Path) -
     with pytest.raises(LocalModelError, match="exited with code .* while starting"):
         server.ensure_running()
     assert not server.running()
+
+
+def test_the_server_dies_with_a_killed_crewchief(tmp_path: Path, local_home: Path) -> None:
+    binary = ensure_llama_server(local_home)
+    model = ModelStore(local_home).require(MODEL)
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from crewchief.local.server import LlamaServer, ServerOptions\n"
+        "s = LlamaServer(ServerOptions(Path(sys.argv[1]), Path(sys.argv[2]), alias='t',"
+        " context_size=2048, parallel=1))\n"
+        "s.ensure_running()\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(binary), str(model)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server_pid = int(parent.stdout.readline())
+        os.kill(server_pid, 0)  # running
+        parent.kill()  # SIGKILL: no atexit, no cleanup in crewchief
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        with pytest.raises(ProcessLookupError):
+            os.kill(server_pid, 0)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_a_crash_loop_is_not_restarted_forever(tmp_path: Path, local_home: Path) -> None:
+    binary = ensure_llama_server(local_home)
+    model = ModelStore(local_home).require(MODEL)
+    server = LlamaServer(
+        ServerOptions(binary, model, alias="loop", context_size=2048, parallel=1,
+                      log_path=tmp_path / "server.log")
+    )  # fmt: skip
+    try:
+        server.ensure_running()
+        for attempt in range(3):
+            pid = server.pid
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while server.running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if attempt < 2:
+                server.ensure_running()
+        with pytest.raises(LocalModelError, match="crashed 3 times .* not restarting"):
+            server.ensure_running()
+        assert server.restarts == 2 and not server.running()
+    finally:
+        server.stop()

@@ -134,3 +134,38 @@ def test_provider_adapters_map_effort(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ModelConfigError, match=r"needs an API key in \$OPENAI_API_KEY"):
         build_chat_model("openai:gpt-5", "high", settings)
+
+
+def test_structured_output_is_requested_in_each_providers_own_way() -> None:
+    from langchain_ollama import ChatOllama
+    from langchain_openai import ChatOpenAI
+
+    from crewchief.models.registry import _request_options
+    from crewchief.nodes._plan_parsing import PLAN_SCHEMA
+
+    openai = ChatOpenAI(model="m", api_key="k", base_url="http://127.0.0.1:9/v1")
+    _, kwargs = _request_options(openai, None, PLAN_SCHEMA)
+    fmt = kwargs["extra_body"]["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"] is PLAN_SCHEMA
+    # Sent as a plain request field, so the reply streams like any other.
+    payload = openai._get_request_payload([HumanMessage("plan")], **kwargs)
+    assert "response_format" not in payload and payload["extra_body"]["response_format"] == fmt
+
+    ollama = ChatOllama(model="qwen2.5-coder:1.5b")
+    _, kwargs = _request_options(ollama, None, PLAN_SCHEMA)
+    assert ollama._chat_params([HumanMessage("plan")], **kwargs)["format"] == PLAN_SCHEMA
+
+    fake = FakeChatModel()
+    runnable, kwargs = _request_options(fake, [], PLAN_SCHEMA)
+    assert runnable is fake and kwargs == {}
+
+
+def test_every_built_model_has_an_output_bound(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = make_settings(tmp_path, max_output_tokens=777)
+    assert build_chat_model("openai:gpt-4.1-mini", "medium", settings).max_tokens == 777
+    local = build_chat_model("local:qwen2.5-coder-0.5b", "medium", settings)
+    assert (local.max_tokens, local.temperature, local.local) == (777, 0.2, settings.local)
+    capped = AliasConfig(model="openai:gpt-4.1-mini", max_tokens=50)
+    assert build_chat_model(capped.model, "medium", settings, capped).max_tokens == 50
