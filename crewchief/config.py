@@ -130,6 +130,26 @@ class Settings(BaseModel):
     max_task_steps: int = Field(
         12, ge=1, le=100, description="Model calls one task's tool loop may make."
     )
+    max_task_tokens: int = Field(
+        200_000,
+        gt=0,
+        description="Input plus output tokens one task's tool loop may spend before it must report.",
+    )
+    max_plan_tool_calls: int = Field(
+        8,
+        ge=0,
+        le=50,
+        description="Meta-tool calls the planner may make (0: plan without reading the workspace).",
+    )
+    meta_tool_steps: int = Field(
+        4, ge=1, le=20, description="Model calls the delegate may make to answer one meta-tool call."
+    )
+    skill_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders of user skills (each holds <name>/SKILL.md), loaded after the "
+        "built-ins; a user skill with a built-in's name replaces it. "
+        "Env: CREWCHIEF_SKILL_DIRS (os.pathsep-separated).",
+    )
     model_timeout: float = Field(300.0, gt=0, description="Seconds one model call may take.")
     max_output_tokens: int = Field(
         4096,
@@ -202,6 +222,8 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_MODEL_TIMEOUT": "model_timeout",
     "CREWCHIEF_AUTO_MIGRATE": "auto_migrate",
     "CREWCHIEF_MAX_OUTPUT_TOKENS": "max_output_tokens",
+    "CREWCHIEF_MAX_TASK_TOKENS": "max_task_tokens",
+    "CREWCHIEF_MAX_PLAN_TOOL_CALLS": "max_plan_tool_calls",
 }
 _LOCAL_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_LOCAL_AUTO_PULL": "auto_pull",
@@ -237,6 +259,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for var, field in _LOCAL_ENV_FIELDS.items():
         if env.get(var, "") != "":
             data.setdefault("local", {})[field] = env[var]
+    if env.get("CREWCHIEF_SKILL_DIRS", "") != "":
+        data["skill_dirs"] = [p for p in env["CREWCHIEF_SKILL_DIRS"].split(os.pathsep) if p]
     models = data.setdefault("models", {})
     everything = env.get("CREWCHIEF_MODEL")
     for alias in ALIASES:
@@ -285,4 +309,5 @@ def load_settings(
         source = str(path) if path else "environment"
         raise ConfigError(_format_validation_error(exc, source)) from None
     settings.home = settings.home.expanduser().resolve()
+    settings.skill_dirs = [p.expanduser().resolve() for p in settings.skill_dirs]
     return settings

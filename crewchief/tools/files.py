@@ -20,6 +20,18 @@ def _spec(name: str, description: str, properties: dict[str, Any], required: lis
     }
 
 
+# Every file tool, in the order they are offered. Skills name a subset in ``allowed-tools``.
+TOOL_NAMES: tuple[str, ...] = (
+    "read_file",
+    "write_file",
+    "list_files",
+    "grep_files",
+    "summarize_file",
+    "extract_symbols",
+    "count_lines",
+)
+READ_ONLY_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {"write_file"}
+
 _PATH = {"type": "string", "description": "File path relative to the workspace root."}
 
 FILE_TOOLS: list[dict[str, Any]] = [
