@@ -50,9 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("id")
     resume.add_argument("--json", action="store_true")
 
-    from crewchief import _cli_models
+    from crewchief import _cli_models, _cli_skills
 
     _cli_models.add_parser(sub)
+    _cli_skills.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -105,6 +106,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crewchief import _cli_models
 
         return _cli_models.run(settings, args)
+    if args.command == "skills":
+        from crewchief import _cli_skills
+
+        return _cli_skills.run(settings, args)
     raise AssertionError(args.command)
 
 
@@ -266,8 +271,9 @@ def _print_show(out: Any, r: Any) -> None:
     u = r.usage
     out.print(f"tokens: in {u.input} · out {u.output} · reasoning {u.reasoning}", style="dim")
     for m in r.usage_by_model:
+        what = f"{m.node} ({m.purpose})" if m.purpose else m.node
         out.print(
-            f"  {m.alias:<12} {m.model:<30} {m.calls} calls · in {m.input} · out {m.output}",
+            f"  {m.alias:<12} {m.model:<30} {what:<28} {m.calls} calls · in {m.input} · out {m.output}",
             style="dim",
             highlight=False,
         )

@@ -142,7 +142,10 @@ class Settings(BaseModel):
         description="Meta-tool calls the planner may make (0: plan without reading the workspace).",
     )
     meta_tool_steps: int = Field(
-        4, ge=1, le=20, description="Model calls the delegate may make to answer one meta-tool call."
+        4,
+        ge=1,
+        le=20,
+        description="Model calls the delegate may make to answer one meta-tool call.",
     )
     skill_dirs: list[Path] = Field(
         default_factory=list,

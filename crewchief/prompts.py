@@ -9,6 +9,7 @@ from __future__ import annotations
 REQUEST_MARKER = "Request:"
 TASK_MARKER = "Task:"
 RESULT_MARKER = "Result of task"
+QUESTION_MARKER = "Question:"
 
 FAST_PATH_SYSTEM = (
     "You are crewchief, a precise engineering assistant. Answer the request directly and "
@@ -30,7 +31,34 @@ Rules: ids are 1..N in order; depends_on lists ids of earlier tasks whose result
 needs (leave it empty when tasks can run in parallel); at most {max_tasks} tasks; every task
 is something one assistant can finish on its own. Use as few tasks as the work needs: one task
 per file to change is usually right. Do not make tasks that only open or read files (each
-assistant already sees the files its task names), and name the files each task changes."""
+assistant already sees the files its task names), and name the files each task changes.{skills}"""
+
+PLAN_SKILLS = """
+
+A task may name one skill, a method the assistant will follow; use null when none fits:
+{catalog}"""
+
+PLAN_EXPLORE = """
+
+Before you write the plan you may look at the workspace with the tools offered
+(list_project_files, search_codebase, get_file_summary, get_file_structure,
+read_project_file). An assistant reads the files for you and answers your question, so say
+what you want to know. Look only as far as the plan needs; at most {max_calls} calls."""
+
+PLAN_FINDINGS = """What the workspace looked like when you explored it:
+
+{findings}"""
+
+META_SYSTEM = """You answer a question about a code workspace for the planner of a larger task. You
+get the output of a file tool; you may use the read-only file tools offered for a few more
+steps. Then answer in a few short lines or a compact list: the facts the planner asked for,
+with file paths and line numbers, and nothing else. Never paste whole files."""
+
+META_USER = """The planner called {tool}({args}).
+{question_marker} {question}
+
+Output of {seed_tool}:
+{output}"""
 
 PLAN_USER = """{request_marker}
 {request}
@@ -50,12 +78,29 @@ inside the workspace. The files the task names are shown below with their curren
 To change a file shown below, reply with its path on a line of its own, then its complete
 new content in one fenced code block: every line, including the imports and the lines you do
 not change. For other files use the tools when they are offered: read_file, list_files, and
-write_file with the complete new content. When the task is done, end with one or two
+write_file with the complete new content (grep_files, summarize_file, extract_symbols and
+count_lines save you from reading whole files). When the task is done, end with one or two
 sentences saying what you changed."""
 
 TASK_CALLS_REFUSED = (
-    "Nothing was done: {reasons}. Use only the offered tools (read_file, list_files, "
-    "write_file), or answer without a tool call."
+    "Nothing was done: {reasons}. Use only the offered tools ({tools}), or answer without a "
+    "tool call."
+)
+
+TASK_SKILL = """
+
+Follow the skill "{name}" for this task:
+
+{instructions}"""
+
+TASK_SKILL_ACTIVATED = """Skill "{name}" is active. From now on you may use only these tools: {tools}.
+Follow it:
+
+{instructions}"""
+
+TASK_OUT_OF_TOKENS = (
+    "This task has used its token budget ({used:,} of {limit:,} tokens). Without calling any "
+    "tool, report what you did and what is left undone."
 )
 
 TASK_OUT_OF_STEPS = (

@@ -18,10 +18,16 @@ class TokenUsage(BaseModel):
 
 
 class ModelUsage(BaseModel):
-    """Usage of one model under one alias, summed over the operation's calls."""
+    """Usage of one model under one alias for one node and purpose, summed over its calls.
+
+    ``purpose`` says what a call was for beyond its node: ``meta:search_codebase``
+    is the delegate answering the planner's meta-tool call.
+    """
 
     alias: str
     model: str
+    node: str
+    purpose: str | None = None
     calls: int
     failed_calls: int
     input: int

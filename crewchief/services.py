@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crewchief.config import Settings, load_settings
 from crewchief.db._writer import Writer
@@ -19,6 +19,9 @@ from crewchief.db.recorder import Recorder
 from crewchief.events import Event, EventBus, EventType
 from crewchief.graphs.state import OperationContext
 from crewchief.models.registry import CallInfo, ModelOverride, ModelRegistry, ModelReply
+
+if TYPE_CHECKING:
+    from crewchief.skills.registry import SkillRegistry
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +162,14 @@ class NodeDeps:
         task: int | None = None,
         tools: list[dict[str, Any]] | None = None,
         schema: dict[str, Any] | None = None,
+        purpose: str | None = None,
     ) -> ModelReply:
         """Call a model alias with this run's bindings; deltas are streamed and usage recorded."""
         return await self.models.call(
             alias,
             messages,
             effort=effort,
-            info=CallInfo(node, operation_id, task),
+            info=CallInfo(node, operation_id, task, purpose=purpose),
             on_delta=self.recorder.on_delta,
             on_usage=self.recorder.model_call,
             tools=tools,
@@ -174,6 +178,12 @@ class NodeDeps:
 
     def workspace(self, state_workspace: str | None) -> str | None:
         return state_workspace or self.context.workspace
+
+    def skills(self) -> SkillRegistry:
+        """The skill registry for these settings (loaded once per process; reads files)."""
+        from crewchief.skills.registry import skill_registry
+
+        return skill_registry(self.settings)
 
 
 _defaults: dict[tuple[int, bool, str], Services] = {}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from crewchief.db.migrate import HEAD_REVISION
 from tests.conftest import plan_reply, write_script
 
 
@@ -134,7 +135,7 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
 def test_db_upgrade(tmp_path: Path) -> None:
     out = crewchief(tmp_path / "home", "db", "upgrade")
     assert out.returncode == 0, out.stderr
-    assert "revision 0001" in out.stdout
+    assert f"revision {HEAD_REVISION}" in out.stdout
     assert (tmp_path / "home" / "crewchief.db").is_file()
 
 

@@ -117,6 +117,9 @@ class ModelCall(Base):
     node: Mapped[str] = mapped_column(String(64))
     task_sequence: Mapped[int | None] = mapped_column(Integer)
     alias: Mapped[str] = mapped_column(String(32))
+    # What the call was for, beyond its node: "meta:search_codebase" for a meta-tool
+    # the planner asked the delegate to answer.
+    purpose: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(200))
     effort: Mapped[str] = mapped_column(String(16))
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)

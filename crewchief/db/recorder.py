@@ -306,12 +306,22 @@ class Recorder:
         await self._write(op, work)
 
     async def tool_called(self, op: str, seq: int, step: int, call: dict[str, Any]) -> None:
-        """Record one tool call of a task: ``{tool, args, ok, output, repairs}``."""
+        """Record one tool call of a task: ``{tool, args, ok, output, repairs, refused}``."""
         payload = {"sequence": seq, "step": step, **call}
-        key = f"task.tool_called:{seq}:{step}"
-        await self._write(
-            op, lambda tx: [tx.append(op, EventType.TASK_TOOL_CALLED, payload, key, utcnow())]
-        )
+        await self._event(op, EventType.TASK_TOOL_CALLED, payload, f"task.tool_called:{seq}:{step}")
+
+    async def skill_activated(self, op: str, seq: int, skill: dict[str, Any]) -> None:
+        """Record that a task follows a skill: ``{skill, by, model_alias, tools}``."""
+        payload = {"sequence": seq, **skill}
+        await self._event(op, EventType.TASK_SKILL_ACTIVATED, payload, f"task.skill:{seq}")
+
+    async def plan_tool_called(self, op: str, step: int, call: dict[str, Any]) -> None:
+        """Record one meta-tool call of the planner: ``{tool, args, ok, answer, model, usage}``."""
+        payload = {"step": step, **call}
+        await self._event(op, EventType.PLAN_TOOL_CALLED, payload, f"plan.tool_called:{step}")
+
+    async def _event(self, op: str, type_: EventType, payload: dict[str, Any], key: str) -> None:
+        await self._write(op, lambda tx: [tx.append(op, type_, payload, key, utcnow())])
 
     async def task_failed(self, op: str, seq: int, error: str, *, model: str | None = None) -> None:
         def work(tx: TxLike) -> list:
@@ -398,14 +408,16 @@ def _resume_count(tx: TxLike, op: str) -> int:
 def _insert_call(tx: TxLike, record: CallRecord) -> None:
     info = record.info
     tx.execute(
-        "INSERT INTO model_calls (operation_id, node, task_sequence, alias, model, effort, input_tokens,"
-        " output_tokens, reasoning_tokens, duration_ms, error, created_at)"
-        " VALUES (:op, :node, :task, :alias, :model, :effort, :i, :o, :r, :ms, :error, :now)",
+        "INSERT INTO model_calls (operation_id, node, task_sequence, alias, purpose, model, effort,"
+        " input_tokens, output_tokens, reasoning_tokens, duration_ms, error, created_at)"
+        " VALUES (:op, :node, :task, :alias, :purpose, :model, :effort, :i, :o, :r, :ms, :error,"
+        " :now)",
         {
             "op": info.operation_id,
             "node": info.node,
             "task": info.task,
             "alias": record.alias,
+            "purpose": info.purpose,
             "model": record.model,
             "effort": record.effort,
             "i": record.usage.input,

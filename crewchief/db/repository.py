@@ -72,15 +72,24 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
         {"op": operation_id},
     ).fetchall()
     usage_rows = tx.execute(
-        "SELECT alias, model, COUNT(*), COUNT(error), SUM(input_tokens), SUM(output_tokens),"
-        " SUM(reasoning_tokens) FROM model_calls WHERE operation_id = :op GROUP BY alias, model ORDER BY alias, model",
+        "SELECT alias, model, node, purpose, COUNT(*), COUNT(error), SUM(input_tokens),"
+        " SUM(output_tokens), SUM(reasoning_tokens) FROM model_calls WHERE operation_id = :op"
+        " GROUP BY alias, model, node, purpose ORDER BY MIN(id)",
         {"op": operation_id},
     ).fetchall()
     by_model = [
         ModelUsage(
-            alias=a, model=m, calls=n, failed_calls=f, input=i or 0, output=o or 0, reasoning=x or 0
+            alias=a,
+            model=m,
+            node=nd,
+            purpose=p,
+            calls=n,
+            failed_calls=f,
+            input=i or 0,
+            output=o or 0,
+            reasoning=x or 0,
         )
-        for a, m, n, f, i, o, x in usage_rows
+        for a, m, nd, p, n, f, i, o, x in usage_rows
     ]
     status = r[1]
     if status == "running":  # totals are written when the operation ends; sum the ledger until then

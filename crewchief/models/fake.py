@@ -1,8 +1,9 @@
 """The ``fake`` provider: a scripted chat model for tests, demos and benchmarks.
 
 A script is a list of rules. Each call picks the first rule whose ``node``
-(the graph node making the call) and ``match`` (a regex searched in the prompt)
-fit and which still has uses left, and answers with that rule's next reply.
+(the graph node making the call), ``alias`` (orchestrator, delegate or fast)
+and ``match`` (a regex searched in the prompt) fit and which still has uses
+left, and answers with that rule's next reply.
 Rules keyed by node and prompt let concurrent task executors each get their own
 reply, whatever order they run in.
 
@@ -21,6 +22,9 @@ Example script (YAML or JSON)::
           - {text: "Parser written.", delay: 0.2, usage: {input: 120, output: 30}}
       - node: fast_path
         reply: {error: "provider unavailable"}
+      - node: plan              # the delegate answering a planner's meta-tool call
+        alias: delegate
+        reply: "utils.py defines slugify and chunks."
 
 A reply has ``text``, ``plan`` (serialized to JSON text), ``tool_calls``
 (``[{name, args}]``), ``chunks`` (how the text streams), ``usage``
@@ -97,6 +101,7 @@ class FakeRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     node: str | None = None
+    alias: str | None = None
     match: str | None = None
     reply: FakeReply | None = None
     replies: list[FakeReply] = Field(default_factory=list)
@@ -175,10 +180,12 @@ class FakeScript(BaseModel):
             )
             raise ScriptError(f"fake script {path} is invalid: {where}") from None
 
-    def pick(self, node: str | None, prompt: str) -> FakeReply | None:
+    def pick(self, node: str | None, prompt: str, alias: str | None = None) -> FakeReply | None:
         with self._lock:
             for i, rule in enumerate(self.rules):
                 if rule.node is not None and rule.node != node:
+                    continue
+                if rule.alias is not None and rule.alias != alias:
                     continue
                 if rule.match is not None and not re.search(rule.match, prompt):
                     continue
@@ -189,7 +196,7 @@ class FakeScript(BaseModel):
                 self._used[i] += 1
                 return reply
         if self.fallback == "auto":
-            return _auto_reply(node, prompt, self.auto_tasks, self.auto_delay)
+            return _auto_reply(node, prompt, self.auto_tasks, self.auto_delay, alias)
         return None
 
 
@@ -218,8 +225,14 @@ def _auto_plan(request: str, n: int) -> dict[str, Any]:
     return {"summary": f"{n} steps for: {short}", "tasks": tasks}
 
 
-def _auto_reply(node: str | None, prompt: str, n_tasks: int, delay: float) -> FakeReply:
+def _auto_reply(
+    node: str | None, prompt: str, n_tasks: int, delay: float, alias: str | None = None
+) -> FakeReply:
     request = _section(prompt, prompts.REQUEST_MARKER)
+    if node == "plan" and alias == "delegate":
+        # The delegate answering one of the planner's meta-tool calls.
+        question = _section(prompt, prompts.QUESTION_MARKER) or "the workspace"
+        return FakeReply(text=f"Findings for: {question[:200]}", delay=delay)
     if node == "plan":
         return FakeReply(plan=_auto_plan(request, n_tasks), delay=delay)
     if node == "execute_task":
@@ -302,10 +315,12 @@ class FakeChatModel(BaseChatModel):
 
         info = current_call.get()
         effort = info.effort if info is not None and info.effort else self.effort
+        alias = info.alias if info is not None else None
         tools = [t["function"]["name"] for t in kwargs.get("tools") or []]
         self.calls.append(
             {
                 "node": node,
+                "alias": alias,
                 "effort": effort,
                 "prompt": prompt,
                 "tools": tools,
@@ -313,7 +328,7 @@ class FakeChatModel(BaseChatModel):
                 "at": time.monotonic(),
             }
         )
-        reply = self.script.pick(node, prompt)
+        reply = self.script.pick(node, prompt, alias)
         if reply is None:
             raise ScriptError(
                 f"fake script has no reply for node {node!r}; prompt starts {prompt[:120]!r}"

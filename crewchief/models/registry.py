@@ -59,6 +59,10 @@ class CallInfo:
     operation_id: str | None = None
     task: int | None = None
     effort: Effort | None = None
+    # Set by the registry for the duration of a call: which alias is answering.
+    alias: str | None = None
+    # Why the call is made, when the node alone does not say (e.g. "meta:search_codebase").
+    purpose: str | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +86,8 @@ class ModelReply:
     usage: Usage
     attempts: list[CallRecord] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
+    # Tool calls the model made to tools that were not offered: (name, args).
+    refused: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -245,7 +251,7 @@ class ModelRegistry:
         }
         for label, model in self.candidates(alias, level):
             started = time.perf_counter()
-            token = current_call.set(replace(info, effort=level))
+            token = current_call.set(replace(info, effort=level, alias=alias))
             try:
                 # Local models pull, build and start here, outside the per-call time limit.
                 if (prepare := getattr(model, "aprepare", None)) is not None:
@@ -274,10 +280,11 @@ class ModelRegistry:
             if on_usage:
                 await on_usage(record)
             repairs: list[str] = []
+            refused: list[tuple[str, dict[str, Any]]] = []
             if tools is not None:
                 repair = repair_tool_calls(message, tools, messages)
-                message, repairs = repair.message, repair.notes
-            return ModelReply(message, alias, label, usage, attempts, repairs)
+                message, repairs, refused = repair.message, repair.notes, repair.refused
+            return ModelReply(message, alias, label, usage, attempts, repairs, refused)
         raise ModelCallError(f"every model for alias {alias!r} failed: " + "; ".join(errors))
 
 

@@ -40,6 +40,8 @@ class Repair:
     message: AIMessage
     notes: list[str] = field(default_factory=list)
     repaired_calls: int = 0
+    # Calls to tools that were not offered, as (name, args): the caller records the refusal.
+    refused: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def tool_names(tools: Iterable[dict[str, Any]]) -> set[str]:
@@ -221,8 +223,10 @@ def repair_tool_calls(
             text = rest
     seen = _earlier_calls(history)
     calls: list[dict[str, Any]] = []
+    refused: list[tuple[str, dict[str, Any]]] = []
     for name, args, call_id in proposed:
         if name not in offered:
+            refused.append((name, args))
             notes.append(
                 f"refused a call to {name!r}: not an offered tool ({', '.join(sorted(offered))})"
                 if offered
@@ -253,4 +257,4 @@ def repair_tool_calls(
         response_metadata={**message.response_metadata, "crewchief_repairs": notes},
         id=message.id,
     )
-    return Repair(fixed, notes, repaired)
+    return Repair(fixed, notes, repaired, refused)

@@ -179,12 +179,36 @@ def _check_acyclic(tasks: list[PlannedTask]) -> None:
         done.update(ready)
 
 
-def parse_plan(text: str, *, max_tasks: int) -> tuple[list[PlannedTask], str]:
+def _check_skills(tasks: list[PlannedTask], skills: set[str]) -> None:
+    """Match each task's skill to a known one, forgiving case, spaces and underscores."""
+    by_key = {re.sub(r"[\s_]+", "-", name.lower()): name for name in skills}
+    for task in tasks:
+        name = task["skill"]
+        if name is None or name in skills:
+            continue
+        key = re.sub(r"[\s_]+", "-", name.strip().lower())
+        if key in ("none", "null", "-"):
+            task["skill"] = None
+        elif key in by_key:
+            task["skill"] = by_key[key]
+        else:
+            offered = ", ".join(sorted(skills)) or "none"
+            raise PlanParseError(
+                f"task {task['id']} names the unknown skill {name!r}; use one of {offered}, or null"
+            )
+
+
+def parse_plan(
+    text: str, *, max_tasks: int, skills: set[str] | None = None
+) -> tuple[list[PlannedTask], str]:
     """Parse and validate a plan. Returns ``(tasks, summary)``.
+
+    Args:
+        skills: The skill names a task may name; ``None`` accepts any.
 
     Raises:
         PlanParseError: no JSON plan found, no tasks, too many tasks, bad
-            references or a dependency cycle.
+            references, a dependency cycle or an unknown skill.
     """
     if not text or not text.strip():
         raise PlanParseError("the reply was empty")
@@ -202,6 +226,8 @@ def parse_plan(text: str, *, max_tasks: int) -> tuple[list[PlannedTask], str]:
         raise PlanParseError(f"the plan has {len(items)} tasks; at most {max_tasks} are allowed")
     tasks = _renumber(_normalize(items))
     _check_acyclic(tasks)
+    if skills is not None:
+        _check_skills(tasks, skills)
     return tasks, summary
 
 

@@ -51,6 +51,16 @@ class Edit:
     content: str
 
 
+def mentioned_paths(text: str) -> set[str]:
+    """File paths a text names (``utils.py``, ``src/app/main.ts``), without touching the disk."""
+    return {m.group(1).removeprefix("./") for m in _FILE_TOKEN.finditer(text)}
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two mentions may name one file: equal, or one is the other's path tail."""
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
 def named_files(workspace: Workspace, *texts: str) -> list[NamedFile]:
     """Existing workspace text files named in ``texts`` (first mention first, bounded)."""
     found: list[NamedFile] = []

@@ -1,8 +1,10 @@
-"""The executor's tool loop: model → tool calls → results → model, bounded in steps."""
+"""The executor's tool loop: model → tool calls → results → model, bounded in steps and tokens."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +14,64 @@ from crewchief import prompts
 from crewchief.models.registry import ModelReply, Usage
 from crewchief.nodes._task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.services import NodeDeps
-from crewchief.tools.files import FILE_TOOLS, ToolOutcome, run_file_tool, summarize_args
+from crewchief.skills.registry import ActiveSkill
+from crewchief.tools.files import TOOL_NAMES, ToolOutcome, run_file_tool, summarize_args, tool_specs
 from crewchief.tools.workspace import Workspace
 
+log = logging.getLogger(__name__)
+
 _OUTPUT_IN_EVENT = 300
+ACTIVATE_SKILL = "activate_skill"
+
+
+@dataclass(slots=True)
+class ToolPolicy:
+    """Which model works on the task and which tools it may use.
+
+    A task with a skill starts restricted to the skill's ``allowed-tools`` on
+    its preferred model. A task without one may call ``activate_skill`` once
+    (when ``activate`` is set and ``offered_skills`` is not empty); from then
+    on it is restricted the same way.
+    """
+
+    alias: str = "delegate"
+    allowed: frozenset[str] = frozenset(TOOL_NAMES)
+    skill: str | None = None
+    offered_skills: dict[str, str] = field(default_factory=dict)  # name → description
+    activate: Callable[[str], ActiveSkill] | None = None
+
+    def apply(self, active: ActiveSkill) -> None:
+        self.alias, self.allowed, self.skill = active.model_alias, active.allowed_tools, active.name
+        self.offered_skills, self.activate = {}, None
+
+    def specs(self) -> list[dict[str, Any]]:
+        specs = tool_specs(name for name in TOOL_NAMES if name in self.allowed)
+        if self.activate is not None and self.offered_skills:
+            listing = "; ".join(f"{n}: {d}" for n, d in sorted(self.offered_skills.items()))
+            specs.append(
+                {
+                    "type": "function",
+                    "function": {
+                        "name": ACTIVATE_SKILL,
+                        "description": "Follow a skill (a proven method) for this task. "
+                        f"Skills: {listing}",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string", "enum": sorted(self.offered_skills)},
+                            },
+                            "required": ["name"],
+                        },
+                    },
+                }
+            )
+        return specs
+
+    def tool_list(self) -> str:
+        names = [n for n in TOOL_NAMES if n in self.allowed]
+        if self.activate is not None and self.offered_skills:
+            names.append(ACTIVATE_SKILL)
+        return ", ".join(names) or "none"
 
 
 @dataclass(slots=True)
@@ -26,6 +82,10 @@ class LoopResult:
     tool_calls: int = 0
     changed: list[str] = field(default_factory=list)
 
+    @property
+    def tokens(self) -> int:
+        return self.usage.input + self.usage.output
+
 
 async def run_tool_loop(
     deps: NodeDeps,
@@ -35,22 +95,26 @@ async def run_tool_loop(
     operation_id: str,
     task: int,
     max_steps: int,
+    max_tokens: int,
     files: list[NamedFile],
+    policy: ToolPolicy,
 ) -> LoopResult:
-    """Let the delegate model use the file tools until it answers without a tool call.
+    """Let the model use its allowed file tools until it answers without a tool call.
 
-    Each tool call is recorded as a ``task.tool_called`` event. After
-    ``max_steps`` model calls that still ask for tools, one last call without
-    tools asks for the report. Files the final reply writes out in full (see
-    :func:`whole_file_edits`) are then written like ``write_file`` calls.
+    Each tool call is recorded as a ``task.tool_called`` event; a call to a tool
+    the policy does not allow is refused, recorded with ``refused: true`` and
+    logged. After ``max_steps`` model calls that still ask for tools, or once
+    ``max_tokens`` are spent, one last call without tools asks for the report.
+    Files the final reply writes out in full (see :func:`whole_file_edits`) are
+    then written like ``write_file`` calls, if the policy allows writing.
     """
     result = LoopResult(text="", model="")
-    run = _Runner(deps, workspace, operation_id, task, result)
+    run = _Runner(deps, workspace, operation_id, task, result, policy)
+    files = files if "write_file" in policy.allowed else []
     if files:
         # Edit first: the files are known, so ask for their new content without tools.
         # Small models are far better at rewriting a file they see than at tool calls.
-        reply = await _call(deps, messages, operation_id, task, tools=False)
-        result.usage, result.model = result.usage + reply.usage, reply.model
+        reply = await run.model(messages, tools=False)
         edits, notes = whole_file_edits(reply.text, files)
         if edits:
             await _finish(run, reply.text, edits, notes)
@@ -58,32 +122,39 @@ async def run_tool_loop(
         if notes:
             await run.record(None, {}, None, notes)
     for _ in range(max_steps):
-        reply = await _call(deps, messages, operation_id, task, tools=True)
-        result.usage, result.model = result.usage + reply.usage, reply.model
+        if result.tokens >= max_tokens:
+            await run.record(None, {}, None, [f"token budget reached: {result.tokens:,}"])
+            messages.append(
+                HumanMessage(
+                    prompts.TASK_OUT_OF_TOKENS.format(used=result.tokens, limit=max_tokens)
+                )
+            )
+            break
+        reply = await run.model(messages, tools=True)
+        await run.refuse(reply.refused)
         calls = reply.message.tool_calls
         if not calls:
-            if reply.repairs:
-                await run.record(None, {}, None, reply.repairs)
-                if not reply.text.strip():
-                    # Every call was refused or dropped: say so and let the model try again.
-                    messages.append(reply.message)
-                    messages.append(
-                        HumanMessage(
-                            prompts.TASK_CALLS_REFUSED.format(reasons="; ".join(reply.repairs))
-                        )
-                    )
-                    continue
-            await _finish(run, reply.text, *_edits(reply.text, files))
+            other = [n for n in reply.repairs if not n.startswith("refused ")]
+            if other:
+                await run.record(None, {}, None, other)
+            if reply.repairs and not reply.text.strip():
+                # Every call was refused or dropped: say so and let the model try again.
+                messages.append(reply.message)
+                reasons = "; ".join(reply.repairs)
+                text = prompts.TASK_CALLS_REFUSED.format(reasons=reasons, tools=policy.tool_list())
+                messages.append(HumanMessage(text))
+                continue
+            await _finish(run, reply.text, *_edits(reply.text, files, policy))
             return result
         messages.append(reply.message)
         for i, call in enumerate(calls):
             outcome = await run.call(call["name"], call["args"], reply.repairs if i == 0 else [])
             body = outcome.output if outcome.ok else f"error: {outcome.output}"
             messages.append(ToolMessage(body, tool_call_id=call["id"], name=call["name"]))
-    messages.append(HumanMessage(prompts.TASK_OUT_OF_STEPS))
-    reply = await _call(deps, messages, operation_id, task, tools=False)
-    result.usage, result.model = result.usage + reply.usage, reply.model
-    await _finish(run, reply.text, *_edits(reply.text, files))
+    else:
+        messages.append(HumanMessage(prompts.TASK_OUT_OF_STEPS))
+    reply = await run.model(messages, tools=False)
+    await _finish(run, reply.text, *_edits(reply.text, files, policy))
     return result
 
 
@@ -94,15 +165,70 @@ class _Runner:
     op: str
     task: int
     result: LoopResult
+    policy: ToolPolicy
     step: int = 0
 
+    async def model(self, messages: list[BaseMessage], *, tools: bool) -> ModelReply:
+        reply = await self.deps.call_model(
+            self.policy.alias,
+            messages,
+            effort="medium",
+            node="execute_task",
+            operation_id=self.op,
+            task=self.task,
+            tools=self.policy.specs() if tools else None,
+        )
+        self.result.usage = self.result.usage + reply.usage
+        self.result.model = reply.model
+        return reply
+
     async def call(self, name: str, args: dict[str, Any], repairs: list[str]) -> ToolOutcome:
-        outcome = await asyncio.to_thread(run_file_tool, self.workspace, name, args)
+        if name == ACTIVATE_SKILL:
+            outcome = self._activate(args)
+            if outcome.ok:
+                await self.deps.recorder.skill_activated(
+                    self.op, self.task, skill_payload(self.policy, by="executor")
+                )
+        elif name not in self.policy.allowed:
+            # The model was not offered this tool; a repaired text call can still name it.
+            await self.refuse([(name, args)])
+            return ToolOutcome(False, self._refusal(name))
+        else:
+            outcome = await asyncio.to_thread(run_file_tool, self.workspace, name, args)
+            if outcome.ok and name == "write_file":
+                self.result.changed.append(str(args.get("path")))
         self.result.tool_calls += 1
-        if outcome.ok and name == "write_file":
-            self.result.changed.append(str(args.get("path")))
         await self.record(name, args, outcome, repairs)
         return outcome
+
+    def _activate(self, args: dict[str, Any]) -> ToolOutcome:
+        name = args.get("name")
+        if self.policy.activate is None or name not in self.policy.offered_skills:
+            offered = ", ".join(sorted(self.policy.offered_skills)) or "none"
+            return ToolOutcome(
+                False, f"no skill named {name!r} can be activated; offered: {offered}"
+            )
+        active = self.policy.activate(name)
+        self.policy.apply(active)
+        text = prompts.TASK_SKILL_ACTIVATED.format(
+            name=active.name, tools=self.policy.tool_list(), instructions=active.instructions
+        )
+        return ToolOutcome(True, text)
+
+    def _refusal(self, name: str) -> str:
+        why = f"skill {self.policy.skill!r} allows" if self.policy.skill else "this task allows"
+        return f"{name} is not allowed: {why} only {self.policy.tool_list()}"
+
+    async def refuse(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
+        for name, args in calls:
+            log.warning(
+                "operation %s task %s: refused a call to %r (%s)",
+                self.op,
+                self.task,
+                name,
+                self._refusal(name),
+            )
+            await self.record(name, args, ToolOutcome(False, self._refusal(name)), [], refused=True)
 
     async def record(
         self,
@@ -110,6 +236,8 @@ class _Runner:
         args: dict[str, Any],
         outcome: ToolOutcome | None,
         repairs: list[str],
+        *,
+        refused: bool = False,
     ) -> None:
         self.step += 1
         await self.deps.recorder.tool_called(
@@ -118,16 +246,30 @@ class _Runner:
             self.step,
             {
                 "tool": name,
-                "args": summarize_args(args) if args else "",
+                "args": summarize_args(args) if isinstance(args, dict) and args else "",
                 "ok": outcome.ok if outcome else False,
                 "output": outcome.output[:_OUTPUT_IN_EVENT] if outcome else "",
                 "repairs": repairs,
+                "refused": refused,
+                "skill": self.policy.skill,
             },
         )
 
 
-def _edits(text: str, files: list[NamedFile]) -> tuple[list[Edit], list[str]]:
-    return whole_file_edits(text, files) if files else ([], [])
+def skill_payload(policy: ToolPolicy, *, by: str) -> dict[str, Any]:
+    return {
+        "skill": policy.skill,
+        "by": by,
+        "model_alias": policy.alias,
+        "tools": [n for n in TOOL_NAMES if n in policy.allowed],
+    }
+
+
+def _edits(text: str, files: list[NamedFile], policy: ToolPolicy) -> tuple[list[Edit], list[str]]:
+    # A skill activated on the way may have taken the right to write away.
+    if not files or "write_file" not in policy.allowed:
+        return [], []
+    return whole_file_edits(text, files)
 
 
 async def _finish(run: _Runner, text: str, edits: list[Edit], notes: list[str]) -> None:
@@ -142,17 +284,3 @@ async def _finish(run: _Runner, text: str, edits: list[Edit], notes: list[str]) 
         changed = ", ".join(dict.fromkeys(run.result.changed))
         report = f"{report}\n\nChanged: {changed}".strip()
     run.result.text = report
-
-
-async def _call(
-    deps: NodeDeps, messages: list[BaseMessage], op: str, task: int, *, tools: bool
-) -> ModelReply:
-    return await deps.call_model(
-        "delegate",
-        messages,
-        effort="medium",
-        node="execute_task",
-        operation_id=op,
-        task=task,
-        tools=FILE_TOOLS if tools else None,
-    )

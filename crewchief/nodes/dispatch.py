@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.types import Send
 
 from crewchief.graphs.state import OperationState, TaskInput, TaskOutcome
+from crewchief.nodes._task_context import mentioned_paths, same_file
 from crewchief.services import NodeDeps
 
 
@@ -34,15 +35,29 @@ async def dispatch(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     return {"results": updates} if updates else {}
 
 
+def _conflicts(paths: set[str], taken: set[str]) -> bool:
+    return any(same_file(a, b) for a in paths for b in taken)
+
+
 def next_tasks(state: OperationState) -> list[Send] | str:
-    """Conditional edge after ``dispatch``: a ``Send`` per ready task, else synthesis."""
+    """Conditional edge after ``dispatch``: a ``Send`` per ready task, else synthesis.
+
+    Ready tasks that name the same file do not run at once (two executors
+    rewriting one file would lose one's change): the later one waits for the
+    next round.
+    """
     results = state.get("results") or {}
     done = {k for k, v in results.items() if v["status"] == "completed"}
     sends = []
+    taken: set[str] = set()
     for task in state.get("plan") or []:
         if str(task["id"]) in results:
             continue
         if all(str(d) in done for d in task["depends_on"]):
+            paths = mentioned_paths(task["description"])
+            if _conflicts(paths, taken):
+                continue
+            taken |= paths
             payload: TaskInput = {
                 "operation_id": state["operation_id"],
                 "request": state["request"],

@@ -16,17 +16,27 @@ from crewchief.nodes._task_context import (
     named_files,
     render_named_files,
 )
-from crewchief.nodes._tool_loop import run_tool_loop
+from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
 from crewchief.services import NodeDeps
+from crewchief.skills.registry import ActiveSkill, activate_skill
 from crewchief.tools.workspace import Workspace
 
 
-def _messages(state: TaskInput, tools: bool, files: list[NamedFile] | None = None) -> list:
-    task = state["task"]
-    deps_text = "\n\n".join(
+def _dependency_results(state: TaskInput) -> str:
+    return "\n\n".join(
         f"{prompts.RESULT_MARKER} {dep}:\n{result}"
         for dep, result in sorted(state["dependencies"].items(), key=lambda kv: int(kv[0]))
     )
+
+
+def _messages(
+    state: TaskInput,
+    tools: bool,
+    files: list[NamedFile] | None = None,
+    skill: ActiveSkill | None = None,
+) -> list:
+    task = state["task"]
+    deps_text = _dependency_results(state)
     user = prompts.TASK_USER.format(
         request_marker=prompts.REQUEST_MARKER,
         request=state["request"],
@@ -38,33 +48,73 @@ def _messages(state: TaskInput, tools: bool, files: list[NamedFile] | None = Non
         else "",
     ) + render_named_files(files or [])
     system = prompts.TASK_SYSTEM_TOOLS if tools else prompts.TASK_SYSTEM
+    if skill is not None:
+        system += prompts.TASK_SKILL.format(name=skill.name, instructions=skill.instructions)
     return [SystemMessage(system), HumanMessage(user)]
+
+
+async def _policy(
+    state: TaskInput, deps: NodeDeps, root: str | None, files: list[NamedFile]
+) -> tuple[ToolPolicy, ActiveSkill | None]:
+    """The task's skill, activated (tools restricted, its model chosen), or the offer of one."""
+    skills = await asyncio.to_thread(deps.skills)
+    task = state["task"]
+    ids = sorted(state["dependencies"], key=int)
+    context = {
+        "request": state["request"],
+        "workspace": root,
+        "files": ", ".join(f.path for f in files),
+        "dependencies": f"the results of task(s) {', '.join(ids)}, shown below" if ids else "",
+    }
+
+    def activate(name: str) -> ActiveSkill:
+        return activate_skill(skills, name, task["description"], **context)
+
+    if task.get("skill"):
+        active = await asyncio.to_thread(activate, task["skill"])
+        policy = ToolPolicy()
+        policy.apply(active)
+        await deps.recorder.skill_activated(
+            state["operation_id"], task["id"], skill_payload(policy, by="planner")
+        )
+        return policy, active
+    offered = {
+        m.name: m.description
+        for m in skills.list()
+        if root or "workspace" not in m.requires_context
+    }
+    return ToolPolicy(offered_skills=offered, activate=activate), None
 
 
 async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
     """Do the task: with the file tools when there is a workspace, else in one call."""
     op, seq = state["operation_id"], state["task"]["id"]
+    task = state["task"]
     root = deps.workspace(state.get("workspace"))
-    if root:
-        workspace = await asyncio.to_thread(Workspace.open, root)
-        task = state["task"]
-        files = await asyncio.to_thread(
-            named_files, workspace, task["description"], state["request"]
-        )
+    workspace = await asyncio.to_thread(Workspace.open, root) if root else None
+    files = (
+        await asyncio.to_thread(named_files, workspace, task["description"], state["request"])
+        if workspace
+        else []
+    )
+    policy, skill = await _policy(state, deps, root, files)
+    if workspace is not None:
         done = await run_tool_loop(
             deps,
-            _messages(state, tools=True, files=files),
+            _messages(state, tools=True, files=files, skill=skill),
             workspace,
             operation_id=op,
             task=seq,
             max_steps=deps.settings.max_task_steps,
+            max_tokens=deps.settings.max_task_tokens,
             # A task that only looks at files never has its reply taken as a new file.
             files=files if asks_for_changes(task["description"]) else [],
+            policy=policy,
         )
         return done.text, done.model, done.usage
     reply = await deps.call_model(
-        "delegate",
-        _messages(state, tools=False),
+        policy.alias,
+        _messages(state, tools=False, skill=skill),
         effort="medium",
         node="execute_task",
         operation_id=op,

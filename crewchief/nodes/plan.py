@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -10,12 +11,21 @@ from crewchief import prompts
 from crewchief.errors import PlanError
 from crewchief.graphs.state import OperationState
 from crewchief.models.registry import Usage
+from crewchief.nodes._explore import explore
 from crewchief.nodes._plan_parsing import PLAN_SCHEMA, PlanParseError, parse_plan, plan_text
 from crewchief.services import NodeDeps
+from crewchief.skills.registry import catalog
 
 
 async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
-    """Ask for a JSON plan; repair it, or ask again with the reason, up to ``plan_attempts``.
+    """Let the planner look at the workspace, then ask for a JSON plan; repair or retry it.
+
+    With a workspace (and ``max_plan_tool_calls`` > 0) the orchestrator is first
+    offered the meta-tools, answered by the delegate model (see
+    :mod:`crewchief.tools.meta`). A reply without tool calls that is already a
+    valid plan ends planning there; otherwise the plan is asked for with
+    structured output, and a reply that does not parse is asked for again with
+    the reason, up to ``plan_attempts`` times.
 
     Raises:
         PlanError: no usable plan after every attempt (the operation fails with
@@ -23,17 +33,37 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     """
     op = state["operation_id"]
     settings = deps.settings
-    messages: list[BaseMessage] = [
-        SystemMessage(prompts.PLAN_SYSTEM.format(max_tasks=settings.max_plan_tasks)),
-        HumanMessage(
-            prompts.PLAN_USER.format(
-                request_marker=prompts.REQUEST_MARKER,
-                request=state["request"],
-                workspace=state.get("workspace") or "(none)",
-            )
-        ),
-    ]
+    workspace = deps.workspace(state.get("workspace"))
+    skills = await asyncio.to_thread(deps.skills)
+    listing = catalog(skills, workspace=bool(workspace))
+    known_skills = {
+        m.name for m in skills.list() if workspace or "workspace" not in m.requires_context
+    }
+    system = prompts.PLAN_SYSTEM.format(
+        max_tasks=settings.max_plan_tasks,
+        skills=prompts.PLAN_SKILLS.format(catalog=listing) if listing else "",
+    )
+    user = prompts.PLAN_USER.format(
+        request_marker=prompts.REQUEST_MARKER,
+        request=state["request"],
+        workspace=workspace or "(none)",
+    )
     usage = Usage()
+    if workspace and settings.max_plan_tool_calls > 0:
+        found = await explore(deps, system, user, workspace, operation_id=op)
+        usage = usage + found.usage
+        if found.final_text is not None:
+            try:
+                tasks, summary = parse_plan(
+                    found.final_text, max_tasks=settings.max_plan_tasks, skills=known_skills
+                )
+            except PlanParseError:
+                pass  # not a plan yet: ask for one below, with structured output
+            else:
+                return await _done(deps, op, tasks, summary, usage)
+        if found.findings:
+            user += "\n\n" + prompts.PLAN_FINDINGS.format(findings=found.findings)
+    messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(user)]
     last_error = ""
     for attempt in range(1, settings.plan_attempts + 1):
         reply = await deps.call_model(
@@ -46,7 +76,9 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         )
         usage = usage + reply.usage
         try:
-            tasks, summary = parse_plan(reply.text, max_tasks=settings.max_plan_tasks)
+            tasks, summary = parse_plan(
+                reply.text, max_tasks=settings.max_plan_tasks, skills=known_skills
+            )
         except PlanParseError as exc:
             last_error = str(exc)
             await deps.recorder.plan_invalid(op, attempt, last_error)
@@ -55,7 +87,11 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
                 HumanMessage(prompts.PLAN_RETRY.format(error=last_error)),
             ]
             continue
-        text = plan_text(tasks, summary)
-        await deps.recorder.plan_generated(op, tasks=list(tasks), text=text, usage=usage)
-        return {"plan": tasks, "plan_text": text}
+        return await _done(deps, op, tasks, summary, usage)
     raise PlanError(f"no usable plan after {settings.plan_attempts} attempt(s): {last_error}")
+
+
+async def _done(deps: NodeDeps, op: str, tasks: list, summary: str, usage: Usage) -> dict[str, Any]:
+    text = plan_text(tasks, summary)
+    await deps.recorder.plan_generated(op, tasks=list(tasks), text=text, usage=usage)
+    return {"plan": tasks, "plan_text": text}

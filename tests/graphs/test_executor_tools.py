@@ -10,6 +10,7 @@ import pytest
 
 from crewchief import Crewchief, FakeChatModel, FakeScript
 from crewchief.config import Settings
+from crewchief.tools.files import TOOL_NAMES
 from tests.conftest import make_settings, plan_reply
 
 UTILS = (
@@ -23,7 +24,8 @@ UTILS_DOC = (
     '    """The last part of a path."""\n'
     "    return os.path.basename(p)\n"
 )
-TOOL_NAMES = ["read_file", "write_file", "list_files"]
+# A task without a skill is offered every file tool and the choice of a skill.
+OFFERED = [*TOOL_NAMES, "activate_skill"]
 
 
 @pytest.fixture
@@ -86,6 +88,8 @@ async def test_edit_written_in_the_reply_is_applied_without_tools(
             "ok": True,
             "output": f"wrote utils.py ({size:,} bytes, 11 lines)",
             "repairs": ["applied the new utils.py written out in the reply"],
+            "refused": False,
+            "skill": None,
         }
     ]
     (call,) = executor_calls(model)
@@ -116,9 +120,11 @@ async def test_tool_call_written_as_text_is_repaired_and_run(
             "ok": True,
             "output": f"wrote notes/todo.md ({len(todo)} bytes, 3 lines)",
             "repairs": ["parsed 1 tool call(s) written as text"],
+            "refused": False,
+            "skill": None,
         }
     ]
-    assert [c["tools"] for c in executor_calls(model)] == [TOOL_NAMES, TOOL_NAMES]
+    assert [c["tools"] for c in executor_calls(model)] == [OFFERED, OFFERED]
 
 
 async def test_call_to_a_tool_that_was_not_offered_is_refused(
@@ -132,18 +138,18 @@ async def test_call_to_a_tool_that_was_not_offered_is_refused(
     assert names(workspace) == ["utils.py"]
     assert (workspace / "utils.py").read_text(encoding="utf-8") == UTILS
     assert task.status == "completed"
+    offered = ", ".join(OFFERED)
     assert calls == [
         {
             "sequence": 1,
             "step": 1,
-            "tool": None,
+            "tool": "delete_everything",
             "args": "",
             "ok": False,
-            "output": "",
-            "repairs": [
-                "refused a call to 'delete_everything': not an offered tool "
-                "(list_files, read_file, write_file)"
-            ],
+            "output": f"delete_everything is not allowed: this task allows only {offered}",
+            "repairs": [],
+            "refused": True,
+            "skill": None,
         }
     ]
 
@@ -170,6 +176,8 @@ async def test_write_outside_the_workspace_is_refused(
             "ok": False,
             "output": "../outside.txt is outside the workspace",
             "repairs": [],
+            "refused": False,
+            "skill": None,
         }
     ]
     second = executor_calls(model)[1]["messages"][-1]
@@ -187,7 +195,7 @@ async def test_read_only_task_never_takes_its_reply_as_a_new_file(
     assert task.result == reply
     assert calls == []
     (call,) = executor_calls(model)
-    assert call["tools"] == TOOL_NAMES
+    assert call["tools"] == OFFERED
     assert UTILS in call["prompt"], "a read-only task still sees the file it names"
 
 
@@ -213,7 +221,7 @@ async def test_out_of_steps_ends_with_a_report_made_without_tools(
         (2, "list_files", '{"pattern": "*.md"}', True, "no files match '*.md'"),
     ]
     executed = executor_calls(model)
-    assert [c["tools"] for c in executed] == [TOOL_NAMES, TOOL_NAMES, []]
+    assert [c["tools"] for c in executed] == [OFFERED, OFFERED, []]
     assert executed[-1]["messages"][-1].content.startswith("You have used all your tool calls")
 
 

@@ -72,8 +72,12 @@ async def test_planned_operation_runs_independent_tasks_concurrently(
     types = [e.type for e in stored.events]
     assert types[0] == "operation.started" and types[-1] == "operation.completed"
     assert types.count("task.created") == 3 and types.count("task.completed") == 3
-    aliases = {(m.alias, m.calls) for m in stored.usage_by_model}
-    assert aliases == {("orchestrator", 2), ("delegate", 3)}
+    calls = {(m.alias, m.node, m.purpose): m.calls for m in stored.usage_by_model}
+    assert calls == {
+        ("orchestrator", "plan", None): 1,
+        ("delegate", "execute_task", None): 3,
+        ("orchestrator", "synthesize", None): 1,
+    }
     assert stored.planning_usage.input > 0
     assert stored.plan_text.splitlines()[-1] == "3. Wire them up (after 1, 2)"
 

@@ -7,7 +7,10 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.messages.tool import invalid_tool_call
 
 from crewchief.models.toolcalls import Repair, repair_tool_calls, tool_names
-from crewchief.tools.files import FILE_TOOLS
+from crewchief.tools.files import tool_specs
+
+# The tools these tests offer: a small set, so refusal messages stay readable.
+FILE_TOOLS = tool_specs(["read_file", "write_file", "list_files"])
 
 PARSED_ONE = "parsed 1 tool call(s) written as text"
 OFFERED = "list_files, read_file, write_file"
@@ -145,6 +148,7 @@ def test_native_call_to_unoffered_tool_is_refused() -> None:
     assert repair.notes == [
         f"refused a call to 'delete_everything': not an offered tool ({OFFERED})"
     ]
+    assert repair.refused == [("delete_everything", {})]
     no_tools = repair_tool_calls(message, [])
     assert no_tools.message.tool_calls == []
     assert no_tools.notes == [

@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
 
 from crewchief.tools import workspace as workspace_module
-from crewchief.tools.files import FILE_TOOLS, run_file_tool, summarize_args
+from crewchief.tools.files import run_file_tool, summarize_args
 from crewchief.tools.workspace import ToolError, Workspace
-
-OUTSIDE_TEXT = "top secret\n"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """The workspace folder, with a sibling folder ``outside`` holding ``secret.txt``."""
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "outside" / "secret.txt").write_text(OUTSIDE_TEXT)
-    ws_root = tmp_path / "ws"
-    ws_root.mkdir()
-    (ws_root / "notes.txt").write_text("one\ntwo\nthree\n")
-    return ws_root.resolve()
-
-
-@pytest.fixture
-def ws(root: Path) -> Workspace:
-    return Workspace.open(root)
+from tests.tools.conftest import OUTSIDE_TEXT, fifo_guard
 
 
 def entries(folder: Path) -> list[str]:
@@ -69,23 +51,10 @@ def test_read_refuses_file_over_size_limit(root: Path) -> None:
     assert small.read_file("fits.txt") == "x" * 10
 
 
-def _unblock_reader(fifo: Path) -> None:
-    """Open the FIFO's write end if someone is (wrongly) blocked reading it."""
-    try:
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:
-        pass  # no reader: nothing hangs
-
-
 def test_read_refuses_fifo_without_blocking(ws: Workspace, root: Path) -> None:
     os.mkfifo(root / "pipe")
-    guard = threading.Timer(2.0, _unblock_reader, args=(root / "pipe",))
-    guard.start()  # turns a hang into a failure
-    try:
-        with pytest.raises(ToolError, match=r"^pipe is not a regular file$"):
-            ws.read_file("pipe")
-    finally:
-        guard.cancel()
+    with fifo_guard(root / "pipe"), pytest.raises(ToolError, match=r"^pipe is not a regular file$"):
+        ws.read_file("pipe")
     with pytest.raises(ToolError, match=r"^pipe exists and is not a regular file$"):
         ws.write_file("pipe", "data")
 
@@ -94,6 +63,47 @@ def test_device_file_through_symlink_is_refused(ws: Workspace, root: Path) -> No
     (root / "null").symlink_to("/dev/null")
     with pytest.raises(ToolError, match=r"^null is outside the workspace$"):
         ws.read_file("null")
+
+
+def test_char_device_inside_root_is_refused(ws: Workspace, root: Path) -> None:
+    try:
+        os.mknod(root / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs CAP_MKNOD")
+    for tool in ["read_file", "summarize_file", "extract_symbols", "count_lines"]:
+        outcome = run_file_tool(ws, tool, path_args(tool, "null"))
+        assert (outcome.ok, "null is not a regular file" in outcome.output) == (False, True)
+    assert ws.list_files() == "notes.txt"
+    with pytest.raises(ToolError, match=r"^null exists and is not a regular file$"):
+        ws.write_file("null", "data")
+
+
+@pytest.mark.parametrize("tool", ["summarize_file", "extract_symbols", "count_lines"])
+def test_fifo_is_refused_by_every_reading_tool(ws: Workspace, root: Path, tool: str) -> None:
+    os.mkfifo(root / "pipe.py")
+    with fifo_guard(root / "pipe.py"):
+        outcome = run_file_tool(ws, tool, path_args(tool, "pipe.py"))
+    assert outcome.ok is False
+    assert "pipe.py is not a regular file" in outcome.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({"start_line": 0}, "read_file: start_line must be 1 or more"),
+        ({"end_line": -1}, "read_file: end_line must be 1 or more"),
+    ],
+)
+def test_line_numbers_below_one_are_refused(ws: Workspace, args: dict, expected: str) -> None:
+    outcome = run_file_tool(ws, "read_file", {"path": "notes.txt", **args})
+    assert (outcome.ok, outcome.output) == (False, f"{expected} (lines count from 1)")
+
+
+def test_line_ranges_split_at_newlines_only(ws: Workspace, root: Path) -> None:
+    (root / "ff.py").write_text("a = 1\n\x0c\nb = 2\r\nc = 3\n")
+    assert ws.read_file("ff.py", 3, 3) == "b = 2"
+    assert ws.read_file("ff.py", start_line=4) == "c = 3"
+    assert ws.grep_files("c = 3") == "ff.py:4: c = 3"
 
 
 # -- write_file ------------------------------------------------------------------------
@@ -170,14 +180,26 @@ ESCAPES = [
 ]
 
 
+def path_args(tool: str, path: str) -> dict:
+    """The arguments that hand ``path`` to ``tool``."""
+    if tool == "write_file":
+        return {"path": path, "content": "pwned"}
+    if tool == "count_lines":
+        return {"paths": [path]}
+    return {"path": path}
+
+
+PATH_TOOLS = ["read_file", "write_file", "summarize_file", "extract_symbols", "count_lines"]
+
+
 @pytest.mark.parametrize(("path", "reason"), ESCAPES)
-@pytest.mark.parametrize("tool", ["read_file", "write_file"])
+@pytest.mark.parametrize("tool", PATH_TOOLS)
 def test_escapes_are_refused(ws: Workspace, root: Path, tool: str, path: str, reason: str) -> None:
     outside = root.parent / "outside"
     (root / "leak.txt").symlink_to(outside / "secret.txt")
     (root / "linkdir").symlink_to(outside, target_is_directory=True)
     path = path.replace("{outside}", str(outside))
-    args = {"path": path, "content": "pwned"} if tool == "write_file" else {"path": path}
+    args = path_args(tool, path)
     outcome = run_file_tool(ws, tool, args)
     assert outcome.ok is False
     assert reason in outcome.output
@@ -198,10 +220,21 @@ def test_absolute_path_inside_root_and_internal_symlink_are_allowed(
 
 
 @pytest.mark.parametrize("pattern", ["../*", "../outside/*", "src/../../*", "/etc/*", "a\x00"])
-def test_list_refuses_patterns_leaving_root(ws: Workspace, pattern: str) -> None:
-    outcome = run_file_tool(ws, "list_files", {"pattern": pattern})
+@pytest.mark.parametrize(
+    ("tool", "key"),
+    [
+        ("list_files", "pattern"),
+        ("grep_files", "glob"),
+        ("extract_symbols", "path"),
+        ("count_lines", "paths"),
+    ],
+)
+def test_globs_leaving_root_are_refused(ws: Workspace, tool: str, key: str, pattern: str) -> None:
+    args = {key: pattern, "pattern": "secret"} if tool == "grep_files" else {key: pattern}
+    outcome = run_file_tool(ws, tool, args)
     assert outcome.ok is False
     assert "secret.txt" not in outcome.output
+    assert OUTSIDE_TEXT.strip() not in outcome.output
 
 
 # -- list_files ------------------------------------------------------------------------
@@ -333,19 +366,6 @@ def test_summarize_args_shortens_and_caps() -> None:
     assert len(capped) == 120
     assert capped.endswith("…")
     assert summarize_args({"path": "ä.py"}) == '{"path": "ä.py"}'
-
-
-def test_file_tools_are_valid_openai_specs() -> None:
-    assert [t["function"]["name"] for t in FILE_TOOLS] == ["read_file", "write_file", "list_files"]
-    for tool in FILE_TOOLS:
-        assert tool["type"] == "function"
-        function = tool["function"]
-        assert function["description"]
-        params = function["parameters"]
-        assert params["type"] == "object"
-        assert set(params["required"]) <= set(params["properties"])
-        for prop in params["properties"].values():
-            assert prop["type"] in {"string", "integer"}
 
 
 def test_new_files_get_the_usual_permissions(ws: Workspace, root: Path) -> None:
