@@ -34,11 +34,16 @@ _EXPORTS: dict[str, str] = {
     "FakeRule": "crewchief.models.fake",
     "FakeReply": "crewchief.models.fake",
     "normalize_effort": "crewchief.models.effort",
+    "SkillRegistry": "crewchief.skills.registry",
+    "ActiveSkill": "crewchief.skills.registry",
+    "activate_skill": "crewchief.skills.registry",
+    "Workspace": "crewchief.tools.workspace",
     "CrewchiefError": "crewchief.errors",
     "OperationNotFound": "crewchief.errors",
 }
 
 __all__ = [
+    "ActiveSkill",
     "AliasConfig",
     "Crewchief",
     "CrewchiefError",
@@ -58,9 +63,12 @@ __all__ = [
     "OperationSummary",
     "ProviderConfig",
     "Settings",
+    "SkillRegistry",
     "TaskResult",
     "TokenUsage",
+    "Workspace",
     "__version__",
+    "activate_skill",
     "build_operation_graph",
     "load_settings",
     "normalize_effort",
@@ -96,3 +104,5 @@ if TYPE_CHECKING:
         TaskResult,
         TokenUsage,
     )
+    from crewchief.skills.registry import ActiveSkill, SkillRegistry, activate_skill
+    from crewchief.tools.workspace import Workspace

@@ -20,6 +20,27 @@ _MARKS = {
 }
 
 
+def meta_line(p: dict[str, Any]) -> str:
+    """One planner meta-tool call: what was asked and who answered."""
+    if p.get("refused"):
+        return f"planner: {p['tool']} refused (not a planner tool)"
+    if not p.get("ok"):
+        return f"planner: {p['tool']} {p['args']} → error: {p['answer']}"
+    u = p.get("usage") or {}
+    who = f"answered by {p['model']}" if p.get("model") else "answered"
+    return (
+        f"planner: {p['tool']} {p['args']} → {who} "
+        f"({u.get('input', 0)}→{u.get('output', 0)} tokens)"
+    )
+
+
+def tool_line(p: dict[str, Any]) -> str | None:
+    """A task's refused tool call or activated skill (ordinary calls stay quiet)."""
+    if p.get("refused"):
+        return f"  ⊘ {p['sequence']}. refused {p['tool']}: {p['output']}"
+    return None
+
+
 def route_line(payload: dict[str, Any]) -> str:
     forced = " (forced)" if payload.get("forced") else ""
     reasons = "; ".join(payload.get("reasons") or [])
@@ -49,8 +70,16 @@ class ProgressView:
             self.notes.append(
                 Text(f"plan attempt {p['attempt']} unusable: {p['error']}", style="yellow")
             )
+        elif event.type == EventType.PLAN_TOOL_CALLED:
+            self.notes.append(Text(meta_line(p), style="dim"))
         elif event.type == EventType.PLAN_GENERATED:
             self.notes.append(Text(f"plan: {len(p['tasks'])} tasks", style="bold"))
+        elif event.type == EventType.TASK_SKILL_ACTIVATED:
+            self.tasks.setdefault(p["sequence"], {"description": f"task {p['sequence']}"})[
+                "skill"
+            ] = p["skill"]
+        elif event.type == EventType.TASK_TOOL_CALLED and p.get("refused"):
+            self.notes.append(Text(tool_line(p) or "", style="yellow"))
         elif event.type == EventType.TASK_CREATED:
             self.tasks[p["sequence"]] = {**p, "status": "pending"}
         elif event.type == EventType.TASK_STARTED:
@@ -78,6 +107,8 @@ class ProgressView:
             )
         mark, style = _MARKS.get(status, ("?", ""))
         line = Text(f"{seq}. {task['description']}", style=style if status != "completed" else "")
+        if task.get("skill"):
+            line.append(f"  [{task['skill']}]", style="magenta")
         if status == "completed" and task.get("usage"):
             u = task["usage"]
             line.append(
@@ -117,13 +148,20 @@ class PlainProgress:
                 f"fast path failed ({p['error']}); planning instead"
             ),
             EventType.PLAN_INVALID: lambda: f"plan attempt {p['attempt']} unusable: {p['error']}",
+            EventType.PLAN_TOOL_CALLED: lambda: meta_line(p),
             EventType.PLAN_GENERATED: lambda: f"plan: {len(p['tasks'])} tasks",
             EventType.TASK_CREATED: lambda: f"  · {p['sequence']}. {p['description']}",
+            EventType.TASK_SKILL_ACTIVATED: lambda: (
+                f"  ⚙ {p['sequence']}. skill {p['skill']} ({p['model_alias']}; "
+                f"{', '.join(p['tools']) or 'no tools'})"
+            ),
+            EventType.TASK_TOOL_CALLED: lambda: tool_line(p),
             EventType.TASK_STARTED: lambda: f"  … {p['sequence']}. {p['active_form']}",
             EventType.TASK_COMPLETED: lambda: (
                 f"  ✓ {p['sequence']}. done ({p['usage']['input']}→{p['usage']['output']} tokens)"
             ),
             EventType.TASK_FAILED: lambda: f"  ✗ {p['sequence']}. {p['error']}",
         }.get(event.type)
-        if line is not None:
-            self.console.print(line(), highlight=False, markup=False)
+        text = line() if line is not None else None
+        if text is not None:
+            self.console.print(text, highlight=False, markup=False)

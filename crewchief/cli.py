@@ -250,13 +250,22 @@ def _print_show(out: Any, r: Any) -> None:
         out.print(r.plan_text, markup=False, highlight=False)
     if r.tasks:
         table = Table(
-            "#", "status", "task", "model", "tokens in/out", "started", "completed", box=None
+            "#",
+            "status",
+            "task",
+            "skill",
+            "model",
+            "tokens in/out",
+            "started",
+            "completed",
+            box=None,
         )
         for t in r.tasks:
             table.add_row(
                 str(t.sequence),
                 t.status,
                 t.description,
+                t.skill or "-",
                 t.model or "-",
                 f"{t.usage.input}/{t.usage.output}",
                 t.started_at.strftime("%H:%M:%S.%f")[:-3] if t.started_at else "-",

@@ -40,10 +40,12 @@ A task may name one skill, a method the assistant will follow; use null when non
 
 PLAN_EXPLORE = """
 
-Before you write the plan you may look at the workspace with the tools offered
+Do not write the plan yet. First you may look at the workspace with the tools offered
 (list_project_files, search_codebase, get_file_summary, get_file_structure,
 read_project_file). An assistant reads the files for you and answers your question, so say
-what you want to know. Look only as far as the plan needs; at most {max_calls} calls."""
+what you want to know. Look only as far as the plan needs; at most {max_calls} calls. When you
+know enough, or need to look at nothing, reply with only the word READY; the plan is asked for
+next. The tools are for you now: never make a tool call a task of the plan."""
 
 PLAN_FINDINGS = """What the workspace looked like when you explored it:
 
@@ -91,7 +93,11 @@ TASK_SKILL = """
 
 Follow the skill "{name}" for this task:
 
-{instructions}"""
+{instructions}
+
+Whatever the skill says about reports: make the change itself first. To change a file shown
+below, write its path on a line of its own, then its complete new content in one fenced code
+block; then end with the report."""
 
 TASK_SKILL_ACTIVATED = """Skill "{name}" is active. From now on you may use only these tools: {tools}.
 Follow it:

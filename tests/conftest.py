@@ -98,3 +98,12 @@ def plan_reply(*tasks: tuple[str, list[int]] | str, summary: str = "plan") -> di
             }
         )
     return {"plan": {"summary": summary, "tasks": items}}
+
+
+async def run_planned(
+    settings: Settings, model: Any, request: str, workspace: Path | None = None
+) -> Any:
+    """Run ``request`` down the plan route with ``model`` on both aliases; the stored operation."""
+    async with Crewchief(settings, models={"orchestrator": model, "delegate": model}) as cc:
+        result = await cc.run(request, workspace=workspace, route="plan")
+        return await cc.get(result.id, events=True)

@@ -6,6 +6,7 @@ import sys
 import crewchief
 
 EXPECTED = [
+    "ActiveSkill",
     "AliasConfig",
     "Crewchief",
     "CrewchiefError",
@@ -25,9 +26,12 @@ EXPECTED = [
     "OperationSummary",
     "ProviderConfig",
     "Settings",
+    "SkillRegistry",
     "TaskResult",
     "TokenUsage",
+    "Workspace",
     "__version__",
+    "activate_skill",
     "build_operation_graph",
     "load_settings",
     "normalize_effort",

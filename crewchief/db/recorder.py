@@ -313,7 +313,18 @@ class Recorder:
     async def skill_activated(self, op: str, seq: int, skill: dict[str, Any]) -> None:
         """Record that a task follows a skill: ``{skill, by, model_alias, tools}``."""
         payload = {"sequence": seq, **skill}
-        await self._event(op, EventType.TASK_SKILL_ACTIVATED, payload, f"task.skill:{seq}")
+
+        def work(tx: TxLike) -> list:
+            now = utcnow()
+            # An executor may pick the skill itself; the task row then says which.
+            tx.execute(
+                "UPDATE operation_tasks SET skill = :skill WHERE operation_id = :op AND sequence = :seq",
+                {"op": op, "seq": seq, "skill": skill.get("skill")},
+            )
+            key = f"task.skill:{seq}"
+            return [tx.append(op, EventType.TASK_SKILL_ACTIVATED, payload, key, now)]
+
+        await self._write(op, work)
 
     async def plan_tool_called(self, op: str, step: int, call: dict[str, Any]) -> None:
         """Record one meta-tool call of the planner: ``{tool, args, ok, answer, model, usage}``."""

@@ -25,13 +25,11 @@ _ANSWER_IN_FINDINGS = 1_500
 class Exploration:
     """What exploring produced.
 
-    ``final_text`` is the orchestrator's reply once it stopped calling tools
-    (``None`` when it ran out of calls); ``findings`` the meta-tool answers, for
-    a plan request that follows; ``usage`` the orchestrator's tokens only (the
-    delegate's are in the ledger under ``meta:<tool>``).
+    ``findings`` are the meta-tool answers, for the plan request that follows;
+    ``usage`` the orchestrator's tokens only (the delegate's are in the ledger
+    under ``meta:<tool>``).
     """
 
-    final_text: str | None = None
     findings: str = ""
     usage: Usage = field(default_factory=Usage)
     calls: int = 0
@@ -65,7 +63,6 @@ async def explore(
         for name, args in reply.refused:
             await _record(deps, operation_id, result, name, args, None, refused=True)
         if not reply.message.tool_calls:
-            result.final_text = reply.text
             break
         messages.append(reply.message)
         for call in reply.message.tool_calls:

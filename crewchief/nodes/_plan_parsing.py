@@ -9,6 +9,7 @@ can act on when asked again.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -45,6 +46,19 @@ PLAN_SCHEMA: dict[str, Any] = {
     },
 }
 """What a plan reply must look like; sent as structured output where supported."""
+
+
+def plan_schema(skills: set[str]) -> dict[str, Any]:
+    """:data:`PLAN_SCHEMA` with ``skill`` limited to these names (or null).
+
+    Constrained decoding then cannot invent a skill, which small models otherwise do.
+    """
+    schema = copy.deepcopy(PLAN_SCHEMA)
+    item = schema["properties"]["tasks"]["items"]["properties"]
+    item["skill"] = {"anyOf": [{"type": "string", "enum": sorted(skills)}, {"type": "null"}]}
+    if not skills:
+        item["skill"] = {"type": "null"}
+    return schema
 
 
 class PlanParseError(ValueError):

@@ -23,6 +23,7 @@ MAX_FILES = 4
 MAX_FILE_CHARS = 24_000
 _FILE_TOKEN = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-9]{1,8})(?![\w/-])")
 _FENCE = re.compile(r"```([\w+#.-]*)[^\n]*\n(.*?)```", re.S)
+_FENCED_PATH = re.compile(r"```[ \t]*\n[ \t]*`?([\w./-]+\.[A-Za-z0-9]{1,8})`?[ \t]*\n```[ \t]*\n?")
 _LABEL = re.compile(r"^[\s>*#`_-]*(?:file:\s*)?`?([\w./-]+\.[A-Za-z0-9]{1,8})`?\**:?\**\s*$", re.I)
 _LANGS = {
     ".py": "python",
@@ -150,6 +151,8 @@ def whole_file_edits(reply: str, files: list[NamedFile]) -> tuple[list[Edit], li
     with a note.
     """
     known = {f.path: f for f in files}
+    # A path written in a fence of its own ("```\nutils.py\n```") is a label, not a block.
+    reply = _FENCED_PATH.sub(lambda m: m.group(1) + "\n", reply)
     blocks = list(_FENCE.finditer(reply))
     edits: list[Edit] = []
     notes: list[str] = []

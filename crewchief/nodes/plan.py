@@ -12,7 +12,7 @@ from crewchief.errors import PlanError
 from crewchief.graphs.state import OperationState
 from crewchief.models.registry import Usage
 from crewchief.nodes._explore import explore
-from crewchief.nodes._plan_parsing import PLAN_SCHEMA, PlanParseError, parse_plan, plan_text
+from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_schema, plan_text
 from crewchief.services import NodeDeps
 from crewchief.skills.registry import catalog
 
@@ -22,10 +22,10 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
 
     With a workspace (and ``max_plan_tool_calls`` > 0) the orchestrator is first
     offered the meta-tools, answered by the delegate model (see
-    :mod:`crewchief.tools.meta`). A reply without tool calls that is already a
-    valid plan ends planning there; otherwise the plan is asked for with
-    structured output, and a reply that does not parse is asked for again with
-    the reason, up to ``plan_attempts`` times.
+    :mod:`crewchief.tools.meta`), until it replies without a tool call. Then the
+    plan is asked for with structured output and the answers gathered, and a
+    reply that does not parse is asked for again with the reason, up to
+    ``plan_attempts`` times.
 
     Raises:
         PlanError: no usable plan after every attempt (the operation fails with
@@ -50,17 +50,11 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     )
     usage = Usage()
     if workspace and settings.max_plan_tool_calls > 0:
+        # Looking and planning are separate calls: the plan itself is always asked for
+        # with structured output and no tools in sight (small models otherwise turn the
+        # tool descriptions into tasks).
         found = await explore(deps, system, user, workspace, operation_id=op)
         usage = usage + found.usage
-        if found.final_text is not None:
-            try:
-                tasks, summary = parse_plan(
-                    found.final_text, max_tasks=settings.max_plan_tasks, skills=known_skills
-                )
-            except PlanParseError:
-                pass  # not a plan yet: ask for one below, with structured output
-            else:
-                return await _done(deps, op, tasks, summary, usage)
         if found.findings:
             user += "\n\n" + prompts.PLAN_FINDINGS.format(findings=found.findings)
     messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(user)]
@@ -72,7 +66,7 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
             effort="high",
             node="plan",
             operation_id=op,
-            schema=PLAN_SCHEMA,
+            schema=plan_schema(known_skills),
         )
         usage = usage + reply.usage
         try:

@@ -66,7 +66,7 @@ def _script() -> FakeScript:
         {
             "node": "plan",
             "alias": "orchestrator",
-            "replies": [{"tool_calls": [call]}, {"tool_calls": [search]}, {"plan": PLAN}],
+            "replies": [{"tool_calls": [call]}, {"tool_calls": [search]}, "READY", {"plan": PLAN}],
         },
         {"node": "plan", "alias": "delegate", "match": "list_project_files", "reply": "calc.py"},
         {"node": "plan", "alias": "delegate", "reply": "calc.py:5 defines div; no callers."},
@@ -164,7 +164,7 @@ async def test_skills_restrict_tools_and_meta_tools_are_paid_by_the_delegate(
     ledger = {(m.node, m.alias, m.purpose): m for m in stored.usage_by_model}
     assert ledger[("plan", "delegate", "meta:list_project_files")].calls == 1
     assert ledger[("plan", "delegate", "meta:search_codebase")].input > 0
-    assert ledger[("plan", "orchestrator", None)].calls == 3
+    assert ledger[("plan", "orchestrator", None)].calls == 4  # 3 looking, 1 planning
     # The orchestrator saw the delegate's answer, never the file listing itself.
     planner_prompts = [
         c["prompt"] for c in model.calls if c["alias"] == "orchestrator" and c["node"] == "plan"

@@ -104,3 +104,25 @@ def test_script_files_load_and_report_problems(tmp_path: Path) -> None:
     empty.write_text('{"rules": [{"node": "plan"}]}')
     with pytest.raises(ScriptError, match="rule 1 has neither 'reply' nor 'replies'"):
         FakeScript.load(empty)
+
+
+async def test_rules_can_match_the_alias_answering() -> None:
+    from crewchief.models.registry import CallInfo, current_call
+
+    script = FakeScript(
+        rules=[
+            {"node": "plan", "alias": "delegate", "reply": "delegate answer"},
+            {"node": "plan", "reply": "orchestrator answer"},
+        ],
+        fallback="error",
+    )
+    model = FakeChatModel(script=script)
+    answers = []
+    for alias in ("delegate", "orchestrator"):
+        token = current_call.set(CallInfo("plan", alias=alias))
+        try:
+            answers.append((await model.ainvoke([HumanMessage("q")])).content)
+        finally:
+            current_call.reset(token)
+    assert answers == ["delegate answer", "orchestrator answer"]
+    assert [c["alias"] for c in model.calls] == ["delegate", "orchestrator"]

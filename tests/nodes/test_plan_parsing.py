@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from crewchief.nodes._plan_parsing import PlanParseError, gerund, parse_plan, plan_text
@@ -90,3 +92,26 @@ def test_plan_text() -> None:
         max_tasks=5,
     )
     assert plan_text(tasks, summary) == "Two steps\n1. A\n2. B (after 1; skill: testing)"
+
+
+def test_skills_are_matched_forgivingly_and_unknown_ones_explained() -> None:
+    from crewchief.nodes._plan_parsing import plan_schema
+
+    text = json.dumps(
+        {
+            "tasks": [
+                {"description": "Audit it", "skill": "Security_Audit"},
+                {"description": "Test it", "skill": "none"},
+            ]
+        }
+    )
+    tasks, _ = parse_plan(text, max_tasks=5, skills={"security-audit", "testing"})
+    assert [t["skill"] for t in tasks] == ["security-audit", None]
+    bad = json.dumps({"tasks": [{"description": "Do magic", "skill": "wizardry"}]})
+    with pytest.raises(
+        PlanParseError,
+        match="unknown skill 'wizardry'; use one of security-audit, testing, or null",
+    ):
+        parse_plan(bad, max_tasks=5, skills={"security-audit", "testing"})
+    skill = plan_schema({"testing"})["properties"]["tasks"]["items"]["properties"]["skill"]
+    assert skill == {"anyOf": [{"type": "string", "enum": ["testing"]}, {"type": "null"}]}

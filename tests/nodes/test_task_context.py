@@ -210,3 +210,11 @@ def test_strip_code_blocks_keeps_only_the_prose() -> None:
     text = "Done:\n```python\nx = 1\n```\n\n\n\nThen:\n```\nmore\n```\nAll good.\n"
     assert strip_code_blocks(text) == "Done:\n\nThen:\n\nAll good."
     assert strip_code_blocks("  no blocks here  ") == "no blocks here"
+
+
+def test_a_path_in_a_fence_of_its_own_labels_the_next_block() -> None:
+    old = "def f():\n    return 1\n"
+    new = '"""Helpers."""\n\n\ndef f():\n    return 1\n'
+    reply = f"```\nsrc/util.py\n```\n```python\n{new}```\nAdded a module docstring."
+    edits, notes = whole_file_edits(reply, [NamedFile("src/util.py", old), NamedFile("b.py", old)])
+    assert edits == [Edit("src/util.py", new)] and notes == []
