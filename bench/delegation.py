@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crewchief.errors import ConfigError
 from crewchief.models.pricing import Price, price_table
 from crewchief.models.registry import Usage
 
@@ -168,9 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         args.export.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     table = price_table()
-    priced = price_operation(
-        data["ledger"], table.require(args.orchestrator), table.require(args.delegate)
-    )
+    try:
+        orchestrator, delegate = table.require(args.orchestrator), table.require(args.delegate)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    priced = price_operation(data["ledger"], orchestrator, delegate)
     if args.json:
         print(
             json.dumps({**priced, "operation": data.get("operation"), "target": TARGET}, indent=2)

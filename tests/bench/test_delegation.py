@@ -37,8 +37,17 @@ def test_costs_split_by_alias_and_the_saving_follows() -> None:
 def test_the_shipped_recording_prints_a_table(capsys: pytest.CaptureFixture) -> None:
     code = delegation.main([])
     out = capsys.readouterr().out
-    assert "saving with delegation" in out and "meta:" in out
-    assert code == (0 if "target ≥ 60%: met" in out else 1)
+    assert "saving with delegation" in out and "total" in out
+    code_json = delegation.main(["--json"])
+    result = json.loads(capsys.readouterr().out)
+    recording = json.loads(delegation.RECORDING.read_text())
+    table = price_table()
+    expected = delegation.price_operation(
+        recording["ledger"], table.require("gpt-5"), table.require("gpt-5-mini")
+    )
+    assert result["saving"] == pytest.approx(expected["saving"])
+    assert {r["alias"] for r in result["rows"]} == {"orchestrator", "delegate"}
+    assert code == code_json == (0 if result["saving"] >= delegation.TARGET else 1)
 
 
 async def test_an_operation_from_the_database_exports_and_prices(
