@@ -138,7 +138,7 @@ def build_bare_graph(model: FakeChatModel, max_tasks: int) -> StateGraph:
     async def plan(state: BareState) -> dict[str, Any]:
         marker, request = prompts.REQUEST_MARKER, state["request"]
         user = prompts.PLAN_USER.format(request_marker=marker, request=request, workspace="(none)")
-        text = await ask(model, prompts.PLAN_SYSTEM.format(max_tasks=max_tasks), user)
+        text = await ask(model, prompts.PLAN_SYSTEM.format(max_tasks=max_tasks, skills=""), user)
         return {"plan": json.loads(text)["tasks"]}
 
     async def dispatch(state: BareState) -> dict[str, Any]:
