@@ -14,7 +14,7 @@ from crewchief import prompts
 from crewchief.models.registry import ModelReply, Usage
 from crewchief.nodes._task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.services import NodeDeps
-from crewchief.skills.registry import ActiveSkill
+from crewchief.skills.registry import ActiveSkill, SkillError
 from crewchief.tools.files import TOOL_NAMES, ToolOutcome, run_file_tool, summarize_args, tool_specs
 from crewchief.tools.workspace import Workspace
 
@@ -208,7 +208,10 @@ class _Runner:
             return ToolOutcome(
                 False, f"no skill named {name!r} can be activated; offered: {offered}"
             )
-        active = self.policy.activate(name)
+        try:
+            active = self.policy.activate(name)
+        except SkillError as exc:  # e.g. the skill needs context this task lacks
+            return ToolOutcome(False, str(exc))
         self.policy.apply(active)
         text = prompts.TASK_SKILL_ACTIVATED.format(
             name=active.name, tools=self.policy.tool_list(), instructions=active.instructions

@@ -103,3 +103,24 @@ async def test_tasks_naming_the_same_file_do_not_run_at_once(
     first, second, third = op.tasks
     assert second.started_at >= first.completed_at, "both change shapes.py: one after the other"
     assert third.started_at < first.completed_at, "other.py is free: it runs alongside"
+
+
+async def test_a_skill_the_task_cannot_use_is_refused_without_failing_the_task(
+    settings: Settings, workspace: Path, tmp_path: Path
+) -> None:
+    user = tmp_path / "skills" / "pairing"
+    user.mkdir(parents=True)
+    (user / "SKILL.md").write_text(
+        "---\nname: pairing\ndescription: Review with the results of earlier tasks.\n"
+        "requires_context: [dependencies]\n---\nTask: {task_description}\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path / "home", skill_dirs=[str(tmp_path / "skills")])
+    activate = {"name": "activate_skill", "args": {"name": "pairing"}}
+    model = _model(plan_reply("Look around"), {"replies": [{"tool_calls": [activate]}, "Looked."]})
+    op = await run(settings, model, workspace)
+    (task,) = op.tasks
+    assert task.status == "completed" and task.result == "Looked."
+    (call,) = [e.payload for e in op.events if e.type == "task.tool_called"]
+    assert call["tool"] == "activate_skill" and not call["ok"]
+    assert "requires dependencies" in call["output"]
