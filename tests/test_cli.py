@@ -213,3 +213,49 @@ def test_models_list_pull_and_rm_report_clearly(tmp_path: Path) -> None:
         assert "unknown local model 'llama-9000'; available: qwen2.5-coder-0.5b" in run.stderr
     gone = crewchief(home, "models", "rm", "qwen2.5-coder-0.5b")
     assert gone.returncode == 0 and "was not pulled" in gone.stdout
+
+
+def test_run_shows_meta_tool_calls_skills_and_refusals(tmp_path: Path) -> None:
+    plan = plan_reply("Audit calc.py for unsafe input")
+    plan["plan"]["tasks"][0]["skill"] = "security-audit"
+    summary = {"name": "get_file_summary", "args": {"path": "calc.py"}}
+    write = {"name": "write_file", "args": {"path": "calc.py", "content": "x"}}
+    spec = write_script(
+        tmp_path,
+        [
+            {
+                "node": "plan",
+                "alias": "orchestrator",
+                "replies": [{"tool_calls": [summary]}, "READY", plan],
+            },
+            {"node": "plan", "alias": "delegate", "reply": "calc.py defines div."},
+            {"node": "execute_task", "replies": [{"tool_calls": [write]}, "Findings: none"]},
+        ],
+    )
+    home, workspace = tmp_path / "home", tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "calc.py").write_text("def div(a, b):\n    return a / b\n")
+    run = crewchief(
+        home,
+        "run",
+        "Audit calc.py",
+        "--workspace",
+        str(workspace),
+        "--route",
+        "plan",
+        env={"CREWCHIEF_MODEL": spec},
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert any(
+        line.startswith('planner: get_file_summary {"path": "calc.py"} → answered by fake:')
+        for line in lines
+    ), run.stderr
+    assert (
+        "  ⚙ 1. skill security-audit (orchestrator; read_file, list_files, grep_files, summarize_file, extract_symbols)"
+        in lines
+    )
+    assert any(
+        line.startswith("  ⊘ 1. refused write_file: write_file is not allowed") for line in lines
+    )
+    assert (workspace / "calc.py").read_text() == "def div(a, b):\n    return a / b\n"

@@ -15,7 +15,14 @@ from crewchief.models.registry import ModelReply, Usage
 from crewchief.nodes._task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.services import NodeDeps
 from crewchief.skills.registry import ActiveSkill, SkillError
-from crewchief.tools.files import TOOL_NAMES, ToolOutcome, run_file_tool, summarize_args, tool_specs
+from crewchief.tools.files import (
+    TOOL_NAMES,
+    ToolOutcome,
+    run_file_tool,
+    summarize_args,
+    tool_spec,
+    tool_specs,
+)
 from crewchief.tools.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -44,32 +51,22 @@ class ToolPolicy:
         self.alias, self.allowed, self.skill = active.model_alias, active.allowed_tools, active.name
         self.offered_skills, self.activate = {}, None
 
+    @property
+    def can_activate(self) -> bool:
+        return self.activate is not None and bool(self.offered_skills)
+
     def specs(self) -> list[dict[str, Any]]:
         specs = tool_specs(name for name in TOOL_NAMES if name in self.allowed)
-        if self.activate is not None and self.offered_skills:
+        if self.can_activate:
             listing = "; ".join(f"{n}: {d}" for n, d in sorted(self.offered_skills.items()))
-            specs.append(
-                {
-                    "type": "function",
-                    "function": {
-                        "name": ACTIVATE_SKILL,
-                        "description": "Follow a skill (a proven method) for this task. "
-                        f"Skills: {listing}",
-                        "parameters": {
-                            "type": "object",
-                            "properties": {
-                                "name": {"type": "string", "enum": sorted(self.offered_skills)},
-                            },
-                            "required": ["name"],
-                        },
-                    },
-                }
-            )
+            names = {"type": "string", "enum": sorted(self.offered_skills)}
+            description = f"Follow a skill (a proven method) for this task. Skills: {listing}"
+            specs.append(tool_spec(ACTIVATE_SKILL, description, {"name": names}, ["name"]))
         return specs
 
     def tool_list(self) -> str:
         names = [n for n in TOOL_NAMES if n in self.allowed]
-        if self.activate is not None and self.offered_skills:
+        if self.can_activate:
             names.append(ACTIVATE_SKILL)
         return ", ".join(names) or "none"
 
@@ -203,7 +200,7 @@ class _Runner:
 
     def _activate(self, args: dict[str, Any]) -> ToolOutcome:
         name = args.get("name")
-        if self.policy.activate is None or name not in self.policy.offered_skills:
+        if not self.policy.can_activate or name not in self.policy.offered_skills:
             offered = ", ".join(sorted(self.policy.offered_skills)) or "none"
             return ToolOutcome(
                 False, f"no skill named {name!r} can be activated; offered: {offered}"

@@ -78,11 +78,7 @@ async def _policy(
             state["operation_id"], task["id"], skill_payload(policy, by="planner")
         )
         return policy, active
-    offered = {
-        m.name: m.description
-        for m in skills.list()
-        if root or "workspace" not in m.requires_context
-    }
+    offered = {m.name: m.description for m in skills.usable(workspace=bool(root))}
     return ToolPolicy(offered_skills=offered, activate=activate), None
 
 

@@ -36,9 +36,7 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     workspace = deps.workspace(state.get("workspace"))
     skills = await asyncio.to_thread(deps.skills)
     listing = catalog(skills, workspace=bool(workspace))
-    known_skills = {
-        m.name for m in skills.list() if workspace or "workspace" not in m.requires_context
-    }
+    known_skills = {m.name for m in skills.usable(workspace=bool(workspace))}
     system = prompts.PLAN_SYSTEM.format(
         max_tasks=settings.max_plan_tasks,
         skills=prompts.PLAN_SKILLS.format(catalog=listing) if listing else "",

@@ -162,20 +162,26 @@ def _words(value: Any) -> list[str] | None:
     return None
 
 
-def _tools(value: Any, errors: list[str]) -> tuple[str, ...]:
-    if value is None:
-        return TOOL_NAMES
+def _names(
+    value: Any, valid: tuple[str, ...], key: str, what: str, errors: list[str]
+) -> tuple[str, ...]:
+    """The names ``value`` lists, in ``valid``'s order; unknown or malformed ones are errors."""
     names = _words(value)
     if names is None:
-        errors.append("'allowed-tools' must be a space-delimited string or a list of tool names")
+        errors.append(f"'{key}' must be a space-delimited string or a list of {what} names")
         return ()
-    unknown = [n for n in names if n not in TOOL_NAMES]
+    unknown = [n for n in names if n not in valid]
     if unknown:
         errors.append(
-            f"allowed-tools names unknown tool(s) {', '.join(unknown)}; "
-            f"valid tools: {', '.join(TOOL_NAMES)}"
+            f"{key} names unknown {what}(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
         )
-    return tuple(t for t in TOOL_NAMES if t in names)
+    return tuple(v for v in valid if v in names)
+
+
+def _tools(value: Any, errors: list[str]) -> tuple[str, ...]:
+    return (
+        TOOL_NAMES if value is None else _names(value, TOOL_NAMES, "allowed-tools", "tool", errors)
+    )
 
 
 def _contexts(value: Any, errors: list[str]) -> tuple[str, ...]:
@@ -183,17 +189,7 @@ def _contexts(value: Any, errors: list[str]) -> tuple[str, ...]:
         return ()
     if value is True:
         return ("workspace",)
-    names = _words(value)
-    if names is None:
-        errors.append("'requires_context' must be true, false or a list of context names")
-        return ()
-    unknown = [n for n in names if n not in CONTEXTS]
-    if unknown:
-        errors.append(
-            f"requires_context names unknown context(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(CONTEXTS)}"
-        )
-    return tuple(c for c in CONTEXTS if c in names)
+    return _names(value, CONTEXTS, "requires_context", "context", errors)
 
 
 def _pieces(body: str, first_line: int) -> Iterator[tuple[int, str, bool]]:

@@ -211,6 +211,10 @@ class SkillRegistry:
     def __len__(self) -> int:
         return len(self._metas)
 
+    def usable(self, *, workspace: bool) -> list[SkillMeta]:
+        """The skills an operation can use: without a workspace, those not requiring one."""
+        return [m for m in self.list() if workspace or "workspace" not in m.requires_context]
+
     def list(self) -> list[SkillMeta]:
         """Every loaded skill's frontmatter, sorted by name."""
         return list(self._metas.values())
@@ -364,8 +368,7 @@ def catalog(registry: SkillRegistry, *, workspace: bool) -> str:
     lines = [
         f"- {meta.name} — {' '.join(meta.description.split())} "
         f"({meta.model} model; {_access(meta.allowed_tools)})"
-        for meta in registry.list()
-        if workspace or "workspace" not in meta.requires_context
+        for meta in registry.usable(workspace=workspace)
     ]
     return "\n".join(lines)
 

@@ -17,7 +17,10 @@ from crewchief.tools.grep import MAX_CONTEXT
 from crewchief.tools.workspace import ToolError, Workspace
 
 
-def _spec(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict:
+def tool_spec(
+    name: str, description: str, properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
+    """An OpenAI-format function tool spec."""
     return {
         "type": "function",
         "function": {
@@ -44,7 +47,7 @@ _PATH = {"type": "string", "description": "File path relative to the workspace r
 _GLOB = "Glob relative to the workspace root: '*' within one folder, '**' across folders"
 
 FILE_TOOLS: list[dict[str, Any]] = [
-    _spec(
+    tool_spec(
         "read_file",
         "Read a text file of the workspace, optionally only lines start_line..end_line. "
         "For a big file, use summarize_file or extract_symbols first, then read a line range.",
@@ -55,21 +58,21 @@ FILE_TOOLS: list[dict[str, Any]] = [
         },
         ["path"],
     ),
-    _spec(
+    tool_spec(
         "write_file",
         "Create or replace a text file of the workspace with the full new content. "
         "Missing folders are created.",
         {"path": _PATH, "content": {"type": "string", "description": "The complete file content."}},
         ["path", "content"],
     ),
-    _spec(
+    tool_spec(
         "list_files",
         "List files of the workspace matching a glob pattern (default: all files). "
         "Files ignored by .gitignore are left out.",
         {"pattern": {"type": "string", "description": f"{_GLOB}, e.g. '**/*.py' or 'src/*'."}},
         [],
     ),
-    _spec(
+    tool_spec(
         "grep_files",
         "Search file contents with a regular expression. Returns matching lines as "
         "'path:line: text' (at most 100). Use it to find where something is defined or used.",
@@ -94,7 +97,7 @@ FILE_TOOLS: list[dict[str, Any]] = [
         },
         ["pattern"],
     ),
-    _spec(
+    tool_spec(
         "summarize_file",
         "Summarize a file without reading all of it: size, line count, language, imports, "
         "classes, functions, TODO/FIXME notes, and its first and last lines. Much shorter "
@@ -102,7 +105,7 @@ FILE_TOOLS: list[dict[str, Any]] = [
         {"path": _PATH},
         ["path"],
     ),
-    _spec(
+    tool_spec(
         "extract_symbols",
         "List the definitions (classes, functions, methods, types) of source code with their "
         "line numbers and signatures, without the bodies. Works for Python, JavaScript, "
@@ -116,7 +119,7 @@ FILE_TOOLS: list[dict[str, Any]] = [
         },
         ["path"],
     ),
-    _spec(
+    tool_spec(
         "count_lines",
         "Count lines of many files at once: lines, code, comment and blank lines per file, "
         "per language and in total. Use it to size up a codebase or a folder.",
@@ -159,8 +162,12 @@ class ToolOutcome:
     output: str
 
 
-def _check_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    params = _PARAMS[name]
+def check_args(name: str, params: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` checked against a tool's JSON-schema ``params`` (coerced in place).
+
+    Raises:
+        ToolError: a required argument is missing, one is unknown, or one has the wrong type.
+    """
     missing = [p for p in params["required"] if p not in args]
     if missing:
         raise ToolError(f"{name} needs argument(s) {', '.join(missing)}")
@@ -210,7 +217,7 @@ def run_file_tool(workspace: Workspace, name: str, args: dict[str, Any]) -> Tool
     try:
         if not isinstance(args, dict):
             raise ToolError(f"{name}: arguments must be an object of named arguments")
-        checked = _check_args(name, dict(args))
+        checked = check_args(name, _PARAMS[name], dict(args))
         handler = getattr(workspace, name)
         return ToolOutcome(True, handler(**checked))
     except ToolError as exc:

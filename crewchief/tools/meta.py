@@ -21,8 +21,14 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 from crewchief import prompts
 from crewchief.errors import ModelCallError
 from crewchief.models.registry import Usage
-from crewchief.tools.files import READ_ONLY_TOOLS, run_file_tool, tool_specs
-from crewchief.tools.workspace import Workspace
+from crewchief.tools.files import (
+    READ_ONLY_TOOLS,
+    check_args,
+    run_file_tool,
+    tool_spec,
+    tool_specs,
+)
+from crewchief.tools.workspace import ToolError, Workspace
 
 # What the delegate sees of one tool output, and what the planner gets when the
 # delegate cannot answer (then the planner pays for the raw output, bounded).
@@ -30,22 +36,16 @@ _SEED_CHARS = 16_000
 _RAW_FALLBACK_CHARS = 3_000
 
 
+_QUESTION = {
+    "question": {
+        "type": "string",
+        "description": "What you want to know; the answer is written for this question.",
+    }
+}
+
+
 def _spec(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict:
-    properties = {
-        **properties,
-        "question": {
-            "type": "string",
-            "description": "What you want to know; the answer is written for this question.",
-        },
-    }
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "required": required},
-        },
-    }
+    return tool_spec(name, description, {**properties, **_QUESTION}, required)
 
 
 _PATH = {"type": "string", "description": "File path relative to the workspace root."}
@@ -86,6 +86,7 @@ META_TOOLS: list[dict[str, Any]] = [
     ),
 ]
 META_TOOL_NAMES: tuple[str, ...] = tuple(spec["function"]["name"] for spec in META_TOOLS)
+_PARAMS = {spec["function"]["name"]: spec["function"]["parameters"] for spec in META_TOOLS}
 
 # The file tool crewchief runs first for each meta-tool, and how its arguments map.
 _SEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -128,17 +129,18 @@ def _seed(workspace: Workspace, name: str, args: dict[str, Any]) -> tuple[str, s
 
 
 def _check(name: str, args: dict[str, Any]) -> str | None:
+    """Why a meta-tool call cannot run, or None."""
     if name not in _SEEDS:
         return f"unknown tool {name!r}; the planner's tools are {', '.join(META_TOOL_NAMES)}"
-    spec = next(s for s in META_TOOLS if s["function"]["name"] == name)
-    params = spec["function"]["parameters"]
-    missing = [p for p in params["required"] if not isinstance(args.get(p), str) or not args[p]]
-    if missing:
-        return f"{name} needs the argument(s) {', '.join(missing)} (text)"
-    unknown = sorted(set(args) - set(params["properties"]))
-    if unknown:
-        return f"{name} has no argument(s) {', '.join(unknown)}"
-    return None
+    if not isinstance(args, dict):
+        return f"{name}: arguments must be an object of named arguments"
+    params = _PARAMS[name]
+    try:
+        check_args(name, params, dict(args))
+    except ToolError as exc:
+        return str(exc)
+    empty = [p for p in params["required"] if not args[p].strip()]
+    return f"{name}: {', '.join(empty)} must not be empty" if empty else None
 
 
 async def run_meta_tool(

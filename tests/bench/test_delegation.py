@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -86,7 +87,7 @@ async def test_an_operation_from_the_database_exports_and_prices(
     monkeypatch.chdir(tmp_path)
     exported = tmp_path / "op.json"
     args = ["--operation", result.id, "--export", str(exported), "--json"]
-    code = await __import__("asyncio").to_thread(delegation.main, args)
+    code = await asyncio.to_thread(delegation.main, args)
     printed = json.loads(capsys.readouterr().out)
     recorded = json.loads(exported.read_text())
     assert recorded["operation"] == result.id and recorded["tasks"] == 1

@@ -204,3 +204,13 @@ async def test_when_the_delegate_fails_the_planner_gets_the_tool_output_bounded(
     assert "config.py" in planner_calls(model)[-1]["messages"][-1].content
     failed = [m for m in op.usage_by_model if m.purpose == "meta:list_project_files"]
     assert failed and failed[0].failed_calls == 1
+
+
+async def test_max_plan_tool_calls_zero_plans_without_looking(
+    tmp_path: Path, workspace: Path
+) -> None:
+    settings = make_settings(tmp_path / "home", max_plan_tool_calls=0)
+    model = _model({"node": "plan", "reply": plan_reply("Edit config.py")})
+    op = await run(settings, model, workspace)
+    assert op.status == "completed", op.error
+    assert [c["tools"] for c in planner_calls(model)] == [[]]
