@@ -42,9 +42,13 @@ def tool_line(p: dict[str, Any]) -> str | None:
 
 
 def route_line(payload: dict[str, Any]) -> str:
+    """The detector's decision: route (and whether forced), tier, score and reasons."""
     forced = " (forced)" if payload.get("forced") else ""
+    tier = f" · tier {payload['tier']}" if payload.get("tier") else ""
     reasons = "; ".join(payload.get("reasons") or [])
-    return f"route: {payload['route']}{forced} · simplicity {payload['score']:.2f} · {reasons}"
+    return (
+        f"route: {payload['route']}{forced}{tier} · simplicity {payload['score']:.2f} · {reasons}"
+    )
 
 
 class ProgressView:

@@ -242,8 +242,11 @@ def _print_show(out: Any, r: Any) -> None:
     )
     out.print(f"request: {r.request}", markup=False, highlight=False)
     if r.simplicity.score is not None:
+        tier = f" · tier {r.simplicity.tier}" if r.simplicity.tier else ""
         out.print(
-            f"simplicity {r.simplicity.score:.2f}: " + "; ".join(r.simplicity.reasons), markup=False
+            f"simplicity {r.simplicity.score:.2f}{tier}: " + "; ".join(r.simplicity.reasons),
+            markup=False,
+            highlight=False,
         )
     if r.plan_text:
         out.print("[bold]plan[/]")

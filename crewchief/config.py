@@ -69,6 +69,40 @@ class ProviderConfig(BaseModel):
     )
 
 
+class TierConfig(BaseModel):
+    """The model alias and reasoning effort one simplicity tier runs with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field("orchestrator", description="Model alias: orchestrator | delegate | fast.")
+    effort: str = Field(
+        "medium", description="Reasoning effort: low | medium | high (or minimal, quick, deep...)."
+    )
+
+    @field_validator("alias")
+    @classmethod
+    def _known_alias(cls, value: str) -> str:
+        if value not in ALIASES:
+            raise ValueError(f"unknown model alias {value!r}; expected one of {list(ALIASES)}")
+        return value
+
+    @field_validator("effort")
+    @classmethod
+    def _normal_effort(cls, value: str) -> str:
+        from crewchief.models.effort import normalize_effort
+
+        return normalize_effort(value)
+
+
+TIER_NAMES: tuple[str, ...] = ("fast", "balanced", "deep")
+# fast answers in one call; balanced and deep plan, with more reasoning for lower scores.
+DEFAULT_TIERS: dict[str, dict[str, str]] = {
+    "fast": {"alias": "orchestrator", "effort": "low"},
+    "balanced": {"alias": "orchestrator", "effort": "medium"},
+    "deep": {"alias": "orchestrator", "effort": "high"},
+}
+
+
 class LocalSettings(BaseModel):
     """How ``local:`` models are pulled and served (llama.cpp's llama-server)."""
 
@@ -123,7 +157,25 @@ class Settings(BaseModel):
         default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
     )
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
-    simplicity_threshold: float = Field(0.7, ge=0, le=1)
+    simplicity_threshold: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Score (1 = simple) at or above which a request takes the fast path. "
+        "`crewchief calibrate` picks one. Env: CREWCHIEF_SIMPLICITY_THRESHOLD.",
+    )
+    simplicity_deep_below: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Planned requests scoring below this get the deep tier, the rest balanced. "
+        "Env: CREWCHIEF_SIMPLICITY_DEEP_BELOW.",
+    )
+    tiers: dict[str, TierConfig] = Field(
+        default_factory=lambda: {name: TierConfig(**cfg) for name, cfg in DEFAULT_TIERS.items()},
+        description="Alias and reasoning effort per tier: fast (the fast path's one call), "
+        "balanced and deep (the planner).",
+    )
     max_parallel_tasks: int = Field(4, ge=1, le=64)
     max_plan_tasks: int = Field(12, ge=1, le=100)
     plan_attempts: int = Field(3, ge=1, le=10)
@@ -170,6 +222,19 @@ class Settings(BaseModel):
             raise ValueError(f"unknown model alias(es) {unknown}; expected {list(ALIASES)}")
         return {alias: value.get(alias, AliasConfig()) for alias in ALIASES}
 
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _known_tiers(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(TIER_NAMES))
+        if unknown:
+            raise ValueError(f"unknown tier(s) {unknown}; expected {list(TIER_NAMES)}")
+        # A table that sets only some keys of a tier keeps that tier's defaults for the rest.
+        return {
+            name: {**DEFAULT_TIERS[name], **_as_dict(value.get(name, {}))} for name in TIER_NAMES
+        }
+
     @property
     def resolved_database_url(self) -> str:
         """The app database URL, with the driver crewchief uses (sqlite3 or psycopg)."""
@@ -192,6 +257,10 @@ class Settings(BaseModel):
     def models_configured(self) -> bool:
         """True when any alias is bound to something other than the default local model."""
         return any(cfg.model != DEFAULT_MODEL for cfg in self.models.values())
+
+
+def _as_dict(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def normalize_database_url(url: str) -> str:
@@ -218,6 +287,7 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_DATABASE_URL": "database_url",
     "CREWCHIEF_CHECKPOINT_URL": "checkpoint_url",
     "CREWCHIEF_SIMPLICITY_THRESHOLD": "simplicity_threshold",
+    "CREWCHIEF_SIMPLICITY_DEEP_BELOW": "simplicity_deep_below",
     "CREWCHIEF_MAX_PARALLEL_TASKS": "max_parallel_tasks",
     "CREWCHIEF_MAX_PLAN_TASKS": "max_plan_tasks",
     "CREWCHIEF_PLAN_ATTEMPTS": "plan_attempts",

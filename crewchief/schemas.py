@@ -59,7 +59,10 @@ class EventRecord(BaseModel):
 
 
 class Simplicity(BaseModel):
+    """What the simplicity detector decided: score (1 = simple), tier and reasons."""
+
     score: float | None = None
+    tier: str | None = None
     reasons: list[str] = Field(default_factory=list)
 
 

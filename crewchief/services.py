@@ -21,6 +21,8 @@ from crewchief.graphs.state import OperationContext
 from crewchief.models.registry import CallInfo, ModelOverride, ModelRegistry, ModelReply
 
 if TYPE_CHECKING:
+    from crewchief.config import TierConfig
+    from crewchief.simplicity import SimplicityDetector
     from crewchief.skills.registry import SkillRegistry
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,25 @@ class NodeDeps:
     def threshold(self) -> float:
         ctx = self.context.simplicity_threshold
         return self.settings.simplicity_threshold if ctx is None else ctx
+
+    async def detector(self) -> SimplicityDetector:
+        """The simplicity detector with this run's threshold (the model is read once, off-loop)."""
+        from crewchief.simplicity import SimplicityDetector
+        from crewchief.simplicity._model import shipped_model
+
+        model = await asyncio.to_thread(shipped_model)
+        return SimplicityDetector(
+            threshold=self.threshold, deep_below=self.settings.simplicity_deep_below, model=model
+        )
+
+    def tier(self, name: str) -> TierConfig:
+        """The alias and effort a tier runs with."""
+        return self.settings.tiers[name]
+
+    def planning_tier(self, state: dict[str, Any]) -> TierConfig:
+        """The planner's tier: the detector's, or balanced after a fast-path fallback."""
+        name = (state.get("simplicity") or {}).get("tier")
+        return self.tier(name if name in ("balanced", "deep") else "balanced")
 
     @property
     def max_parallel(self) -> int:

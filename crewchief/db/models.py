@@ -38,6 +38,7 @@ class Operation(Base):
     route_forced: Mapped[bool] = mapped_column(default=False)
     simplicity_score: Mapped[float | None] = mapped_column(Float)
     simplicity_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    simplicity_tier: Mapped[str | None] = mapped_column(String(16))
     plan_text: Mapped[str | None] = mapped_column(Text)
     plan_generated_at: Mapped[datetime | None]
     planning_input_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -171,28 +171,45 @@ class Recorder:
         await self._write(op, work)
 
     async def route_decided(
-        self, op: str, *, route: str, score: float, reasons: list[str], forced: bool
+        self,
+        op: str,
+        *,
+        route: str,
+        score: float,
+        reasons: list[str],
+        forced: bool,
+        tier: str | None = None,
     ) -> None:
         def work(tx: TxLike) -> list:
             tx.execute(
                 "UPDATE operations SET route = :route, route_forced = :forced, simplicity_score = :score,"
-                " simplicity_reasons = :reasons WHERE id = :op",
+                " simplicity_reasons = :reasons, simplicity_tier = :tier WHERE id = :op",
                 {
                     "op": op,
                     "route": route,
                     "forced": tx.flag(forced),
                     "score": score,
                     "reasons": tx.json(reasons),
+                    "tier": tier,
                 },
             )
-            payload = {"route": route, "score": score, "reasons": reasons, "forced": forced}
+            payload = {
+                "route": route,
+                "score": score,
+                "tier": tier,
+                "reasons": reasons,
+                "forced": forced,
+            }
             return [tx.append(op, EventType.ROUTE_DECIDED, payload, "route.decided", utcnow())]
 
         await self._write(op, work)
 
     async def fast_path_failed(self, op: str, error: str) -> None:
         def work(tx: TxLike) -> list:
-            tx.execute("UPDATE operations SET route = 'plan' WHERE id = :op", {"op": op})
+            tx.execute(
+                "UPDATE operations SET route = 'plan', simplicity_tier = 'balanced' WHERE id = :op",
+                {"op": op},
+            )
             payload = {"error": error, "fallback": "plan"}
             return [
                 tx.append(op, EventType.FAST_PATH_FAILED, payload, "fast_path.failed", utcnow())

@@ -25,7 +25,7 @@ _OPERATION_COLUMNS = (
     "id, status, request, workspace, route, route_forced, simplicity_score, simplicity_reasons,"
     " plan_text, plan_generated_at, planning_input_tokens, planning_output_tokens,"
     " planning_reasoning_tokens, answer, error, input_tokens, output_tokens, reasoning_tokens,"
-    " metadata, created_at, started_at, completed_at"
+    " metadata, created_at, started_at, completed_at, simplicity_tier"
 )
 _TASK_COLUMNS = (
     "sequence, description, active_form, skill, depends_on, status, result, error_message, model,"
@@ -107,7 +107,7 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
         workspace=r[3],
         route=r[4],
         route_forced=bool(r[5]),
-        simplicity=Simplicity(score=r[6], reasons=tx.parse_json(r[7]) or []),
+        simplicity=Simplicity(score=r[6], reasons=tx.parse_json(r[7]) or [], tier=r[22]),
         plan_text=r[8],
         plan_generated_at=tx.parse_ts(r[9]),
         planning_usage=TokenUsage(input=r[10], output=r[11], reasoning=r[12]),

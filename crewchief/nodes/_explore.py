@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from crewchief import prompts
+from crewchief.config import TierConfig
 from crewchief.models.registry import Usage
 from crewchief.services import NodeDeps
 from crewchief.tools.files import summarize_args
@@ -36,7 +37,7 @@ class Exploration:
 
 
 async def explore(
-    deps: NodeDeps, system: str, user: str, root: str, *, operation_id: str
+    deps: NodeDeps, system: str, user: str, root: str, *, operation_id: str, tier: TierConfig
 ) -> Exploration:
     """Offer the meta-tools until the orchestrator answers without one or the budget is spent."""
     result = Exploration()
@@ -52,9 +53,9 @@ async def explore(
     findings: list[str] = []
     while result.calls < limit:
         reply = await deps.call_model(
-            "orchestrator",
+            tier.alias,
             messages,
-            effort="high",
+            effort=tier.effort,
             node="plan",
             operation_id=operation_id,
             tools=META_TOOLS,

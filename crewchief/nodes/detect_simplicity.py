@@ -8,13 +8,12 @@ from typing import Any
 from langgraph.types import Overwrite
 
 from crewchief.graphs.state import OperationState
-from crewchief.nodes._simplicity import score_request
 from crewchief.schemas import TERMINAL_STATUSES
 from crewchief.services import NodeDeps
 
 
 async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
-    """Score the request, pick the route (or honour a forced one) and record both.
+    """Score the request, pick route and tier (or honour a forced route) and record them.
 
     Also registers the operation when the caller did not (a run started from
     LangGraph Studio), and starts a fresh operation when a thread that already
@@ -32,24 +31,25 @@ async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, 
     await deps.recorder.create_operation(
         operation_id=operation_id, request=request, workspace=workspace, route=forced
     )
-    simplicity = score_request(request)
-    route = forced or ("fast" if simplicity.score >= deps.threshold else "plan")
+    decision = (await deps.detector()).decide(request, force=forced)
     await deps.recorder.route_decided(
         operation_id,
-        route=route,
-        score=simplicity.score,
-        reasons=simplicity.reasons,
-        forced=forced is not None,
+        route=decision.route,
+        score=decision.score,
+        reasons=decision.reasons,
+        forced=decision.forced,
+        tier=decision.tier,
     )
     return {
         "operation_id": operation_id,
         "request": request,
         "workspace": workspace,
-        "route": route,
+        "route": decision.route,
         "simplicity": {
-            "score": simplicity.score,
-            "reasons": simplicity.reasons,
-            "forced": forced is not None,
+            "score": decision.score,
+            "tier": decision.tier,
+            "reasons": decision.reasons,
+            "forced": decision.forced,
         },
         "status": "running",
         "plan": [],

@@ -1,4 +1,4 @@
-"""Answer a simple request with one low-effort orchestrator call."""
+"""Answer a simple request with one call: the fast tier's alias and effort (orchestrator, low)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ async def fast_path(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     """One call, no tools. On failure the operation falls back to planning."""
     op = state["operation_id"]
     messages = [SystemMessage(prompts.FAST_PATH_SYSTEM), HumanMessage(state["request"])]
+    tier = deps.tier("fast")
     try:
         reply = await deps.call_model(
-            "orchestrator", messages, effort="low", node="fast_path", operation_id=op
+            tier.alias, messages, effort=tier.effort, node="fast_path", operation_id=op
         )
         if not reply.text.strip():
             raise ValueError("the model returned an empty answer")
@@ -31,6 +32,7 @@ async def fast_path(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         error = str(exc) or type(exc).__name__
         log.warning("fast path failed for %s, falling back to planning: %s", op, error)
         await deps.recorder.fast_path_failed(op, error)
-        return {"route": "plan", "fast_path_error": error}
+        simplicity = {**(state.get("simplicity") or {}), "tier": "balanced"}
+        return {"route": "plan", "fast_path_error": error, "simplicity": simplicity}
     await deps.recorder.finish(op, "completed", answer=reply.text)
     return {"answer": reply.text, "status": "completed"}

@@ -1,4 +1,4 @@
-"""Write the plan with the orchestrator model at high reasoning effort."""
+"""Write the plan with the tier's model and effort (deep: orchestrator, high reasoning)."""
 
 from __future__ import annotations
 
@@ -47,11 +47,12 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         workspace=workspace or "(none)",
     )
     usage = Usage()
+    tier = deps.planning_tier(state)
     if workspace and settings.max_plan_tool_calls > 0:
         # Looking and planning are separate calls: the plan itself is always asked for
         # with structured output and no tools in sight (small models otherwise turn the
         # tool descriptions into tasks).
-        found = await explore(deps, system, user, workspace, operation_id=op)
+        found = await explore(deps, system, user, workspace, operation_id=op, tier=tier)
         usage = usage + found.usage
         if found.findings:
             user += "\n\n" + prompts.PLAN_FINDINGS.format(findings=found.findings)
@@ -59,9 +60,9 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     last_error = ""
     for attempt in range(1, settings.plan_attempts + 1):
         reply = await deps.call_model(
-            "orchestrator",
+            tier.alias,
             messages,
-            effort="high",
+            effort=tier.effort,
             node="plan",
             operation_id=op,
             schema=plan_schema(known_skills),
