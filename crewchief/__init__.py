@@ -38,6 +38,9 @@ _EXPORTS: dict[str, str] = {
     "ActiveSkill": "crewchief.skills.registry",
     "activate_skill": "crewchief.skills.registry",
     "Workspace": "crewchief.tools.workspace",
+    "SimplicityDetector": "crewchief.simplicity.detector",
+    "Decision": "crewchief.simplicity.detector",
+    "TierConfig": "crewchief.config",
     "CrewchiefError": "crewchief.errors",
     "OperationNotFound": "crewchief.errors",
 }
@@ -47,6 +50,7 @@ __all__ = [
     "AliasConfig",
     "Crewchief",
     "CrewchiefError",
+    "Decision",
     "Event",
     "EventType",
     "FakeChatModel",
@@ -63,8 +67,10 @@ __all__ = [
     "OperationSummary",
     "ProviderConfig",
     "Settings",
+    "SimplicityDetector",
     "SkillRegistry",
     "TaskResult",
+    "TierConfig",
     "TokenUsage",
     "Workspace",
     "__version__",
@@ -89,7 +95,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from crewchief.config import AliasConfig, ProviderConfig, Settings, load_settings
+    from crewchief.config import AliasConfig, ProviderConfig, Settings, TierConfig, load_settings
     from crewchief.errors import CrewchiefError, OperationNotFound
     from crewchief.events import Event, EventType
     from crewchief.graphs.operation import build_operation_graph
@@ -104,5 +110,6 @@ if TYPE_CHECKING:
         TaskResult,
         TokenUsage,
     )
+    from crewchief.simplicity.detector import Decision, SimplicityDetector
     from crewchief.skills.registry import ActiveSkill, SkillRegistry, activate_skill
     from crewchief.tools.workspace import Workspace

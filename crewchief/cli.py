@@ -50,10 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("id")
     resume.add_argument("--json", action="store_true")
 
-    from crewchief import _cli_models, _cli_skills
+    from crewchief import _cli_classify, _cli_models, _cli_skills
 
     _cli_models.add_parser(sub)
     _cli_skills.add_parser(sub)
+    _cli_classify.add_parsers(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -96,6 +97,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     from crewchief.config import load_settings
 
     settings = load_settings(args.config, home=args.home)
+    if args.command in ("classify", "calibrate"):
+        from crewchief import _cli_classify
+
+        if args.command == "classify":
+            return _cli_classify.classify(settings, args)
+        import os
+
+        from crewchief.config import _config_file
+
+        return _cli_classify.calibrate(settings, args, _config_file(os.environ, args.config))
     if args.command == "run":
         return asyncio.run(_run(settings, args))
     if args.command == "ops":

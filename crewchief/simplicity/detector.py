@@ -61,7 +61,8 @@ class Decision:
 def _label(name: str, detail: str) -> str:
     if name.startswith("len_"):
         n = int(detail.split()[0])
-        text = f"short ({detail})" if n <= 12 else f"long ({detail})" if n > 80 else detail
+        words = "1 word" if n == 1 else detail
+        text = f"short ({words})" if n <= 12 else f"long ({words})" if n > 80 else f"length: {words}"
     else:
         text = _LABELS.get(name, name.replace("_", " "))
         if detail:
@@ -99,6 +100,24 @@ def _word_shares(p: Prepared, contrib: dict[str, float]) -> dict[str, float]:
     return shares
 
 
+# Function words carry weight in the model but explain nothing to a reader.
+_STOPWORDS = frozenset(
+    """
+    the and for you your our with this that from into onto are was were can could would
+    will please just also some any all its it's not but about what's there here them they
+    then than out off over under via per yes let's lets
+    los las una por para con que del como sus nos este esta
+    les des une pour avec dans sur est pas que qui vous nous tu
+    der die das und mit fur ist ein eine den dem von auf bitte mal
+    codespan quotespan
+    """.split()
+)
+
+
+def _is_cue(word: str) -> bool:
+    return len(word) >= 3 and word not in _STOPWORDS and not word.isdigit()
+
+
 def explain(p: Prepared, s: Signals, contrib: dict[str, float]) -> list[str]:
     """Readable reasons, strongest first, each marked with the route it pushes toward."""
     shares = _signal_shares(s, contrib)
@@ -108,7 +127,10 @@ def explain(p: Prepared, s: Signals, contrib: dict[str, float]) -> list[str]:
         for name, share in ranked[:_MAX_SIGNAL_REASONS]
         if abs(share) >= _MIN_SHARE
     ]
-    words = sorted(_word_shares(p, contrib).items(), key=lambda kv: -abs(kv[1]))
+    words = sorted(
+        ((w, v) for w, v in _word_shares(p, contrib).items() if _is_cue(w)),
+        key=lambda kv: -abs(kv[1]),
+    )
     cues = [f"'{w}' → {'fast' if v > 0 else 'plan'}" for w, v in words[:3] if abs(v) >= _MIN_SHARE]
     if cues:
         reasons.append("wording: " + ", ".join(cues))
