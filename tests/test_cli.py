@@ -105,6 +105,28 @@ def test_run_json_prints_the_final_operation(tmp_path: Path) -> None:
     assert run.stderr.splitlines()[0].startswith("crewchief · orchestrator fake:default")
 
 
+def test_progress_and_ops_show_report_the_simplicity_decision(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run = crewchief(home, "run", "What is a monad?", "--route", "plan")
+    assert run.returncode == 0, run.stderr
+    route = next(line for line in run.stderr.splitlines() if line.startswith("route: "))
+    # Forced, yet the detector's view is kept: a simple question, so the balanced tier.
+    assert route.startswith("route: plan (forced) · tier balanced · simplicity ")
+    assert float(route.split(" · ")[2].split()[1]) >= 0.9
+    assert "phrased as a question" in route and "(→ fast)" in route
+    op_id = next(line.split()[1] for line in run.stderr.splitlines() if line.startswith("operation "))
+
+    show = crewchief(home, "ops", "show", op_id)
+    assert show.returncode == 0, show.stderr
+    assert "route plan (forced)" in show.stdout
+    line = next(ln for ln in show.stdout.splitlines() if ln.startswith("simplicity "))
+    assert " · tier balanced: " in line and "phrased as a question" in line
+    shown = json.loads(crewchief(home, "ops", "show", op_id, "--json").stdout)
+    assert shown["route_forced"] is True
+    assert shown["simplicity"]["tier"] == "balanced" and shown["simplicity"]["score"] >= 0.9
+    assert shown["simplicity"]["reasons"] == [r.strip() for r in route.split(" · ", 3)[3].split(";")]
+
+
 def test_with_no_model_configured_the_first_line_names_the_local_model(tmp_path: Path) -> None:
     run = crewchief(tmp_path / "home", "run", "What is a monad?", env={"CREWCHIEF_MODEL": ""})
     first = run.stderr.splitlines()[0]

@@ -114,3 +114,22 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     cfg.write_text('[models.planner]\nmodel = "openai:x"\n')
     with pytest.raises(ConfigError, match=r"unknown model alias\(es\) \['planner'\]"):
         load_settings(cfg, env={})
+
+
+def test_tiers_and_deep_threshold_from_toml_and_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "crewchief.toml"
+    cfg.write_text(
+        "simplicity_threshold = 0.62\n"
+        '[tiers.fast]\nalias = "fast"\n'
+        '[tiers.deep]\neffort = "thorough"\n'
+    )
+    s = load_settings(cfg, env={"CREWCHIEF_SIMPLICITY_DEEP_BELOW": "0.2"})
+    assert (s.simplicity_threshold, s.simplicity_deep_below) == (0.62, 0.2)
+    # A tier table keeps the defaults of the keys it does not set; efforts are normalized.
+    assert {n: (t.alias, t.effort) for n, t in s.tiers.items()} == {
+        "fast": ("fast", "low"),
+        "balanced": ("orchestrator", "medium"),
+        "deep": ("orchestrator", "high"),
+    }
+    with pytest.raises(ConfigError, match="simplicity_deep_below"):
+        load_settings(cfg, env={"CREWCHIEF_SIMPLICITY_DEEP_BELOW": "1.5"})
