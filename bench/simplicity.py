@@ -4,6 +4,8 @@ Run from the repository root::
 
     python -m bench.simplicity [--calls 10000] [--json]
 
+- calibration of the scores on the dev set: Brier score and expected
+  calibration error over ten equal-width bins;
 - accuracy of the shipped model on the dev set (written separately from the
   training set), overall and per language, at the configured default threshold;
   the first keyword heuristic is measured on the same set for comparison;
@@ -44,6 +46,8 @@ class Report:
     fast_precision: float
     fast_recall: float
     seed_heuristic_accuracy: float
+    brier: float
+    ece: float
     calls: int
     p50_ms: float
     p99_ms: float
@@ -59,6 +63,22 @@ class Report:
             "p99_ms": self.p99_ms <= TARGETS["p99_ms"],
             "cold_start_s": self.cold_start_s <= TARGETS["cold_start_s"],
         }
+
+
+def _calibration(scores: list[float], simple: list[bool], bins: int = 10) -> tuple[float, float]:
+    """Brier score and expected calibration error (equal-width bins) of the scores."""
+    brier = sum((s - y) ** 2 for s, y in zip(scores, simple, strict=True)) / len(scores)
+    ece = 0.0
+    for b in range(bins):
+        members = [
+            (s, y)
+            for s, y in zip(scores, simple, strict=True)
+            if b / bins <= s < (b + 1) / bins or (b == bins - 1 and s == 1.0)
+        ]
+        if members:
+            gap = sum(s for s, _ in members) / len(members) - sum(y for _, y in members) / len(members)
+            ece += len(members) / len(scores) * abs(gap)
+    return brier, ece
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -88,6 +108,7 @@ def measure(calls: int, dev_path: Path) -> Report:
         (e.label or "", "fast" if score_request(e.text).score >= DEFAULT_THRESHOLD else "plan")
         for e in dev
     )
+    brier, ece = _calibration([d.score for d in decisions], [e.label == "fast" for e in dev])
     texts = [e.text for e in dev]
     timings = []
     for i in range(calls):
@@ -104,6 +125,8 @@ def measure(calls: int, dev_path: Path) -> Report:
         fast_precision=metrics.precision("fast"),
         fast_recall=metrics.recall("fast"),
         seed_heuristic_accuracy=seed.accuracy,
+        brier=brier,
+        ece=ece,
         calls=calls,
         p50_ms=_percentile(timings, 0.50),
         p99_ms=_percentile(timings, 0.99),
@@ -128,6 +151,7 @@ def print_table(r: Report) -> None:
         ("  per language", langs, "", None),
         ("  fast precision / recall", f"{r.fast_precision:.1%} / {r.fast_recall:.1%}", "", None),
         ("  first keyword heuristic", f"{r.seed_heuristic_accuracy:.1%}", "", None),
+        ("calibration: Brier / ECE", f"{r.brier:.3f} / {r.ece:.3f}", "", None),
         (f"decision p50 ({r.calls:,} calls)", f"{r.p50_ms:.3f} ms", "≤ 2 ms", met["p50_ms"]),
         ("decision p99", f"{r.p99_ms:.3f} ms", "≤ 10 ms", met["p99_ms"]),
         ("decision max", f"{r.max_ms:.3f} ms", "", None),
