@@ -26,7 +26,8 @@ _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _LOG_LINE = re.compile(
     r"^\s*(?:at |File \"|Traceback|>>>|\$ |#!|\d{4}-\d\d-\d\d|\[\w+\]|"
     r"(?:ERROR|WARN(?:ING)?|INFO|DEBUG|FATAL|panic|Caused by|Exception)\b|"
-    r"\S+ (?:ERR!|error:|Error:|warning:))"
+    r"\S+ (?:ERR!|error:|Error:|warning:)|"
+    r"[\w.]*(?:Error|Exception|Warning|Exit|Interrupt)\b:?)"
 )
 _SYMBOLS = frozenset("{}[]()<>=;:/\\|_$#@*\"'`.,+-&%~^")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S", re.MULTILINE)
@@ -181,15 +182,14 @@ def _sentence_signals(sentence: list[str], out: Signals) -> None:
     first = core[0]
     opener = _opener(core)
     if opener is not None:
-        after = core[len(opener.split()) :][:5]
-        verb = next((w for w in after if is_work(w)), None)
-        if verb is not None:
-            out.add("polite_order", f"'{opener}' + '{verb}'")
-            return
-        verb = next((w for w in after if w in lex.EXPLAIN_VERBS), None)
-        if verb is not None:
-            out.add("polite_explain", f"'{opener}' + '{verb}'")
-            return
+        # The first verb after the opener decides; German puts it last ("Kannst du … schreiben?").
+        for w in core[len(opener.split()) :][:12]:
+            if w in lex.EXPLAIN_VERBS:
+                out.add("polite_explain", f"'{opener}' + '{w}'")
+                return
+            if is_work(w):
+                out.add("polite_order", f"'{opener}' + '{w}'")
+                return
     if is_work(first):
         out.add("order_first", f"'{first}'")
     elif first in lex.EXPLAIN_VERBS:

@@ -41,6 +41,11 @@ def for_fast_share(
         raise CalibrationError("no requests to calibrate on")
     chosen = next(t for t in candidate_thresholds(scores) if _share(scores, t) <= share)
     threshold = _round_up(chosen, scores)
+    if _share(scores, threshold) > share:  # scores of exactly 1.0 go fast at any threshold
+        raise CalibrationError(
+            f"no threshold in [0, 1] sends at most {share:.1%} fast: "
+            f"{sum(s >= 1.0 for s in scores)} of {len(scores)} requests score 1.0"
+        )
     metrics = at_threshold(scores, labels, threshold) if labels else None
     return Calibration(threshold, _share(scores, threshold), metrics, f"fast share ≤ {share:.1%}")
 
@@ -88,8 +93,8 @@ def sweep(
     ]
 
 
-_KEY = re.compile(r"^\s*simplicity_threshold\s*=.*$", re.MULTILINE)
-_TABLE = re.compile(r"^\s*\[", re.MULTILINE)
+_KEY = re.compile(r"^[ \t]*simplicity_threshold[ \t]*=.*$", re.MULTILINE)
+_TABLE = re.compile(r"^[ \t]*\[", re.MULTILINE)
 
 
 def write_threshold(path: Path, threshold: float) -> None:
