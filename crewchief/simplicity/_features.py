@@ -20,6 +20,7 @@ import math
 from crewchief.simplicity._signals import Prepared, Signals, _core
 
 CHAR_WORDS = 60  # words whose character n-grams are used
+MAX_CHAR_WORD = 40  # longer "words" are hashes or pasted blobs; their n-grams say nothing
 
 
 def signal_features(s: Signals) -> dict[str, float]:
@@ -49,6 +50,8 @@ def word_features(p: Prepared) -> dict[str, float]:
 def char_features(p: Prepared) -> dict[str, float]:
     keys: set[str] = set()
     for w in p.words[:CHAR_WORDS]:
+        if len(w) > MAX_CHAR_WORD:
+            continue
         padded = f"<{w}>"
         n = len(padded)
         for size in (3, 4, 5):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from crewchief.simplicity._features import features
+from crewchief.simplicity._features import MAX_CHAR_WORD, features
 from crewchief.simplicity._model import LinearModel, shipped_model
 from crewchief.simplicity._signals import Prepared, Signals, prepare, signals
 
@@ -88,6 +88,9 @@ def _word_shares(p: Prepared, contrib: dict[str, float]) -> dict[str, float]:
     shares: dict[str, float] = {}
     for word in dict.fromkeys(p.words):
         total = contrib.get(f"w:{word}", 0.0)
+        if len(word) > MAX_CHAR_WORD:
+            shares[word] = total
+            continue
         padded = f"<{word}>"
         grams = {padded[i : i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)}
         total += sum(contrib.get(f"c:{g}", 0.0) for g in grams) / max(1, len(p.words))
