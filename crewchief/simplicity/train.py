@@ -181,7 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--search", action="store_true", help="cross-validate l2 first")
     args = parser.parse_args(argv)
-    examples = load_examples(args.train)
+    if not args.train.is_file():
+        parser.error(
+            f"--train: {args.train} does not exist (the training set is in the source tree, "
+            "data/simplicity/train.jsonl)"
+        )
+    try:
+        examples = load_examples(args.train)
+    except ValueError as exc:
+        parser.error(f"--train: {exc}")
     l2 = _search(examples, [1e-5, 3e-5, 1e-4, 3e-4, 1e-3]) if args.search else args.l2
     try:
         source = str(args.train.resolve().relative_to(DATA_DIR.parents[1]))
