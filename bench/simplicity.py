@@ -76,7 +76,9 @@ def _calibration(scores: list[float], simple: list[bool], bins: int = 10) -> tup
             if b / bins <= s < (b + 1) / bins or (b == bins - 1 and s == 1.0)
         ]
         if members:
-            gap = sum(s for s, _ in members) / len(members) - sum(y for _, y in members) / len(members)
+            gap = sum(s for s, _ in members) / len(members) - sum(y for _, y in members) / len(
+                members
+            )
             ece += len(members) / len(scores) * abs(gap)
     return brier, ece
 
@@ -142,7 +144,9 @@ def print_table(r: Report) -> None:
     from rich.table import Table
 
     met = r.met()
-    table = Table(title=f"simplicity detector · dev set of {r.dev_examples} · threshold {r.threshold}")
+    table = Table(
+        title=f"simplicity detector · dev set of {r.dev_examples} · threshold {r.threshold}"
+    )
     for col in ("measure", "value", "target", "met"):
         table.add_column(col, justify="left" if col == "measure" else "right")
     langs = ", ".join(f"{k} {v:.1%}" for k, v in r.accuracy_by_lang.items())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -112,7 +113,10 @@ def classify(settings: Any, args: argparse.Namespace) -> int:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     out.flush()
     if metrics.total:
-        print(f"\n{metrics.total} of {lines} lines labelled · threshold {threshold:g}", file=sys.stderr)
+        print(
+            f"\n{metrics.total} of {lines} lines labelled · threshold {threshold:g}",
+            file=sys.stderr,
+        )
         print(metrics.report(), file=sys.stderr)
         if args.metrics_json:
             data = {"threshold": threshold, **metrics.as_dict()}
@@ -172,8 +176,6 @@ def calibrate(settings: Any, args: argparse.Namespace, config_file: Path | None)
         path = config_file or Path("crewchief.toml")
         cal.write_threshold(path, result.threshold)
         print(f"wrote simplicity_threshold = {result.threshold:g} to {path}")
-        import os
-
         if os.environ.get("CREWCHIEF_SIMPLICITY_THRESHOLD"):
             print(
                 "note: CREWCHIEF_SIMPLICITY_THRESHOLD is set and overrides the file",

@@ -16,11 +16,12 @@ import hashlib
 import importlib.resources
 import importlib.util
 import os
-import tempfile
 import threading
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from crewchief._atomic import atomic_write
 
 if TYPE_CHECKING:
     import tiktoken
@@ -143,15 +144,5 @@ def seed_cache(url: str, expected: str) -> Path:
             f"{expected} for {url}; refusing to use it"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0o600 would hide a shared cache from other users
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, data, mode=0o644)  # readable by every user sharing the cache
     return target

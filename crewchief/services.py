@@ -151,9 +151,12 @@ class NodeDeps:
     async def detector(self) -> SimplicityDetector:
         """The simplicity detector with this run's threshold (the model is read once, off-loop)."""
         from crewchief.simplicity import SimplicityDetector
-        from crewchief.simplicity._model import shipped_model
+        from crewchief.simplicity._model import shipped_model, shipped_model_loaded
 
-        model = await asyncio.to_thread(shipped_model)
+        # Only the first operation of a process reads the file, off the event loop.
+        model = (
+            shipped_model() if shipped_model_loaded() else await asyncio.to_thread(shipped_model)
+        )
         return SimplicityDetector(
             threshold=self.threshold, deep_below=self.settings.simplicity_deep_below, model=model
         )

@@ -114,7 +114,9 @@ def test_progress_and_ops_show_report_the_simplicity_decision(tmp_path: Path) ->
     assert route.startswith("route: plan (forced) · tier balanced · simplicity ")
     assert float(route.split(" · ")[2].split()[1]) >= 0.9
     assert "phrased as a question" in route and "(→ fast)" in route
-    op_id = next(line.split()[1] for line in run.stderr.splitlines() if line.startswith("operation "))
+    op_id = next(
+        line.split()[1] for line in run.stderr.splitlines() if line.startswith("operation ")
+    )
 
     show = crewchief(home, "ops", "show", op_id)
     assert show.returncode == 0, show.stderr
@@ -124,7 +126,9 @@ def test_progress_and_ops_show_report_the_simplicity_decision(tmp_path: Path) ->
     shown = json.loads(crewchief(home, "ops", "show", op_id, "--json").stdout)
     assert shown["route_forced"] is True
     assert shown["simplicity"]["tier"] == "balanced" and shown["simplicity"]["score"] >= 0.9
-    assert shown["simplicity"]["reasons"] == [r.strip() for r in route.split(" · ", 3)[3].split(";")]
+    assert shown["simplicity"]["reasons"] == [
+        r.strip() for r in route.split(" · ", 3)[3].split(";")
+    ]
 
 
 def test_with_no_model_configured_the_first_line_names_the_local_model(tmp_path: Path) -> None:

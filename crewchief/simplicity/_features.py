@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from crewchief.simplicity._signals import Prepared, Signals, _core
+from crewchief.simplicity._signals import Prepared, Signals, _core, prepare, signals
 
 CHAR_WORDS = 60  # words whose character n-grams are used
 MAX_CHAR_WORD = 40  # longer "words" are hashes or pasted blobs; their n-grams say nothing
@@ -47,16 +47,18 @@ def word_features(p: Prepared) -> dict[str, float]:
     return dict.fromkeys(keys, value)
 
 
+def char_grams(word: str) -> set[str]:
+    """The character 3- to 5-grams of ``<word>`` (none for words over MAX_CHAR_WORD)."""
+    if len(word) > MAX_CHAR_WORD:
+        return set()
+    padded = f"<{word}>"
+    return {padded[i : i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)}
+
+
 def char_features(p: Prepared) -> dict[str, float]:
     keys: set[str] = set()
     for w in p.words[:CHAR_WORDS]:
-        if len(w) > MAX_CHAR_WORD:
-            continue
-        padded = f"<{w}>"
-        n = len(padded)
-        for size in (3, 4, 5):
-            for i in range(n - size + 1):
-                keys.add("c:" + padded[i : i + size])
+        keys.update("c:" + g for g in char_grams(w))
     if not keys:
         return {}
     value = 1.0 / math.sqrt(len(keys))
@@ -71,8 +73,8 @@ def features(p: Prepared, s: Signals) -> dict[str, float]:
     return feats
 
 
-def word_of(feature: str) -> str | None:
-    """The word a word-level feature stands for (None for signals and n-grams)."""
-    if feature.startswith(("w:", "b:")):
-        return feature[2:]
-    return None
+def analyse(text: str) -> tuple[Prepared, Signals, dict[str, float]]:
+    """The prepared text, its signals and its features: what scoring and training both need."""
+    p = prepare(text)
+    s = signals(p)
+    return p, s, features(p, s)

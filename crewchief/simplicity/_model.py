@@ -80,3 +80,8 @@ class LinearModel:
 def shipped_model() -> LinearModel:
     """The model that ships with crewchief (read once per process)."""
     return LinearModel.load()
+
+
+def shipped_model_loaded() -> bool:
+    """Whether :func:`shipped_model` has been read (then calling it does no I/O)."""
+    return shipped_model.cache_info().currsize > 0

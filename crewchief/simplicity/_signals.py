@@ -21,7 +21,9 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+|\s[—–-]+\s")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 # Quoted text is material to work on ("make this less harsh: 'redo it'"), not an order.
-_QUOTED = re.compile(r"\"[^\"\n]{3,}\"|“[^”\n]{3,}”|«[^»\n]{3,}»|„[^“\n]{3,}“|(?<!\w)'[^'\n]{3,}'(?!\w)")
+_QUOTED = re.compile(
+    r"\"[^\"\n]{3,}\"|“[^”\n]{3,}”|«[^»\n]{3,}»|„[^“\n]{3,}“|(?<!\w)'[^'\n]{3,}'(?!\w)"
+)
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _LOG_LINE = re.compile(
     r"^\s*(?:at |File \"|Traceback|>>>|\$ |#!|\d{4}-\d\d-\d\d|\[\w+\]|"
@@ -31,7 +33,9 @@ _LOG_LINE = re.compile(
 )
 _SYMBOLS = frozenset("{}[]()<>=;:/\\|_$#@*\"'`.,+-&%~^")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S", re.MULTILINE)
-_PATH = re.compile(r"(?:^|[\s`'\"(])((?:[\w.*-]+/)+[\w.*-]*|[\w*-]*\.(\w{1,10}))(?=$|[\s`'\"),:;?!])")
+_PATH = re.compile(
+    r"(?:^|[\s`'\"(])((?:[\w.*-]+/)+[\w.*-]*|[\w*-]*\.(\w{1,10}))(?=$|[\s`'\"),:;?!])"
+)
 _TICKET = re.compile(r"(?:#\d+\b|\b[A-Z][A-Z0-9]{1,9}-\d+\b|\bPR\s*#?\d+)")
 _SKIP_START = frozenset(
     "hey hi hello ok okay so now also and but please pls yo alright right quick well btw "
@@ -266,8 +270,10 @@ def _ask_signals(p: Prepared, out: Signals) -> None:
         return
     probe = Signals()
     _sentence_signals(last, probe)
-    if "question_form" in probe or "polite_explain" in probe or (
-        p.ends_question and "polite_order" not in probe and "order_first" not in probe
+    if (
+        "question_form" in probe
+        or "polite_explain" in probe
+        or (p.ends_question and "polite_order" not in probe and "order_first" not in probe)
     ):
         out.add("ask_is_question")
     elif "order_first" in probe or "polite_order" in probe:

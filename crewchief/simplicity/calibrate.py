@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from crewchief._atomic import atomic_write
 from crewchief.simplicity.metrics import Metrics, at_threshold, candidate_thresholds
 
 
@@ -109,4 +110,4 @@ def write_threshold(path: Path, threshold: float) -> None:
         at = table.start() if table else len(text)
         sep = "" if at == 0 or text[:at].endswith("\n") else "\n"
         text = text[:at] + sep + line + "\n" + ("\n" if table else "") + text[at:]
-    path.write_text(text, encoding="utf-8")
+    atomic_write(path, text.encode("utf-8"))

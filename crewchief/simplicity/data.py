@@ -38,7 +38,9 @@ def parse_line(raw: str, line: int) -> Example:
     except json.JSONDecodeError as exc:
         raise LineError(line, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(item, dict):
-        raise LineError(line, f'expected a JSON object like {{"text": ...}}, got {type(item).__name__}')
+        raise LineError(
+            line, f'expected a JSON object like {{"text": ...}}, got {type(item).__name__}'
+        )
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
         raise LineError(line, "text: expected a non-empty string")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from crewchief.simplicity._features import MAX_CHAR_WORD, features
+from crewchief.simplicity._features import analyse, char_grams
 from crewchief.simplicity._model import LinearModel, shipped_model
-from crewchief.simplicity._signals import Prepared, Signals, prepare, signals
+from crewchief.simplicity._signals import Prepared, Signals
 
 Route = Literal["fast", "plan"]
 Tier = Literal["fast", "balanced", "deep"]
@@ -58,11 +58,13 @@ class Decision:
         return asdict(self)
 
 
-def _label(name: str, detail: str) -> str:
+def _label(name: str, detail: str, n_words: int) -> str:
     if name.startswith("len_"):
-        n = int(detail.split()[0])
-        words = "1 word" if n == 1 else detail
-        text = f"short ({words})" if n <= 12 else f"long ({words})" if n > 80 else f"length: {words}"
+        n = n_words
+        words = "1 word" if n == 1 else f"{n} words"
+        text = (
+            f"short ({words})" if n <= 12 else f"long ({words})" if n > 80 else f"length: {words}"
+        )
     else:
         text = _LABELS.get(name, name.replace("_", " "))
         if detail:
@@ -88,11 +90,7 @@ def _word_shares(p: Prepared, contrib: dict[str, float]) -> dict[str, float]:
     shares: dict[str, float] = {}
     for word in dict.fromkeys(p.words):
         total = contrib.get(f"w:{word}", 0.0)
-        if len(word) > MAX_CHAR_WORD:
-            shares[word] = total
-            continue
-        padded = f"<{word}>"
-        grams = {padded[i : i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)}
+        grams = char_grams(word)
         total += sum(contrib.get(f"c:{g}", 0.0) for g in grams) / max(1, len(p.words))
         shares[word] = total
     for key, value in contrib.items():
@@ -126,7 +124,7 @@ def explain(p: Prepared, s: Signals, contrib: dict[str, float]) -> list[str]:
     shares = _signal_shares(s, contrib)
     ranked = sorted(shares.items(), key=lambda kv: -abs(kv[1]))
     reasons = [
-        f"{_label(name, s.fired[name])} (→ {'fast' if share > 0 else 'plan'})"
+        f"{_label(name, s.fired[name], p.prose_words)} (→ {'fast' if share > 0 else 'plan'})"
         for name, share in ranked[:_MAX_SIGNAL_REASONS]
         if abs(share) >= _MIN_SHARE
     ]
@@ -164,10 +162,12 @@ class SimplicityDetector:
         self.deep_below = deep_below
         self.model = model or shipped_model()
 
+    def _score(self, feats: dict[str, float]) -> float:
+        return round(self.model.probability(self.model.margin(feats)), 4)
+
     def score(self, text: str) -> float:
         """The probability that one model call answers ``text`` well (1 = simple)."""
-        p = prepare(text)
-        return round(self.model.probability(self.model.margin(features(p, signals(p)))), 4)
+        return self._score(analyse(text)[2])
 
     def tier_for(self, score: float, route: Route) -> Tier:
         if route == "fast":
@@ -180,10 +180,8 @@ class SimplicityDetector:
         """Score ``text`` and decide; ``force`` overrides the route and is recorded."""
         if force not in (None, "fast", "plan"):
             raise ValueError(f"route: expected 'fast' or 'plan', got {force!r}")
-        p = prepare(text)
-        s = signals(p)
-        feats = features(p, s)
-        score = round(self.model.probability(self.model.margin(feats)), 4)
+        p, s, feats = analyse(text)
+        score = self._score(feats)
         route: Route = force or ("fast" if score >= self.threshold else "plan")
         reasons = explain(p, s, self.model.contributions(feats))
         return Decision(
@@ -195,6 +193,8 @@ class SimplicityDetector:
         )
 
 
-def decide(text: str, *, threshold: float = DEFAULT_THRESHOLD, force: Route | None = None) -> Decision:
+def decide(
+    text: str, *, threshold: float = DEFAULT_THRESHOLD, force: Route | None = None
+) -> Decision:
     """Decide one request with the shipped model (see :class:`SimplicityDetector`)."""
     return SimplicityDetector(threshold=threshold).decide(text, force=force)

@@ -75,7 +75,11 @@ class Metrics:
             lines.append(
                 f"{r:<8}{self.precision(r):>10.1%}{self.recall(r):>8.1%}{self.share(r):>8.1%}"
             )
-        lines += ["", "confusion (rows: label, columns: predicted)", f"{'':<8}{'fast':>6}{'plan':>6}"]
+        lines += [
+            "",
+            "confusion (rows: label, columns: predicted)",
+            f"{'':<8}{'fast':>6}{'plan':>6}",
+        ]
         for t in LABELS:
             lines.append(f"{t:<8}" + "".join(f"{self.confusion[(t, p)]:>6}" for p in LABELS))
         return "\n".join(lines)

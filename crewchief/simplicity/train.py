@@ -18,9 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from crewchief.simplicity._features import features
+from crewchief.simplicity._features import analyse
 from crewchief.simplicity._model import MODEL_FILE, LinearModel, sigmoid
-from crewchief.simplicity._signals import prepare, signals
 from crewchief.simplicity.data import DATA_DIR, Example, load_examples
 
 L2 = 1e-4
@@ -34,11 +33,12 @@ Row = tuple[list[int], list[float], int]
 
 
 def featurize(text: str) -> dict[str, float]:
-    p = prepare(text)
-    return features(p, signals(p))
+    return analyse(text)[2]
 
 
-def _rows(feats: Sequence[dict[str, float]], labels: Sequence[int], index: dict[str, int]) -> list[Row]:
+def _rows(
+    feats: Sequence[dict[str, float]], labels: Sequence[int], index: dict[str, int]
+) -> list[Row]:
     rows = []
     for f, y in zip(feats, labels, strict=True):
         keys = [k for k in f if k in index]
@@ -79,10 +79,6 @@ def fit(
     return weights, bias
 
 
-def _margin(weights: dict[str, float], bias: float, f: dict[str, float]) -> float:
-    return bias + sum(weights.get(k, 0.0) * v for k, v in f.items())
-
-
 def _folds(n: int, k: int, seed: int) -> list[list[int]]:
     order = list(range(n))
     random.Random(seed).shuffle(order)
@@ -98,12 +94,15 @@ def out_of_fold_margins(
         held_set = set(held)
         keep = [i for i in range(len(feats)) if i not in held_set]
         weights, bias = fit([feats[i] for i in keep], [labels[i] for i in keep], l2=l2)
+        fold_model = LinearModel(weights=weights, bias=bias)
         for i in held:
-            margins[i] = _margin(weights, bias, feats[i])
+            margins[i] = fold_model.margin(feats[i])
     return margins
 
 
-def platt(margins: Sequence[float], labels: Sequence[int], iterations: int = 50) -> tuple[float, float]:
+def platt(
+    margins: Sequence[float], labels: Sequence[int], iterations: int = 50
+) -> tuple[float, float]:
     """Fit ``p = sigmoid(a·m + b)`` to held-out margins by Newton's method (Platt scaling)."""
     n_pos = sum(labels)
     n_neg = len(labels) - n_pos
@@ -174,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     from crewchief.simplicity.detector import SimplicityDetector
     from crewchief.simplicity.metrics import Metrics
 
-    parser = argparse.ArgumentParser(prog="python -m crewchief.simplicity.train", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m crewchief.simplicity.train", description=__doc__
+    )
     parser.add_argument("--train", type=Path, default=DATA_DIR / "train.jsonl")
     parser.add_argument("--dev", type=Path, default=DATA_DIR / "dev.jsonl")
     parser.add_argument("--out", type=Path, default=MODEL_FILE)

@@ -11,11 +11,11 @@ and never follow a symlink out of the root (see ``_walk``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from crewchief._atomic import atomic_write
 from crewchief.tools import counting, languages, summarize, symbols
 from crewchief.tools._fs import ToolError, is_binary, read_bytes, read_text, split_lines
 from crewchief.tools._walk import Entry, check_pattern, is_glob, walk
@@ -23,9 +23,6 @@ from crewchief.tools.grep import GrepLimits, grep
 
 __all__ = ["MAX_FILE_BYTES", "MAX_LIST", "ToolError", "Workspace"]
 
-# What new files get, as if created with open(): 0o666 less the process umask.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 MAX_FILE_BYTES = 1_000_000
 MAX_LIST = 500
 MAX_MATCHES = 100
@@ -122,18 +119,7 @@ class Workspace:
         if real.exists() and not real.is_file():
             raise ToolError(f"{path} exists and is not a regular file")
         real.parent.mkdir(parents=True, exist_ok=True)
-        mode = real.stat().st_mode & 0o777 if real.exists() else 0o666 & ~_UMASK
-        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, real)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(real, data)
         lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
         return f"wrote {self.display(real)} ({len(data):,} bytes, {lines} lines)"
 
