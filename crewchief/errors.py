@@ -41,6 +41,10 @@ class OperationNotFound(CrewchiefError):
     code = "operation_not_found"
 
 
+class TaskNotFound(CrewchiefError):
+    code = "task_not_found"
+
+
 class OperationStateError(CrewchiefError):
     """The operation is not in a state that allows the requested action."""
 

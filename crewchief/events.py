@@ -23,20 +23,29 @@ class EventType(StrEnum):
     PLAN_TOOL_CALLED = "plan.tool_called"
     PLAN_INVALID = "plan.invalid"
     PLAN_GENERATED = "plan.generated"
+    PLAN_AWAITING_APPROVAL = "plan.awaiting_approval"
+    PLAN_REVIEWED = "plan.reviewed"
     TASK_CREATED = "task.created"
     TASK_STARTED = "task.started"
     TASK_SKILL_ACTIVATED = "task.skill_activated"
     TASK_TOOL_CALLED = "task.tool_called"
     TASK_COMPLETED = "task.completed"
     TASK_FAILED = "task.failed"
+    TASK_RERUN = "task.rerun"
     OPERATION_COMPLETED = "operation.completed"
     OPERATION_FAILED = "operation.failed"
     OPERATION_CANCELLED = "operation.cancelled"
+    OPERATION_REJECTED = "operation.rejected"
     MODEL_DELTA = "model.delta"
 
 
 TERMINAL_EVENTS = frozenset(
-    {EventType.OPERATION_COMPLETED, EventType.OPERATION_FAILED, EventType.OPERATION_CANCELLED}
+    {
+        EventType.OPERATION_COMPLETED,
+        EventType.OPERATION_FAILED,
+        EventType.OPERATION_CANCELLED,
+        EventType.OPERATION_REJECTED,
+    }
 )
 
 

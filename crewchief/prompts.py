@@ -67,6 +67,16 @@ PLAN_USER = """{request_marker}
 
 Workspace: {workspace}"""
 
+PLAN_FEEDBACK = """A reviewer did not accept your previous plan.
+
+Previous plan:
+{previous}
+
+Reviewer's feedback:
+{feedback}
+
+Write a new plan that follows the feedback."""
+
 PLAN_RETRY = (
     "That reply could not be used: {error}\nReply again with only the JSON object described above."
 )
@@ -122,6 +132,11 @@ TASK_USER = """{request_marker}
 
 Workspace: {workspace}
 {dependencies}"""
+
+TASK_INSTRUCTIONS = """
+
+Instructions for this run of the task (they take precedence over earlier results):
+{instructions}"""
 
 SYNTHESIZE_SYSTEM = """You are crewchief. The tasks of a plan have been carried out for the user's
 request. Write the final answer for the user from the task results: what was done, what

@@ -18,9 +18,16 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from langgraph.types import Command
+
 from crewchief.config import Settings, load_settings
 from crewchief.db import repository
-from crewchief.errors import CrewchiefError, OperationNotFound, OperationStateError
+from crewchief.errors import (
+    CrewchiefError,
+    ModelConfigError,
+    OperationNotFound,
+    OperationStateError,
+)
 from crewchief.events import Event, Subscription
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.graphs.state import OperationContext, OperationInput
@@ -35,6 +42,27 @@ class InvalidRequest(CrewchiefError):
     """A field of a new operation is invalid; the message names the field."""
 
     code = "invalid_request"
+
+
+def validate_models(models: Any, settings: Settings) -> dict[str, str]:
+    """Check per-operation model overrides: known aliases bound to specs of known providers."""
+    from crewchief.config import ALIASES
+    from crewchief.models.registry import ModelRegistry
+
+    if models is None:
+        return {}
+    if not isinstance(models, dict):
+        raise InvalidRequest("models: expected an object mapping alias to 'provider:model'")
+    for alias, spec in models.items():
+        if alias not in ALIASES:
+            raise InvalidRequest(f"models.{alias}: unknown alias; expected one of {list(ALIASES)}")
+        if not isinstance(spec, str) or ":" not in spec:
+            raise InvalidRequest(f"models.{alias}: expected 'provider:model', got {spec!r}")
+    try:
+        ModelRegistry(settings, models).check()
+    except ModelConfigError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return dict(models)
 
 
 def validate_request(request: Any, workspace: Any, route: Any) -> tuple[str, str | None]:
@@ -182,19 +210,40 @@ class Crewchief:
         route: str | None = None,
         metadata: dict[str, Any] | None = None,
         operation_id: str | None = None,
+        approve_plan: bool = False,
+        models: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> OperationHandle:
         """Create the operation and start running it in the background.
+
+        Args:
+            approve_plan: Stop after planning (status ``awaiting_approval``) until
+                :meth:`review_plan` is called.
+            models: Rebind aliases for this operation only: ``{"delegate": "openai:gpt-4.1-mini"}``.
+            owner: Who the operation belongs to (the REST API's key owner).
 
         Raises:
             InvalidRequest: a field is invalid (nothing is recorded or run).
         """
         request, ws = validate_request(request, workspace, route)
+        models = validate_models(models, self.settings)
+        options: dict[str, Any] = {}
+        if approve_plan:
+            options["approve_plan"] = True
+        if models:
+            options["models"] = models
         op = operation_id or str(uuid.uuid4())
         # Subscribe first so the handle's events start with operation.started.
         sub = self.services.bus.subscribe(op)
         try:
             await self.services.recorder.create_operation(
-                operation_id=op, request=request, workspace=ws, route=route, metadata=metadata
+                operation_id=op,
+                request=request,
+                workspace=ws,
+                route=route,
+                metadata=metadata,
+                owner=owner,
+                options=options,
             )
         except BaseException:
             sub.close()
@@ -204,27 +253,38 @@ class Crewchief:
             "operation_id": op,
             "workspace": ws,
             "forced_route": route,
+            "approve_plan": approve_plan,
         }
-        return self._launch(op, payload, ws, sub)
+        return self._launch(op, payload, ws, options, sub)
 
     def _launch(
         self,
         op: str,
-        payload: OperationInput | None,
+        payload: OperationInput | Command | None,
         workspace: str | None,
+        options: dict[str, Any] | None,
         sub: Subscription | None = None,
     ) -> OperationHandle:
         sub = sub or self.services.bus.subscribe(op)
-        task = asyncio.create_task(self._execute(op, payload, workspace), name=f"crewchief-op-{op}")
+        task = asyncio.create_task(
+            self._execute(op, payload, workspace, options or {}), name=f"crewchief-op-{op}"
+        )
         self._runs[op] = task
         return OperationHandle(self, op, task, sub)
 
     async def _execute(
-        self, op: str, payload: OperationInput | None, workspace: str | None
+        self,
+        op: str,
+        payload: OperationInput | Command | None,
+        workspace: str | None,
+        options: dict[str, Any],
     ) -> None:
         services = self.services
         # Parallelism is bounded by the per-operation task slots (settings.max_parallel_tasks).
-        context = OperationContext(workspace=workspace)
+        models = options.get("models") or {}
+        context = OperationContext(
+            workspace=workspace, **{f"{alias}_model": spec for alias, spec in models.items()}
+        )
         context._services = services
         config = {
             "configurable": {"thread_id": op},
@@ -286,10 +346,122 @@ class Crewchief:
                 "operation_id": operation_id,
                 "workspace": current.workspace,
                 "forced_route": current.route if current.route_forced else None,
+                "approve_plan": bool((current.options or {}).get("approve_plan")),
             }
+        elif snapshot.interrupts:
+            raise OperationStateError(
+                f"operation {operation_id} waits for a plan decision: use review_plan"
+            )
         sub = self.services.bus.subscribe(operation_id)
         await self.services.recorder.operation_resumed(operation_id)
-        return self._launch(operation_id, payload, current.workspace, sub)
+        return self._launch(operation_id, payload, current.workspace, current.options, sub)
+
+    async def review_plan(
+        self, operation_id: str, decision: Any, *, owner: Any = repository.ANY_OWNER
+    ) -> OperationHandle:
+        """Give an operation that is ``awaiting_approval`` the reviewer's decision.
+
+        ``decision`` is ``{"action": "accept"}``, ``{"action": "edit", "tasks": [...]}``,
+        ``{"action": "replan", "feedback": "..."}`` or ``{"action": "reject"}``
+        (or one of the models in :mod:`crewchief.steering`). The decision is
+        recorded before this returns; the run continues in the background.
+
+        Raises:
+            OperationNotFound: unknown id (or another owner's).
+            OperationStateError: the operation is not waiting for a decision.
+            InvalidDecision: the decision is invalid (nothing is recorded).
+        """
+        from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decision
+
+        current = await self.get(operation_id, owner=owner)
+        decision = parse_decision(decision)
+        if current.status != "awaiting_approval" or operation_id in self._runs:
+            raise OperationStateError(
+                f"operation {operation_id} is {current.status}, not awaiting_approval"
+            )
+        snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
+        if not snapshot.interrupts:
+            raise OperationStateError(f"operation {operation_id} has no plan waiting for review")
+        if isinstance(decision, EditPlan):
+            skills = await asyncio.to_thread(self._skill_names, current.workspace)
+            edited_tasks(decision, skills=skills, max_tasks=self.settings.max_plan_tasks)
+        plan_round = snapshot.values.get("plan_round") or 1
+        if isinstance(decision, RejectPlan):
+            # Recorded here so the caller sees ``rejected`` at once; the node's write is a no-op.
+            await self.services.recorder.plan_reviewed(
+                operation_id, plan_round=plan_round, action="reject"
+            )
+            reason = f"plan rejected: {decision.reason}" if decision.reason else "plan rejected"
+            await self.services.recorder.finish(operation_id, "rejected", error=reason)
+        elif not isinstance(decision, EditPlan):
+            await self.services.recorder.plan_reviewed(
+                operation_id,
+                plan_round=plan_round,
+                action=decision.action,
+                feedback=getattr(decision, "feedback", None),
+            )
+        command = Command(resume=decision.model_dump(exclude_none=True))
+        return self._launch(operation_id, command, current.workspace, current.options)
+
+    def _skill_names(self, workspace: str | None) -> set[str]:
+        from crewchief.skills.registry import skill_registry
+
+        registry = skill_registry(self.settings)
+        return {m.name for m in registry.usable(workspace=bool(workspace))}
+
+    async def rerun_task(
+        self,
+        operation_id: str,
+        sequence: int,
+        *,
+        description: str | None = None,
+        instructions: str | None = None,
+        owner: Any = repository.ANY_OWNER,
+    ) -> OperationHandle:
+        """Run a task again, and every task that depends on it, then synthesize again.
+
+        The graph forks from the checkpoint before the task ran; the other tasks
+        keep their results. The earlier versions of the re-run tasks stay in the
+        operation's history (``TaskResult.history``).
+
+        Raises:
+            OperationNotFound: unknown id (or another owner's).
+            TaskNotFound: the operation has no such task.
+            OperationStateError: the operation has not ended, or was rejected.
+        """
+        from crewchief._rerun import fork_point, fork_values
+        from crewchief.steering import dependents
+
+        current = await self.get(operation_id, owner=owner)
+        if operation_id in self._runs or current.status not in ("completed", "failed", "cancelled"):
+            raise OperationStateError(
+                f"operation {operation_id} is {current.status}: only an operation that ended"
+                " (completed, failed or cancelled) can re-run a task"
+            )
+        latest, base = await fork_point(self._graph, operation_id, sequence)
+        affected = dependents(latest.values["plan"], sequence)
+        versions = await self.services.recorder.task_rerun(
+            operation_id,
+            sequence=sequence,
+            affected=affected,
+            description=description,
+            instructions=instructions,
+        )
+        values = fork_values(
+            latest,
+            sequence,
+            description=description,
+            instructions=instructions,
+            versions=versions,
+        )
+        sub = self.services.bus.subscribe(operation_id)
+        try:
+            await self._graph.aupdate_state(base.config, values, as_node="dispatch")
+        except BaseException as exc:
+            sub.close()
+            await self.services.recorder.finish(operation_id, "failed", error=f"rerun: {exc}")
+            raise
+        return self._launch(operation_id, None, current.workspace, current.options, sub)
 
     async def cancel(self, operation_id: str) -> OperationResult:
         """Cancel an operation running in this process (idempotent for ended ones)."""
@@ -307,16 +479,32 @@ class Crewchief:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def get(self, operation_id: str, *, events: bool = False) -> OperationResult:
-        """An operation as stored. Raises :class:`OperationNotFound` for unknown ids."""
+    async def get(
+        self, operation_id: str, *, events: bool = False, owner: Any = repository.ANY_OWNER
+    ) -> OperationResult:
+        """An operation as stored. Raises :class:`OperationNotFound` for unknown ids.
+
+        With ``owner``, another owner's operation is reported as not found.
+        """
         store = self.services.store
         if store is None:
             raise OperationNotFound("this instance does not persist operations")
-        return await repository.get_operation(store, operation_id, include_events=events)
+        return await repository.get_operation(
+            store, operation_id, include_events=events, owner=owner
+        )
 
-    async def list(self, *, status: str | None = None, limit: int = 20) -> list[OperationSummary]:
-        """Operations, newest first."""
-        return await repository.list_operations(self.services.store, status=status, limit=limit)
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 20,
+        before: tuple[Any, str] | None = None,
+        owner: Any = repository.ANY_OWNER,
+    ) -> list[OperationSummary]:
+        """Operations, newest first; ``before`` is ``(created_at, id)`` of the previous page's last."""
+        return await repository.list_operations(
+            self.services.store, status=status, limit=limit, before=before, owner=owner
+        )
 
     def run_sync(self, request: str, **kwargs: Any) -> OperationResult:
         """Blocking :meth:`run` for scripts: opens, runs and closes."""

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 # An operation in one of these statuses has ended.
 TERMINAL_STATUSES = ("completed", "failed", "cancelled", "rejected")
+# Every status an operation can have.
+STATUSES = ("running", "awaiting_approval", *TERMINAL_STATUSES)
 
 
 class TokenUsage(BaseModel):
@@ -36,8 +38,13 @@ class ModelUsage(BaseModel):
 
 
 class TaskResult(BaseModel):
+    """One task; ``history`` holds its earlier versions when it was re-run."""
+
     sequence: int
+    version: int = 1
+    current: bool = True
     description: str
+    instructions: str | None = None
     active_form: str
     skill: str | None = None
     depends_on: list[int] = Field(default_factory=list)
@@ -49,6 +56,7 @@ class TaskResult(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    history: list[TaskResult] = Field(default_factory=list)
 
 
 class EventRecord(BaseModel):
@@ -99,6 +107,8 @@ class OperationResult(BaseModel):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     events: list[EventRecord] | None = None
+    owner: str | None = None
+    options: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import true as sql_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -29,6 +31,7 @@ class Base(DeclarativeBase):
 
 class Operation(Base):
     __tablename__ = "operations"
+    __table_args__ = (Index("ix_operations_owner_created", "owner", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     request: Mapped[str] = mapped_column(Text)
@@ -50,6 +53,10 @@ class Operation(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    # The API key owner it belongs to; NULL for operations run through the library.
+    owner: Mapped[str | None] = mapped_column(String(64))
+    # How it was started ({"approve_plan": ..., "models": {...}}), reused by resume and rerun.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -57,9 +64,13 @@ class Operation(Base):
 
 
 class OperationTask(Base):
+    """One version of one task. Re-running a task adds a version; exactly one is current."""
+
     __tablename__ = "operation_tasks"
     __table_args__ = (
-        UniqueConstraint("operation_id", "sequence", name="uq_task_operation_sequence"),
+        UniqueConstraint(
+            "operation_id", "sequence", "version", name="uq_task_operation_sequence_version"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -67,7 +78,11 @@ class OperationTask(Base):
         ForeignKey("operations.id", ondelete="CASCADE"), index=True
     )
     sequence: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_true())
     description: Mapped[str] = mapped_column(Text)
+    # Extra guidance given when the task was re-run.
+    instructions: Mapped[str | None] = mapped_column(Text)
     active_form: Mapped[str] = mapped_column(Text)
     skill: Mapped[str | None] = mapped_column(String(64))
     depends_on: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -129,3 +144,19 @@ class ModelCall(Base):
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A bearer key of the REST API. Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    # The first characters of the key, shown by `keys list` so a key can be recognised.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from crewchief.db._sql import CURRENT_TASK, TxLike, WriterLike, insert_tasks, round_key, task_key
+from crewchief.db._steering import SteeringWrites
 from crewchief.db.models import utcnow
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.registry import CallInfo, CallRecord, Usage
@@ -27,24 +29,10 @@ _END_EVENTS = {
     "completed": EventType.OPERATION_COMPLETED,
     "failed": EventType.OPERATION_FAILED,
     "cancelled": EventType.OPERATION_CANCELLED,
+    "rejected": EventType.OPERATION_REJECTED,
 }
-
-
-class TxLike(Protocol):
-    def execute(self, sql: str, params: dict[str, Any] | None = None) -> Any: ...
-    def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple | None: ...
-    def ts(self, value: Any) -> Any: ...
-    def json(self, value: Any) -> Any: ...
-    def flag(self, value: bool) -> Any: ...
-    def append(
-        self, op: str, type_: EventType, payload: dict[str, Any], key: str, now: Any
-    ) -> Event | None: ...
-
-
-class WriterLike(Protocol):
-    async def run(self, work: Callable[[Any], Any]) -> Any: ...
-    def forget(self, op: str) -> None: ...
-    async def close(self) -> None: ...
+# Events that start another run of an operation; each run ends with its own terminal event.
+_RUN_EVENTS = (str(EventType.OPERATION_RESUMED), str(EventType.TASK_RERUN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +48,7 @@ def _usage(u: Usage) -> dict[str, int]:
     return {"input": u.input, "output": u.output, "reasoning": u.reasoning}
 
 
-class Recorder:
+class Recorder(SteeringWrites):
     """Persists operations, tasks, events and model usage; publishes events."""
 
     def __init__(self, writer: WriterLike, bus: EventBus):
@@ -118,6 +106,8 @@ class Recorder:
         workspace: str | None,
         route: str | None = None,
         metadata: dict[str, Any] | None = None,
+        owner: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         """Insert the operation (status ``running``) with its first event, unless it exists."""
         if operation_id in self._created:
@@ -127,10 +117,11 @@ class Recorder:
         def work(tx: TxLike) -> list:
             tx.execute(
                 "INSERT INTO operations (id, request, workspace, status, route, route_forced, metadata,"
-                " planning_input_tokens, planning_output_tokens, planning_reasoning_tokens,"
-                " input_tokens, output_tokens, reasoning_tokens, created_at, started_at, updated_at)"
+                " owner, options, planning_input_tokens, planning_output_tokens,"
+                " planning_reasoning_tokens, input_tokens, output_tokens, reasoning_tokens,"
+                " created_at, started_at, updated_at)"
                 " VALUES (:id, :request, :workspace, 'running', :route, :forced, :metadata,"
-                " 0, 0, 0, 0, 0, 0, :now, :now, :now) ON CONFLICT (id) DO NOTHING",
+                " :owner, :options, 0, 0, 0, 0, 0, 0, :now, :now, :now) ON CONFLICT (id) DO NOTHING",
                 {
                     "id": operation_id,
                     "request": request,
@@ -138,6 +129,8 @@ class Recorder:
                     "route": route,
                     "forced": tx.flag(route is not None),
                     "metadata": tx.json(metadata) if metadata is not None else None,
+                    "owner": owner,
+                    "options": tx.json(options) if options else None,
                     "now": tx.ts(now),
                 },
             )
@@ -217,19 +210,25 @@ class Recorder:
 
         await self._write(op, work)
 
-    async def plan_invalid(self, op: str, attempt: int, error: str) -> None:
-        payload = {"attempt": attempt, "error": error}
-        await self._write(
-            op,
-            lambda tx: [
-                tx.append(op, EventType.PLAN_INVALID, payload, f"plan.invalid:{attempt}", utcnow())
-            ],
-        )
+    async def plan_invalid(self, op: str, attempt: int, error: str, *, plan_round: int = 1) -> None:
+        payload = {"attempt": attempt, "error": error, "round": plan_round}
+        key = round_key(f"plan.invalid:{attempt}", plan_round)
+        await self._event(op, EventType.PLAN_INVALID, payload, key)
 
     async def plan_generated(
-        self, op: str, *, tasks: list[dict[str, Any]], text: str, usage: Usage
+        self,
+        op: str,
+        *,
+        tasks: list[dict[str, Any]],
+        text: str,
+        usage: Usage,
+        plan_round: int = 1,
     ) -> None:
-        """Store the plan and its tasks (``pending``), with one event each."""
+        """Store the plan and its tasks (``pending``), with one event each.
+
+        A later round (the reviewer asked for a new plan) replaces the tasks of
+        the previous one, which never ran.
+        """
         now = utcnow()
 
         def work(tx: TxLike) -> list:
@@ -245,29 +244,28 @@ class Recorder:
                     "r": usage.reasoning,
                 },
             )
-            for t in tasks:
-                tx.execute(
-                    "INSERT INTO operation_tasks (operation_id, sequence, description, active_form, skill,"
-                    " depends_on, status, input_tokens, output_tokens, reasoning_tokens, created_at)"
-                    " VALUES (:op, :seq, :description, :active_form, :skill, :deps, 'pending', 0, 0, 0, :now)"
-                    " ON CONFLICT (operation_id, sequence) DO NOTHING",
-                    {
-                        "op": op,
-                        "seq": t["id"],
-                        "description": t["description"],
-                        "active_form": t["active_form"],
-                        "skill": t.get("skill"),
-                        "deps": tx.json(t.get("depends_on", [])),
-                        "now": tx.ts(now),
-                    },
+            if (
+                plan_round > 1
+                and tx.one(
+                    "SELECT 1 FROM operation_events WHERE operation_id = :op AND key = :key",
+                    {"op": op, "key": round_key("plan.generated", plan_round)},
                 )
-            plan_payload = {"text": text, "tasks": tasks, "usage": _usage(usage)}
-            events = [tx.append(op, EventType.PLAN_GENERATED, plan_payload, "plan.generated", now)]
+                is None
+            ):
+                tx.execute("DELETE FROM operation_tasks WHERE operation_id = :op", {"op": op})
+            insert_tasks(tx, op, tasks, now)
+            plan_payload = {
+                "text": text,
+                "tasks": tasks,
+                "usage": _usage(usage),
+                "round": plan_round,
+            }
+            key = round_key("plan.generated", plan_round)
+            events = [tx.append(op, EventType.PLAN_GENERATED, plan_payload, key, now)]
             for t in tasks:
                 payload = dict(t, sequence=t["id"])
-                events.append(
-                    tx.append(op, EventType.TASK_CREATED, payload, f"task.created:{t['id']}", now)
-                )
+                key = round_key(f"task.created:{t['id']}", plan_round)
+                events.append(tx.append(op, EventType.TASK_CREATED, payload, key, now))
             return events
 
         await self._write(op, work)
@@ -279,21 +277,22 @@ class Recorder:
 
         def work(tx: TxLike) -> tuple[list, FinishedTask | None]:
             row = tx.one(
-                "SELECT status, result, error_message FROM operation_tasks WHERE operation_id = :op AND sequence = :seq",
-                {"op": op, "seq": seq},
+                "SELECT status, result, error_message, version FROM operation_tasks"
+                " WHERE operation_id = :op AND sequence = :seq" + CURRENT_TASK,
+                {"op": op, "seq": seq, "cur": tx.flag(True)},
             )
             if row is not None and row[0] in ("completed", "failed"):
-                return [], FinishedTask(*row)
+                return [], FinishedTask(*row[:3])
             now = utcnow()
             tx.execute(
                 "UPDATE operation_tasks SET status = 'in_progress', started_at = :now, error_message = NULL"
-                " WHERE operation_id = :op AND sequence = :seq",
-                {"op": op, "seq": seq, "now": tx.ts(now)},
+                " WHERE operation_id = :op AND sequence = :seq" + CURRENT_TASK,
+                {"op": op, "seq": seq, "now": tx.ts(now), "cur": tx.flag(True)},
             )
-            payload = {"sequence": seq, "active_form": active_form}
-            return [
-                tx.append(op, EventType.TASK_STARTED, payload, f"task.started:{seq}", now)
-            ], None
+            version = row[3] if row else 1
+            payload = {"sequence": seq, "version": version, "active_form": active_form}
+            key = task_key(tx, "task.started", op, seq)
+            return [tx.append(op, EventType.TASK_STARTED, payload, key, now)], None
 
         return await self._write(op, work)
 
@@ -305,8 +304,9 @@ class Recorder:
             tx.execute(
                 "UPDATE operation_tasks SET status = 'completed', result = :result, model = :model,"
                 " input_tokens = :i, output_tokens = :o, reasoning_tokens = :r, completed_at = :now"
-                " WHERE operation_id = :op AND sequence = :seq",
+                " WHERE operation_id = :op AND sequence = :seq" + CURRENT_TASK,
                 {
+                    "cur": tx.flag(True),
                     "op": op,
                     "seq": seq,
                     "result": result,
@@ -318,14 +318,20 @@ class Recorder:
                 },
             )
             payload = {"sequence": seq, "result": result, "model": model, "usage": _usage(usage)}
-            return [tx.append(op, EventType.TASK_COMPLETED, payload, f"task.completed:{seq}", now)]
+            key = task_key(tx, "task.completed", op, seq)
+            return [tx.append(op, EventType.TASK_COMPLETED, payload, key, now)]
 
         await self._write(op, work)
 
     async def tool_called(self, op: str, seq: int, step: int, call: dict[str, Any]) -> None:
         """Record one tool call of a task: ``{tool, args, ok, output, repairs, refused}``."""
         payload = {"sequence": seq, "step": step, **call}
-        await self._event(op, EventType.TASK_TOOL_CALLED, payload, f"task.tool_called:{seq}:{step}")
+
+        def work(tx: TxLike) -> list:
+            key = f"{task_key(tx, 'task.tool_called', op, seq)}:{step}"
+            return [tx.append(op, EventType.TASK_TOOL_CALLED, payload, key, utcnow())]
+
+        await self._write(op, work)
 
     async def skill_activated(self, op: str, seq: int, skill: dict[str, Any]) -> None:
         """Record that a task follows a skill: ``{skill, by, model_alias, tools}``."""
@@ -335,18 +341,22 @@ class Recorder:
             now = utcnow()
             # An executor may pick the skill itself; the task row then says which.
             tx.execute(
-                "UPDATE operation_tasks SET skill = :skill WHERE operation_id = :op AND sequence = :seq",
-                {"op": op, "seq": seq, "skill": skill.get("skill")},
+                "UPDATE operation_tasks SET skill = :skill WHERE operation_id = :op AND sequence = :seq"
+                + CURRENT_TASK,
+                {"op": op, "seq": seq, "skill": skill.get("skill"), "cur": tx.flag(True)},
             )
-            key = f"task.skill:{seq}"
+            key = task_key(tx, "task.skill", op, seq)
             return [tx.append(op, EventType.TASK_SKILL_ACTIVATED, payload, key, now)]
 
         await self._write(op, work)
 
-    async def plan_tool_called(self, op: str, step: int, call: dict[str, Any]) -> None:
+    async def plan_tool_called(
+        self, op: str, step: int, call: dict[str, Any], *, plan_round: int = 1
+    ) -> None:
         """Record one meta-tool call of the planner: ``{tool, args, ok, answer, model, usage}``."""
         payload = {"step": step, **call}
-        await self._event(op, EventType.PLAN_TOOL_CALLED, payload, f"plan.tool_called:{step}")
+        key = round_key(f"plan.tool_called:{step}", plan_round)
+        await self._event(op, EventType.PLAN_TOOL_CALLED, payload, key)
 
     async def _event(self, op: str, type_: EventType, payload: dict[str, Any], key: str) -> None:
         await self._write(op, lambda tx: [tx.append(op, type_, payload, key, utcnow())])
@@ -356,11 +366,19 @@ class Recorder:
             now = utcnow()
             tx.execute(
                 "UPDATE operation_tasks SET status = 'failed', error_message = :error, model = :model,"
-                " completed_at = :now WHERE operation_id = :op AND sequence = :seq",
-                {"op": op, "seq": seq, "error": error, "model": model, "now": tx.ts(now)},
+                " completed_at = :now WHERE operation_id = :op AND sequence = :seq" + CURRENT_TASK,
+                {
+                    "op": op,
+                    "seq": seq,
+                    "error": error,
+                    "model": model,
+                    "now": tx.ts(now),
+                    "cur": tx.flag(True),
+                },
             )
             payload = {"sequence": seq, "error": error}
-            return [tx.append(op, EventType.TASK_FAILED, payload, f"task.failed:{seq}", now)]
+            key = task_key(tx, "task.failed", op, seq)
+            return [tx.append(op, EventType.TASK_FAILED, payload, key, now)]
 
         await self._write(op, work)
 
@@ -389,11 +407,13 @@ class Recorder:
             if status != "completed":
                 tx.execute(
                     "UPDATE operation_tasks SET status = :task_status, completed_at = :now, error_message = :msg"
-                    " WHERE operation_id = :op AND status IN ('pending', 'in_progress')",
+                    " WHERE operation_id = :op AND status IN ('pending', 'in_progress')"
+                    + CURRENT_TASK,
                     {
                         "op": op,
                         "now": tx.ts(now),
                         "msg": f"operation {status}",
+                        "cur": tx.flag(True),
                         "task_status": "cancelled" if status == "cancelled" else "failed",
                     },
                 )
@@ -418,11 +438,20 @@ class Recorder:
                 "usage": {"input": totals[0], "output": totals[1], "reasoning": totals[2]},
             }
             # One terminal event per run; a resumed run gets its own.
-            return [tx.append(op, type_, payload, f"operation.end:{_resume_count(tx, op)}", now)]
+            return [tx.append(op, type_, payload, f"operation.end:{_run_count(tx, op)}", now)]
 
         await self._write(op, work)
         self._created.discard(op)
         self.writer.forget(op)
+
+
+def _run_count(tx: TxLike, op: str) -> int:
+    """How many times the operation was started again (resumed, or a task re-run)."""
+    row = tx.one(
+        "SELECT COUNT(*) FROM operation_events WHERE operation_id = :op AND type IN (:a, :b)",
+        {"op": op, "a": _RUN_EVENTS[0], "b": _RUN_EVENTS[1]},
+    )
+    return row[0] if row else 0
 
 
 def _resume_count(tx: TxLike, op: str) -> int:

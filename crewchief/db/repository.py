@@ -25,11 +25,12 @@ _OPERATION_COLUMNS = (
     "id, status, request, workspace, route, route_forced, simplicity_score, simplicity_reasons,"
     " plan_text, plan_generated_at, planning_input_tokens, planning_output_tokens,"
     " planning_reasoning_tokens, answer, error, input_tokens, output_tokens, reasoning_tokens,"
-    " metadata, created_at, started_at, completed_at, simplicity_tier"
+    " metadata, created_at, started_at, completed_at, simplicity_tier, owner, options"
 )
 _TASK_COLUMNS = (
     "sequence, description, active_form, skill, depends_on, status, result, error_message, model,"
-    " input_tokens, output_tokens, reasoning_tokens, created_at, started_at, completed_at"
+    " input_tokens, output_tokens, reasoning_tokens, created_at, started_at, completed_at,"
+    " version, is_current, instructions"
 )
 
 
@@ -48,7 +49,25 @@ def _task(tx: Tx, r: tuple) -> TaskResult:
         created_at=tx.parse_ts(r[12]),
         started_at=tx.parse_ts(r[13]),
         completed_at=tx.parse_ts(r[14]),
+        version=r[15],
+        current=bool(r[16]),
+        instructions=r[17],
     )
+
+
+def _tasks(tx: Tx, rows: list[tuple]) -> list[TaskResult]:
+    """Current task versions in order, each with its earlier versions (newest first)."""
+    current: list[TaskResult] = []
+    history: dict[int, list[TaskResult]] = {}
+    for row in rows:
+        task = _task(tx, row)
+        if task.current:
+            current.append(task)
+        else:
+            history.setdefault(task.sequence, []).append(task)
+    for task in current:
+        task.history = sorted(history.get(task.sequence, []), key=lambda t: -t.version)
+    return current
 
 
 def _events(tx: Tx, operation_id: str, after_seq: int = 0) -> list[EventRecord]:
@@ -68,7 +87,8 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
     if r is None:
         return None
     tasks = tx.execute(
-        f"SELECT {_TASK_COLUMNS} FROM operation_tasks WHERE operation_id = :op ORDER BY sequence",
+        f"SELECT {_TASK_COLUMNS} FROM operation_tasks WHERE operation_id = :op"
+        " ORDER BY sequence, version",
         {"op": operation_id},
     ).fetchall()
     usage_rows = tx.execute(
@@ -113,7 +133,7 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
         planning_usage=TokenUsage(input=r[10], output=r[11], reasoning=r[12]),
         answer=r[13],
         error=r[14],
-        tasks=[_task(tx, t) for t in tasks],
+        tasks=_tasks(tx, tasks),
         usage=usage,
         usage_by_model=by_model,
         metadata=tx.parse_json(r[18]),
@@ -121,19 +141,27 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
         started_at=tx.parse_ts(r[20]),
         completed_at=tx.parse_ts(r[21]),
         events=_events(tx, operation_id) if include_events else None,
+        owner=r[23],
+        options=tx.parse_json(r[24]),
     )
 
 
+ANY_OWNER = object()
+
+
 async def get_operation(
-    store: Writer, operation_id: str, *, include_events: bool = False
+    store: Writer, operation_id: str, *, include_events: bool = False, owner: Any = ANY_OWNER
 ) -> OperationResult:
     """Load one operation with its tasks, usage per model and (optionally) events.
 
+    Args:
+        owner: When given, an operation of another owner is reported as missing.
+
     Raises:
-        OperationNotFound: no operation has that id.
+        OperationNotFound: no operation has that id (for this owner).
     """
     result = await store.read(lambda tx: _load(tx, operation_id, include_events))
-    if result is None:
+    if result is None or (owner is not ANY_OWNER and result.owner != owner):
         raise OperationNotFound(f"operation {operation_id!r} does not exist")
     return result
 
@@ -144,21 +172,37 @@ async def list_events(store: Writer, operation_id: str, *, after_seq: int = 0) -
 
 
 async def list_operations(
-    store: Writer, *, status: str | None = None, limit: int = 20, before: datetime | None = None
+    store: Writer,
+    *,
+    status: str | None = None,
+    limit: int = 20,
+    before: tuple[datetime, str] | None = None,
+    owner: Any = ANY_OWNER,
 ) -> list[OperationSummary]:
-    """Newest first; ``before`` pages back from a ``created_at``."""
+    """Newest first.
+
+    Args:
+        before: ``(created_at, id)`` of the last item of the previous page.
+        owner: When given, only that owner's operations.
+    """
 
     def work(tx: Tx) -> list[OperationSummary]:
-        where, params = ["1 = 1"], {"limit": limit}
+        where, params = ["1 = 1"], {"limit": limit, "cur": tx.flag(True)}
         if status:
             where.append("o.status = :status")
             params["status"] = status
+        if owner is not ANY_OWNER:
+            where.append("o.owner IS NULL" if owner is None else "o.owner = :owner")
+            params["owner"] = owner
         if before is not None:
-            where.append("o.created_at < :before")
-            params["before"] = tx.ts(before)
+            where.append(
+                "(o.created_at < :before OR (o.created_at = :before AND o.id < :before_id))"
+            )
+            params["before"] = tx.ts(before[0])
+            params["before_id"] = before[1]
         rows = tx.execute(
             "SELECT o.id, o.status, o.request, o.route, o.created_at, o.completed_at,"
-            " (SELECT COUNT(*) FROM operation_tasks t WHERE t.operation_id = o.id)"
+            " (SELECT COUNT(*) FROM operation_tasks t WHERE t.operation_id = o.id AND t.is_current = :cur)"
             f" FROM operations o WHERE {' AND '.join(where)} ORDER BY o.created_at DESC, o.id DESC LIMIT :limit",
             params,
         ).fetchall()
@@ -178,3 +222,20 @@ def _summary(tx: Tx, row: tuple[Any, ...]) -> OperationSummary:
         completed_at=tx.parse_ts(completed),
         tasks=n,
     )
+
+
+async def operation_head(store: Writer, operation_id: str) -> tuple[Any, str, int, str | None] | None:
+    """``(owner, status, last seq, last event type)`` of an operation, or None: one cheap read."""
+
+    def work(tx: Tx) -> tuple[Any, str, int, str | None] | None:
+        row = tx.one("SELECT owner, status FROM operations WHERE id = :op", {"op": operation_id})
+        if row is None:
+            return None
+        last = tx.one(
+            "SELECT seq, type FROM operation_events WHERE operation_id = :op"
+            " ORDER BY seq DESC LIMIT 1",
+            {"op": operation_id},
+        )
+        return row[0], row[1], last[0] if last else 0, last[1] if last else None
+
+    return await store.read(work)

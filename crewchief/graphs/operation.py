@@ -5,7 +5,9 @@
     START → detect_simplicity ─┬─ fast → fast_path ─────────→ END
                                │            └─(error)─┐
                                └─ plan ──→ plan ←─────┘
-                                            ▼
+                                            ▼   ▲ (replan)
+                                       review_plan ──(reject)──→ END
+                                            ▼ (accept / edit; an interrupt when approve_plan)
                                         dispatch ─Send→ execute_task (×N) ─┐
                                             ▲──────────────────────────────┘
                                             ▼ (all settled)
@@ -23,13 +25,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from crewchief.config import Settings
-from crewchief.graphs.routing import after_detect, after_fast_path, next_tasks
+from crewchief.graphs.routing import after_detect, after_fast_path, after_review, next_tasks
 from crewchief.graphs.state import OperationContext, OperationInput, OperationOutput, OperationState
 from crewchief.nodes.detect_simplicity import detect_simplicity
 from crewchief.nodes.dispatch import dispatch
 from crewchief.nodes.execute_task import execute_task
 from crewchief.nodes.fast_path import fast_path
 from crewchief.nodes.plan import plan
+from crewchief.nodes.review_plan import review_plan
 from crewchief.nodes.synthesize import synthesize
 from crewchief.services import NodeDeps, resolve_deps
 
@@ -58,7 +61,7 @@ def _bind(fn: NodeFn, settings: Settings | None) -> Callable:
                 await deps.recorder.finish(op, "failed", error=message)
                 deps.services.release(op)
             raise
-        if op and update.get("status") in ("completed", "failed"):
+        if op and update.get("status") in ("completed", "failed", "rejected"):
             deps.services.release(op)  # the operation ended: drop its task slots
         return update
 
@@ -88,13 +91,15 @@ def build_operation_graph(settings: Settings | None = None) -> StateGraph:
     graph.add_node("detect_simplicity", _bind(detect_simplicity, settings))
     graph.add_node("fast_path", _bind(fast_path, settings))
     graph.add_node("plan", _bind(plan, settings))
+    graph.add_node("review_plan", _bind(review_plan, settings))
     graph.add_node("dispatch", _bind(dispatch, settings))
     graph.add_node("execute_task", _bind(execute_task, settings))
     graph.add_node("synthesize", _bind(synthesize, settings))
     graph.add_edge(START, "detect_simplicity")
     graph.add_conditional_edges("detect_simplicity", after_detect, ["fast_path", "plan"])
     graph.add_conditional_edges("fast_path", after_fast_path, ["plan", END])
-    graph.add_edge("plan", "dispatch")
+    graph.add_edge("plan", "review_plan")
+    graph.add_conditional_edges("review_plan", after_review, ["dispatch", "plan", END])
     graph.add_conditional_edges("dispatch", next_tasks, ["execute_task", "synthesize"])
     graph.add_edge("execute_task", "dispatch")
     graph.add_edge("synthesize", END)

@@ -19,6 +19,9 @@ class PlannedTask(TypedDict):
     active_form: str
     skill: str | None
     depends_on: list[int]
+    # Set when the task is re-run: guidance for this run, and which version it is.
+    instructions: NotRequired[str | None]
+    version: NotRequired[int]
 
 
 class TaskOutcome(TypedDict):
@@ -43,6 +46,7 @@ class OperationInput(TypedDict):
     operation_id: NotRequired[str]
     workspace: NotRequired[str | None]
     forced_route: NotRequired[Route | None]
+    approve_plan: NotRequired[bool]
 
 
 class OperationState(TypedDict, total=False):
@@ -55,6 +59,11 @@ class OperationState(TypedDict, total=False):
     fast_path_error: str | None
     plan: list[PlannedTask]
     plan_text: str
+    # Plan approval: wait for a reviewer after planning; rounds count replans.
+    approve_plan: bool
+    plan_round: int
+    plan_feedback: str | None
+    review: str | None
     results: Annotated[dict[int, TaskOutcome], merge_outcomes]
     answer: str
     status: str

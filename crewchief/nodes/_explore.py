@@ -31,16 +31,24 @@ class Exploration:
     under ``meta:<tool>``).
     """
 
+    plan_round: int = 1
     findings: str = ""
     usage: Usage = field(default_factory=Usage)
     calls: int = 0
 
 
 async def explore(
-    deps: NodeDeps, system: str, user: str, root: str, *, operation_id: str, tier: TierConfig
+    deps: NodeDeps,
+    system: str,
+    user: str,
+    root: str,
+    *,
+    operation_id: str,
+    tier: TierConfig,
+    plan_round: int = 1,
 ) -> Exploration:
     """Offer the meta-tools until the orchestrator answers without one or the budget is spent."""
-    result = Exploration()
+    result = Exploration(plan_round=plan_round)
     try:
         workspace = await asyncio.to_thread(Workspace.open, root)
     except ToolError:
@@ -119,4 +127,5 @@ async def _record(
             "usage": {"input": u.input, "output": u.output, "reasoning": u.reasoning},
             "tool_calls": answer.tool_calls if answer else 0,
         },
+        plan_round=result.plan_round,
     )

@@ -47,6 +47,8 @@ def _messages(
         if deps_text
         else "",
     ) + render_named_files(files or [])
+    if task.get("instructions"):
+        user += prompts.TASK_INSTRUCTIONS.format(instructions=task["instructions"])
     system = prompts.TASK_SYSTEM_TOOLS if tools else prompts.TASK_SYSTEM
     if skill is not None:
         system += prompts.TASK_SKILL.format(name=skill.name, instructions=skill.instructions)

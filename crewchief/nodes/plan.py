@@ -46,13 +46,20 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         request=state["request"],
         workspace=workspace or "(none)",
     )
+    plan_round = state.get("plan_round") or 1
+    if plan_round > 1 and state.get("plan_feedback"):
+        user += "\n\n" + prompts.PLAN_FEEDBACK.format(
+            previous=state.get("plan_text") or "(none)", feedback=state["plan_feedback"]
+        )
     usage = Usage()
     tier = deps.planning_tier(state)
     if workspace and settings.max_plan_tool_calls > 0:
         # Looking and planning are separate calls: the plan itself is always asked for
         # with structured output and no tools in sight (small models otherwise turn the
         # tool descriptions into tasks).
-        found = await explore(deps, system, user, workspace, operation_id=op, tier=tier)
+        found = await explore(
+            deps, system, user, workspace, operation_id=op, tier=tier, plan_round=plan_round
+        )
         usage = usage + found.usage
         if found.findings:
             user += "\n\n" + prompts.PLAN_FINDINGS.format(findings=found.findings)
@@ -74,17 +81,21 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
             )
         except PlanParseError as exc:
             last_error = str(exc)
-            await deps.recorder.plan_invalid(op, attempt, last_error)
+            await deps.recorder.plan_invalid(op, attempt, last_error, plan_round=plan_round)
             messages += [
                 AIMessage(reply.text),
                 HumanMessage(prompts.PLAN_RETRY.format(error=last_error)),
             ]
             continue
-        return await _done(deps, op, tasks, summary, usage)
+        return await _done(deps, op, tasks, summary, usage, plan_round)
     raise PlanError(f"no usable plan after {settings.plan_attempts} attempt(s): {last_error}")
 
 
-async def _done(deps: NodeDeps, op: str, tasks: list, summary: str, usage: Usage) -> dict[str, Any]:
+async def _done(
+    deps: NodeDeps, op: str, tasks: list, summary: str, usage: Usage, plan_round: int
+) -> dict[str, Any]:
     text = plan_text(tasks, summary)
-    await deps.recorder.plan_generated(op, tasks=list(tasks), text=text, usage=usage)
-    return {"plan": tasks, "plan_text": text}
+    await deps.recorder.plan_generated(
+        op, tasks=list(tasks), text=text, usage=usage, plan_round=plan_round
+    )
+    return {"plan": tasks, "plan_text": text, "plan_round": plan_round}

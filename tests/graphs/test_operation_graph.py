@@ -170,7 +170,11 @@ async def test_unparseable_plan_is_retried_with_the_reason(
     ]
     invalid = [e.payload for e in events if e.type == "plan.invalid"]
     assert invalid == [
-        {"attempt": 1, "error": 'no JSON object with a "tasks" list was found in the reply'}
+        {
+            "attempt": 1,
+            "error": 'no JSON object with a "tasks" list was found in the reply',
+            "round": 1,
+        }
     ]
 
 
