@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("id")
     resume.add_argument("--json", action="store_true")
 
-    from crewchief import _cli_classify, _cli_models, _cli_skills
+    from crewchief import _cli_classify, _cli_models, _cli_serve, _cli_skills
 
+    _cli_serve.add_parsers(sub)
     _cli_models.add_parser(sub)
     _cli_skills.add_parser(sub)
     _cli_classify.add_parsers(sub)
@@ -84,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         return (
             EXIT_USAGE
             if exc.code
-            in ("invalid_config", "invalid_request", "invalid_model", "unknown_local_model")
+            in (
+                "invalid_config",
+                "invalid_request",
+                "invalid_model",
+                "unknown_local_model",
+                "invalid_key",
+            )
             else EXIT_FAILED
         )
     except KeyboardInterrupt:
@@ -107,6 +114,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crewchief.config import _config_file
 
         return _cli_classify.calibrate(settings, args, _config_file(os.environ, args.config))
+    if args.command in ("serve", "keys"):
+        from crewchief import _cli_serve
+
+        return getattr(_cli_serve, args.command)(settings, args)
     if args.command == "run":
         return asyncio.run(_run(settings, args))
     if args.command == "ops":

@@ -128,6 +128,43 @@ class LocalSettings(BaseModel):
     startup_timeout: float = Field(180.0, gt=0, description="Seconds the server may take to load.")
 
 
+class ApiSettings(BaseModel):
+    """The REST service (`crewchief serve`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Interface to listen on. Env: CREWCHIEF_API_HOST.")
+    port: int = Field(8000, ge=1, le=65535, description="Port. Env: CREWCHIEF_API_PORT.")
+    heartbeat_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Idle seconds before an event stream sends a keep-alive comment. "
+        "Env: CREWCHIEF_API_HEARTBEAT.",
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests one API key may make per minute (0: no limit). "
+        "Env: CREWCHIEF_API_RATE_LIMIT.",
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Largest request body accepted. Env: CREWCHIEF_API_MAX_BODY.",
+    )
+    workspace_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories under which an operation's workspace may lie; none allowed when "
+        "empty. Env: CREWCHIEF_API_WORKSPACE_ROOTS (os.pathsep-separated).",
+    )
+    allowed_models: list[str] = Field(
+        default_factory=list,
+        description="Model specs a request's `models` may bind, besides those already configured "
+        "for an alias. Env: CREWCHIEF_API_ALLOWED_MODELS (comma-separated).",
+    )
+
+
 def _default_home() -> Path:
     from platformdirs import user_data_dir
 
@@ -212,6 +249,7 @@ class Settings(BaseModel):
         description="Output tokens one call may produce unless the alias sets max_tokens.",
     )
     local: LocalSettings = Field(default_factory=LocalSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     auto_migrate: bool = Field(True, description="Upgrade the app database on start.")
 
     @field_validator("models")
@@ -306,6 +344,15 @@ _LOCAL_ENV_FIELDS: dict[str, str] = {
 }
 
 
+_API_ENV_FIELDS: dict[str, str] = {
+    "CREWCHIEF_API_HOST": "host",
+    "CREWCHIEF_API_PORT": "port",
+    "CREWCHIEF_API_HEARTBEAT": "heartbeat_seconds",
+    "CREWCHIEF_API_RATE_LIMIT": "rate_limit_per_minute",
+    "CREWCHIEF_API_MAX_BODY": "max_body_bytes",
+}
+
+
 def _config_file(env: Mapping[str, str], explicit: str | Path | None) -> Path | None:
     if explicit is not None:
         return Path(explicit)
@@ -332,6 +379,15 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for var, field in _LOCAL_ENV_FIELDS.items():
         if env.get(var, "") != "":
             data.setdefault("local", {})[field] = env[var]
+    for var, field in _API_ENV_FIELDS.items():
+        if env.get(var, "") != "":
+            data.setdefault("api", {})[field] = env[var]
+    if env.get("CREWCHIEF_API_WORKSPACE_ROOTS", "") != "":
+        roots = env["CREWCHIEF_API_WORKSPACE_ROOTS"].split(os.pathsep)
+        data.setdefault("api", {})["workspace_roots"] = [p for p in roots if p]
+    if env.get("CREWCHIEF_API_ALLOWED_MODELS", "") != "":
+        specs = env["CREWCHIEF_API_ALLOWED_MODELS"].split(",")
+        data.setdefault("api", {})["allowed_models"] = [s.strip() for s in specs if s.strip()]
     if env.get("CREWCHIEF_SKILL_DIRS", "") != "":
         data["skill_dirs"] = [p for p in env["CREWCHIEF_SKILL_DIRS"].split(os.pathsep) if p]
     models = data.setdefault("models", {})
@@ -383,4 +439,5 @@ def load_settings(
         raise ConfigError(_format_validation_error(exc, source)) from None
     settings.home = settings.home.expanduser().resolve()
     settings.skill_dirs = [p.expanduser().resolve() for p in settings.skill_dirs]
+    settings.api.workspace_roots = [p.expanduser().resolve() for p in settings.api.workspace_roots]
     return settings

@@ -95,6 +95,12 @@ class OperationHandle:
         self._chief = chief
         self._task = task
         self._sub = sub
+        # Set by Crewchief.rerun_task: {"task", "version", "dependents"}.
+        self.rerun: dict[str, Any] | None = None
+
+    def detach(self) -> None:
+        """Stop collecting live events for this handle (the run goes on)."""
+        self._sub.close()
 
     async def events(self) -> AsyncIterator[Event]:
         """Events from the start of this run until (and including) the terminal one."""
@@ -461,7 +467,9 @@ class Crewchief:
             sub.close()
             await self.services.recorder.finish(operation_id, "failed", error=f"rerun: {exc}")
             raise
-        return self._launch(operation_id, None, current.workspace, current.options, sub)
+        handle = self._launch(operation_id, None, current.workspace, current.options, sub)
+        handle.rerun = {"task": sequence, "version": versions[sequence], "dependents": affected}
+        return handle
 
     async def cancel(self, operation_id: str) -> OperationResult:
         """Cancel an operation running in this process (idempotent for ended ones)."""

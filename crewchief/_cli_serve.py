@@ -1,0 +1,157 @@
+"""``crewchief serve`` (the REST service) and ``crewchief keys`` (its API keys)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parsers(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the REST API (operations, events) in this process")
+    serve.add_argument("--host", help="interface to listen on (default: api.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: api.port, 8000)")
+    serve.add_argument(
+        "--workspace-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="allow workspaces under DIR (repeatable; adds to api.workspace_roots)",
+    )
+    serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="dev mode: no API keys, every caller sees every operation (loopback hosts only)",
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", help="log one line per request (off by default)"
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    keys = sub.add_parser("keys", help="API keys of the REST service: create, list, revoke")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = keys_sub.add_parser("create", help="create a key (the key is printed once)")
+    create.add_argument("--name", default="default", help="a label for the key")
+    create.add_argument(
+        "--owner",
+        help="who its operations belong to; keys with one owner share them (default: name)",
+    )
+    create.add_argument("--json", action="store_true")
+    ls = keys_sub.add_parser("list", help="keys and their owners (never the secrets)")
+    ls.add_argument("--json", action="store_true")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id (takes effect within 2 s)")
+    revoke.add_argument("id", help="the key id, e.g. key_3f9a1c2b7d40 (see: keys list)")
+
+
+def serve(settings: Any, args: argparse.Namespace) -> int:
+    """Run the API with uvicorn until interrupted."""
+    import uvicorn
+
+    from crewchief.api.app import create_app, loopback
+
+    update: dict[str, Any] = {}
+    if args.host:
+        update["host"] = args.host
+    if args.port:
+        update["port"] = args.port
+    if args.workspace_root:
+        from pathlib import Path
+
+        roots = [Path(p).expanduser().resolve() for p in args.workspace_root]
+        missing = [str(p) for p in roots if not p.is_dir()]
+        if missing:
+            print(
+                f"error: --workspace-root: not a directory: {', '.join(missing)}", file=sys.stderr
+            )
+            return EXIT_USAGE
+        update["workspace_roots"] = [*settings.api.workspace_roots, *roots]
+    api = settings.api.model_copy(update=update)
+    settings = settings.model_copy(update={"api": api})
+    if args.no_auth:
+        if not loopback(api.host):
+            print(
+                f"error: --no-auth is allowed only on a loopback host (127.0.0.1, ::1, localhost),"
+                f" not {api.host!r}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(
+            "WARNING: authentication is OFF (--no-auth): anyone who can reach"
+            f" {api.host}:{api.port} can start, read and cancel every operation.",
+            file=sys.stderr,
+        )
+    roots = ", ".join(str(r) for r in api.workspace_roots) or "none (set --workspace-root)"
+    print(
+        f"crewchief API on http://{api.host}:{api.port} · docs /docs · workspaces: {roots}",
+        file=sys.stderr,
+    )
+    app = create_app(settings, auth=not args.no_auth)
+    uvicorn.run(
+        app,
+        host=api.host,
+        port=api.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+    )
+    return EXIT_OK
+
+
+def keys(settings: Any, args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_keys(settings, args))
+
+
+async def _keys(settings: Any, args: argparse.Namespace) -> int:
+    from crewchief.db import keys as api_keys
+    from crewchief.db._writer import Writer
+    from crewchief.db.migrate import ensure_current
+
+    url = settings.resolved_database_url
+    store = Writer(url)
+    try:
+        await ensure_current(store, url)
+        if args.keys_command == "create":
+            info, secret = await api_keys.create_key(
+                store, name=args.name, owner=args.owner or args.name
+            )
+            if args.json:
+                print(json.dumps({**_as_dict(info), "key": secret}))
+            else:
+                print(secret)
+                print(
+                    f"{info.id} · owner {info.owner} · name {info.name}: store the key now,"
+                    " it is not shown again",
+                    file=sys.stderr,
+                )
+            return EXIT_OK
+        if args.keys_command == "list":
+            items = await api_keys.list_keys(store)
+            if args.json:
+                print(json.dumps([_as_dict(i) for i in items]))
+            elif not items:
+                print("no API keys (create one: crewchief keys create --name NAME)")
+            for i in [] if args.json else items:
+                state = f"revoked {i.revoked_at:%Y-%m-%d %H:%M}" if i.revoked_at else "active"
+                print(f"{i.id}  {i.prefix}…  {i.owner:<16} {i.name:<20} {state}")
+            return EXIT_OK
+        info = await api_keys.revoke_key(store, args.id)
+        print(f"revoked {info.id} (owner {info.owner}, name {info.name})")
+        return EXIT_OK
+    finally:
+        await store.close()
+
+
+def _as_dict(info: Any) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "owner": info.owner,
+        "prefix": info.prefix,
+        "created_at": info.created_at.isoformat(),
+        "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+    }

@@ -1,0 +1,96 @@
+"""The REST service: ``create_app(settings)`` builds it, ``crewchief serve`` runs it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from crewchief.api import errors
+from crewchief.api.auth import KeyCache, RateLimiter
+from crewchief.api.limits import BodySizeLimit
+from crewchief.api.routes import events, health, operations
+from crewchief.config import Settings, load_settings
+from crewchief.runner import Crewchief
+
+DESCRIPTION = """Start, follow, steer and cancel crewchief operations.
+
+Every `/v1` route needs `Authorization: Bearer <key>` (create keys with `crewchief keys
+create`); an operation is visible only to its key's owner. Errors are
+`{"error": {"code", "message", "details"}}` with a stable `code`."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    auth: bool = True,
+    chief: Crewchief | None = None,
+) -> FastAPI:
+    """Build the FastAPI app.
+
+    Args:
+        settings: Configuration (default: :func:`crewchief.load_settings`).
+        auth: Require API keys. ``False`` is the keyless dev mode: every caller
+            sees every operation (``crewchief serve --no-auth`` allows it on
+            loopback only).
+        chief: An already open :class:`Crewchief` to serve (kept open on
+            shutdown); by default the app opens its own on start-up and closes
+            it on shutdown, which cancels operations still running.
+    """
+    settings = settings or (chief.settings if chief else load_settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = chief is None
+        running = chief or Crewchief(settings)
+        if own:
+            await running.open()
+        app.state.keys = KeyCache(running.services.store)
+        app.state.chief = running
+        try:
+            yield
+        finally:
+            app.state.chief = None
+            if own:
+                await running.close()
+
+    from crewchief import __version__
+
+    app = FastAPI(
+        title="crewchief",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "operations", "description": "Start, read, list, cancel and steer."},
+            {"name": "events", "description": "Server-sent events of one operation."},
+            {"name": "health", "description": "Probes for orchestrators and load balancers."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.auth = auth
+    app.state.chief = None
+    app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(operations.router)
+    app.include_router(events.router)
+    return app
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+__all__: list[Any] = ["create_app", "loopback"]

@@ -1,0 +1,57 @@
+"""Dependencies of the routes: the open Crewchief, the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from crewchief.api.auth import DEV_CALLER, Caller, bearer_secret
+from crewchief.api.errors import ApiError
+from crewchief.config import Settings
+from crewchief.runner import Crewchief
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `crewchief keys create`: `Authorization: Bearer cc_...`.",
+)
+
+
+def get_chief(request: Request) -> Crewchief:
+    chief = getattr(request.app.state, "chief", None)
+    if chief is None:
+        raise ApiError(503, "not_ready", "the service is starting or stopping")
+    return chief
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller, from its bearer key (or the dev-mode caller); takes a rate-limit token."""
+    state = request.app.state
+    if not state.auth:
+        state.limiter.check(DEV_CALLER.key_id)
+        return DEV_CALLER
+    header = request.headers.get("authorization")
+    secret = credentials.credentials if credentials else bearer_secret(header)
+    info = await state.keys.lookup(secret)
+    if info is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    state.limiter.check(info.id)
+    return Caller(key_id=info.id, owner=info.owner, name=info.name)
+
+
+ChiefDep = Annotated[Crewchief, Depends(get_chief)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -1,0 +1,168 @@
+"""Every error the API returns is ``{"error": {"code", "message", "details"}}``.
+
+Codes are stable; clients branch on ``code``, people read ``message``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crewchief.errors import (
+    CrewchiefError,
+    OperationNotFound,
+    OperationStateError,
+    TaskNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    path: str = Field(..., description="Where the problem is: `body.request`, `query.limit`.")
+    message: str
+    type: str | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(..., description="Stable, machine-readable: `invalid_request`, ...")
+    message: str = Field(..., description="What went wrong, for people.")
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
+
+
+class ApiError(Exception):
+    """An error response: status, stable code, message, optional details and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+# Library errors and the status each maps to.
+_STATUS: dict[type[CrewchiefError], int] = {
+    OperationNotFound: 404,
+    TaskNotFound: 404,
+    OperationStateError: 409,
+}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "not_ready",
+}
+
+
+def _path(loc: tuple | list) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            # loc is ("body", <offset>): say where, but keep the path a field path.
+            reason = (e.get("ctx") or {}).get("error", "invalid JSON")
+            where = e["loc"][1] if len(e["loc"]) > 1 else "?"
+            message = f"the body is not valid JSON: {reason} at character {where}"
+            out.append({"path": "body", "message": message, "type": "json_invalid"})
+            continue
+        out.append({"path": _path(e["loc"]), "message": e["msg"], "type": e.get("type")})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the common shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(list(exc.errors()))
+        first = details[0] if details else {"path": "body", "message": "invalid"}
+        message = f"{first['path']}: {first['message']}"
+        if len(details) > 1:
+            message += f" (and {len(details) - 1} more)"
+        return error_response(422, "invalid_request", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return error_response(exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(CrewchiefError)
+    async def _crewchief(request: Request, exc: CrewchiefError) -> JSONResponse:
+        status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), None)
+        if status is None:
+            status = 422 if exc.code in ("invalid_request", "invalid_model") else 500
+        details = getattr(exc, "details", None) or []
+        details = [
+            {"path": "body." + d["path"], **{k: v for k, v in d.items() if k != "path"}}
+            for d in details
+        ]
+        if status == 500:
+            log.exception("request failed: %s", exc)
+        return error_response(status, exc.code, str(exc), details)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "the server failed to handle the request")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
+    413: {"model": ErrorResponse, "description": "The request body is too large."},
+    422: {"model": ErrorResponse, "description": "A field is invalid; `details` gives each path."},
+    429: {
+        "model": ErrorResponse,
+        "description": "Rate limit exceeded; retry after `Retry-After` seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such operation for this key."}}
+CONFLICT = {
+    409: {"model": ErrorResponse, "description": "The operation's status does not allow it."}
+}

@@ -1,0 +1,86 @@
+"""`GET /v1/operations/{id}/events`: the operation's events as server-sent events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from crewchief.api.deps import CallerDep, ChiefDep
+from crewchief.api.errors import ERROR_RESPONSES, NOT_FOUND, ApiError
+from crewchief.api.routes.operations import OperationId
+from crewchief.api.sse import event_stream
+from crewchief.db import repository
+from crewchief.db.repository import ANY_OWNER
+from crewchief.events import TERMINAL_EVENTS
+
+router = APIRouter(prefix="/v1/operations", tags=["events"], responses=ERROR_RESPONSES)
+
+_DESCRIPTION = """Server-sent events: every stored event of the operation with a higher `seq`
+than `Last-Event-ID` (header, or the `last_event_id` query parameter), then live events as they
+happen. Each has `id:` (its `seq`, 1, 2, 3...), `event:` (its type, e.g. `task.started`) and
+`data:` (JSON: `operation_id`, `seq`, `type`, `payload`, `created_at`). Token deltas arrive as
+`model.delta` events without an id. A `: keep-alive` comment is sent when the stream is idle.
+After the terminal event (`operation.completed`, `.failed`, `.cancelled` or `.rejected`) the
+stream closes. 204 when the operation has ended and there is nothing after `Last-Event-ID`."""
+
+
+@router.get(
+    "/{operation_id}/events",
+    response_class=StreamingResponse,
+    summary="Follow an operation's events (SSE, resumable)",
+    description=_DESCRIPTION,
+    responses={
+        200: {
+            "description": "An event stream.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        204: {"description": "The operation ended and there is nothing newer to send."},
+        **NOT_FOUND,
+    },
+)
+async def operation_events(
+    request: Request,
+    operation_id: OperationId,
+    caller: CallerDep,
+    chief: ChiefDep,
+    last_event_id_header: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, description="Resume after this seq."),
+    ] = None,
+    last_event_id: Annotated[
+        int | None, Query(ge=0, description="Resume after this seq (for clients without headers).")
+    ] = None,
+    deltas: Annotated[bool, Query(description="Include live `model.delta` token events.")] = True,
+) -> Response:
+    after = max(last_event_id_header or 0, last_event_id or 0)
+    services = chief.services
+    # Subscribe before reading anything, so no event can fall between the read and the live feed.
+    sub = services.bus.subscribe(operation_id)
+    try:
+        head = await repository.operation_head(services.store, operation_id)
+        if head is None or (caller.owner is not ANY_OWNER and head[0] != caller.owner):
+            raise ApiError(404, "operation_not_found", f"operation {operation_id!r} does not exist")
+        _, _, last_seq, last_type = head
+        if last_seq <= after and last_type in TERMINAL_EVENTS:
+            sub.close()
+            return Response(status_code=204)
+    except BaseException:
+        sub.close()
+        raise
+    heartbeat = request.app.state.settings.api.heartbeat_seconds
+    stream = event_stream(
+        services.store,
+        services.bus,
+        operation_id,
+        after=after,
+        heartbeat=heartbeat,
+        deltas=deltas,
+        subscription=sub,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,234 @@
+"""`/v1/operations`: start, read, list, cancel, review the plan, re-run a task."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+from fastapi import Path as PathParam
+
+from crewchief.api.deps import CallerDep, ChiefDep, SettingsDep
+from crewchief.api.errors import CONFLICT, ERROR_RESPONSES, NOT_FOUND, ApiError
+from crewchief.api.schemas import (
+    OperationAccepted,
+    OperationCreate,
+    OperationPage,
+    OperationPublic,
+    Status,
+    TaskRerunAccepted,
+    links,
+)
+from crewchief.config import Settings
+from crewchief.steering import PlanDecision, TaskRerun
+
+router = APIRouter(prefix="/v1/operations", tags=["operations"], responses=ERROR_RESPONSES)
+
+MAX_METADATA_BYTES = 16_384
+OperationId = Annotated[str, PathParam(max_length=64, description="The operation's id.")]
+
+
+def _invalid(path: str, message: str) -> ApiError:
+    return ApiError(
+        422, "invalid_request", f"{path}: {message}", [{"path": path, "message": message}]
+    )
+
+
+def check_workspace(workspace: str | None, settings: Settings) -> str | None:
+    """The workspace as a resolved directory under an allowed root, or a 422."""
+    if workspace is None:
+        return None
+    roots = settings.api.workspace_roots
+    if not roots:
+        raise _invalid(
+            "body.workspace",
+            "this server allows no workspaces (configure api.workspace_roots"
+            " or start it with --workspace-root)",
+        )
+    if "\x00" in workspace:
+        raise _invalid("body.workspace", "must not contain NUL bytes")
+    path = Path(workspace).expanduser()
+    if not path.is_absolute():
+        raise _invalid("body.workspace", f"expected an absolute path, got {workspace!r}")
+    resolved = path.resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise _invalid("body.workspace", f"{workspace!r} is not under an allowed root ({allowed})")
+    if not resolved.is_dir():
+        raise _invalid("body.workspace", f"expected an existing directory, got {workspace!r}")
+    return str(resolved)
+
+
+def check_models(models: dict[str, str] | None, settings: Settings) -> dict[str, str] | None:
+    """Per-operation model bindings, limited to specs the server allows."""
+    if not models:
+        return None
+    allowed = set(settings.api.allowed_models)
+    for cfg in settings.models.values():
+        allowed |= {cfg.model, *cfg.fallbacks}
+    for alias, spec in models.items():
+        if spec not in allowed:
+            raise _invalid(
+                f"body.models.{alias}",
+                f"{spec!r} is not allowed here; allowed: {sorted(allowed)}",
+            )
+    return dict(models)
+
+
+def _cursor(created_at: datetime, op_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), op_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, op_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(op_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise _invalid("query.cursor", "not a cursor returned by this API") from None
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=OperationAccepted,
+    summary="Start an operation",
+    description="Validates the request, records the operation and runs it in the background. "
+    "Follow it with `GET /v1/operations/{id}/events`.",
+)
+async def create_operation(
+    body: OperationCreate,
+    caller: CallerDep,
+    chief: ChiefDep,
+    settings: SettingsDep,
+    response: Response,
+) -> OperationAccepted:
+    workspace = check_workspace(body.workspace, settings)
+    models = check_models(body.models, settings)
+    if body.metadata is not None:
+        size = len(json.dumps(body.metadata, default=str))
+        if size > MAX_METADATA_BYTES:
+            raise _invalid(
+                "body.metadata", f"at most {MAX_METADATA_BYTES} bytes as JSON, got {size}"
+            )
+    handle = await chief.start(
+        body.request,
+        workspace=workspace,
+        route=body.route,
+        metadata=body.metadata,
+        approve_plan=body.approve_plan,
+        models=models,
+        owner=caller.owner_for_new,
+    )
+    handle.detach()
+    response.headers["Location"] = f"/v1/operations/{handle.id}"
+    return OperationAccepted(id=handle.id, status="running", links=links(handle.id))
+
+
+@router.get("", response_model=OperationPage, summary="List operations, newest first")
+async def list_operations(
+    caller: CallerDep,
+    chief: ChiefDep,
+    status: Annotated[Status | None, Query(description="Only operations with this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> OperationPage:
+    before = _decode_cursor(cursor) if cursor else None
+    items = await chief.list(status=status, limit=limit + 1, before=before, owner=caller.owner)
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = _cursor(items[-1].created_at, items[-1].id) if more and items else None
+    return OperationPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{operation_id}",
+    response_model=OperationPublic,
+    responses=NOT_FOUND,
+    summary="One operation: route, plan, tasks, usage, status, answer, error",
+)
+async def get_operation(
+    operation_id: OperationId,
+    caller: CallerDep,
+    chief: ChiefDep,
+    events: Annotated[bool, Query(description="Include the stored events.")] = False,
+) -> Any:
+    return await chief.get(operation_id, events=events, owner=caller.owner)
+
+
+@router.post(
+    "/{operation_id}/cancel",
+    response_model=OperationPublic,
+    responses=NOT_FOUND,
+    summary="Cancel an operation (idempotent)",
+    description="Stops the run promptly; the operation and its unfinished tasks end `cancelled`. "
+    "An operation that already ended is returned unchanged.",
+)
+async def cancel_operation(operation_id: OperationId, caller: CallerDep, chief: ChiefDep) -> Any:
+    await chief.get(operation_id, owner=caller.owner)
+    return await chief.cancel(operation_id)
+
+
+@router.post(
+    "/{operation_id}/plan",
+    status_code=202,
+    response_model=OperationAccepted,
+    responses={**NOT_FOUND, **CONFLICT},
+    summary="Decide on a plan that awaits approval",
+    description="`accept` runs it, `edit` runs the given task list instead, `replan` sends "
+    "feedback to the planner (the new plan awaits approval again), `reject` ends the "
+    "operation `rejected`. Only for an operation in `awaiting_approval`.",
+)
+async def review_plan(
+    operation_id: OperationId,
+    decision: Annotated[PlanDecision, Body()],
+    caller: CallerDep,
+    chief: ChiefDep,
+) -> OperationAccepted:
+    handle = await chief.review_plan(operation_id, decision, owner=caller.owner)
+    handle.detach()
+    status = "rejected" if decision.action == "reject" else "running"
+    return OperationAccepted(id=operation_id, status=status, links=links(operation_id))
+
+
+@router.post(
+    "/{operation_id}/tasks/{task_id}/rerun",
+    status_code=202,
+    response_model=TaskRerunAccepted,
+    responses={**NOT_FOUND, **CONFLICT},
+    summary="Re-run a task and every task that depends on it",
+    description="Forks the operation from the checkpoint before the task ran, optionally with "
+    "a new description or extra instructions. Other tasks keep their results; earlier "
+    "versions stay in each task's `history`. Only for an operation that ended.",
+)
+async def rerun_task(
+    operation_id: OperationId,
+    task_id: Annotated[int, PathParam(ge=1, le=1000, description="The task's sequence number.")],
+    caller: CallerDep,
+    chief: ChiefDep,
+    body: Annotated[TaskRerun | None, Body()] = None,
+) -> TaskRerunAccepted:
+    body = body or TaskRerun()
+    handle = await chief.rerun_task(
+        operation_id,
+        task_id,
+        description=body.description,
+        instructions=body.instructions,
+        owner=caller.owner,
+    )
+    handle.detach()
+    return TaskRerunAccepted(
+        id=operation_id,
+        status="running",
+        links=links(operation_id),
+        task=task_id,
+        version=handle.rerun["version"],
+        dependents=handle.rerun["dependents"],
+    )
