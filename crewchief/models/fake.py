@@ -28,8 +28,9 @@ Example script (YAML or JSON)::
 
 A reply has ``text``, ``plan`` (serialized to JSON text), ``tool_calls``
 (``[{name, args}]``), ``chunks`` (how the text streams), ``usage``
-(``{input, output, reasoning}``), ``delay`` (seconds) and ``error`` (raise
-instead of answering). A bare string is shorthand for ``{text: ...}``.
+(``{input, output, reasoning}``), ``delay`` (seconds before answering),
+``token_delay`` (seconds between streamed chunks) and ``error`` (raise instead of
+answering). A bare string is shorthand for ``{text: ...}``.
 
 With ``fallback: auto`` (what ``fake:default`` uses) uncovered calls get a
 deterministic reply shaped for the calling node: a short answer, a plan of
@@ -89,6 +90,7 @@ class FakeReply(BaseModel):
     chunks: list[str] | None = None
     usage: FakeUsage | None = None
     delay: float = Field(0.0, ge=0)
+    token_delay: float = Field(0.0, ge=0, description="Seconds between streamed chunks.")
     error: str | None = None
 
     def content(self) -> str:
@@ -145,6 +147,7 @@ class FakeScript(BaseModel):
     fallback: str = Field("auto", pattern="^(auto|error)$")
     auto_tasks: int = Field(3, ge=1, le=50)
     auto_delay: float = Field(0.0, ge=0)
+    auto_token_delay: float = Field(0.0, ge=0)
 
     def model_post_init(self, _context: Any) -> None:
         self._used = [0] * len(self.rules)
@@ -196,7 +199,9 @@ class FakeScript(BaseModel):
                 self._used[i] += 1
                 return reply
         if self.fallback == "auto":
-            return _auto_reply(node, prompt, self.auto_tasks, self.auto_delay, alias)
+            reply = _auto_reply(node, prompt, self.auto_tasks, self.auto_delay, alias)
+            reply.token_delay = self.auto_token_delay
+            return reply
         return None
 
 
@@ -395,7 +400,9 @@ class FakeChatModel(BaseChatModel):
             await asyncio.sleep(reply.delay)
         message = self._message(reply, prompt)
         pieces = reply.chunks if reply.chunks is not None else _split_chunks(message.text)
-        for piece in pieces[:-1]:
+        for i, piece in enumerate(pieces[:-1]):
+            if reply.token_delay and i:
+                await asyncio.sleep(reply.token_delay)
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 await run_manager.on_llm_new_token(piece, chunk=chunk)
@@ -410,6 +417,8 @@ class FakeChatModel(BaseChatModel):
             response_metadata=message.response_metadata,
             chunk_position="last",
         )
+        if reply.token_delay and len(pieces) > 1:
+            await asyncio.sleep(reply.token_delay)
         yield ChatGenerationChunk(message=last)
 
     def _chunks(self, message: BaseMessage) -> Iterator[ChatGenerationChunk]:
@@ -428,7 +437,8 @@ _SCRIPT_LOCK = threading.Lock()
 def script_for_spec(name: str) -> FakeScript:
     """The shared script for a ``fake:NAME`` spec.
 
-    ``default`` is the auto script; ``default?tasks=N`` plans N tasks; anything
+    ``default`` is the auto script; ``default?tasks=N`` plans N tasks, ``delay=S``
+    waits before each reply and ``token_delay=S`` between streamed chunks; anything
     else is a path to a JSON/YAML script file. Scripts are shared per spec so
     replies are consumed once across aliases and efforts.
     """
@@ -444,7 +454,9 @@ def _build_script(name: str) -> FakeScript:
     if base in ("", "default"):
         try:
             return FakeScript(
-                auto_tasks=int(params.get("tasks", 3)), auto_delay=float(params.get("delay", 0))
+                auto_tasks=int(params.get("tasks", 3)),
+                auto_delay=float(params.get("delay", 0)),
+                auto_token_delay=float(params.get("token_delay", 0)),
             )
         except (ValueError, ValidationError) as exc:
             raise ScriptError(f"bad fake:default options {query!r}: {exc}") from None
