@@ -35,23 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the final operation as JSON")
 
-    ops = sub.add_parser("ops", help="inspect and resume operations")
-    ops_sub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
-    ls = ops_sub.add_parser("list", help="recent operations, newest first")
-    ls.add_argument("--status", help="only operations with this status")
-    ls.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    ls.add_argument("--json", action="store_true")
-    show = ops_sub.add_parser("show", help="one operation: route, plan, tasks, usage, events")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
-    resume = ops_sub.add_parser(
-        "resume", help="continue an interrupted operation from its checkpoint"
-    )
-    resume.add_argument("id")
-    resume.add_argument("--json", action="store_true")
+    from crewchief import _cli_classify, _cli_models, _cli_ops, _cli_serve, _cli_skills
 
-    from crewchief import _cli_classify, _cli_models, _cli_serve, _cli_skills
-
+    _cli_ops.add_remote_options(run)
+    _cli_ops.add_parser(sub)
     _cli_serve.add_parsers(sub)
     _cli_models.add_parser(sub)
     _cli_skills.add_parser(sub)
@@ -101,8 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     import asyncio
 
+    from crewchief import _cli_ops
     from crewchief.config import load_settings
 
+    if args.command in ("run", "ops"):
+        server = _cli_ops.server_for(args)
+        if server is not None:
+            return _cli_ops.run_remote(args, server)
     settings = load_settings(args.config, home=args.home)
     if args.command in ("classify", "calibrate"):
         from crewchief import _cli_classify
@@ -121,7 +113,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return asyncio.run(_run(settings, args))
     if args.command == "ops":
-        return asyncio.run(_ops(settings, args))
+        return asyncio.run(_cli_ops.run_local(settings, args))
     if args.command == "db":
         return _db(settings, args)
     if args.command == "models":
@@ -155,10 +147,9 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     import time
 
     from rich.console import Console
-    from rich.live import Live
 
     from crewchief._cli_models import prepare_local_models
-    from crewchief._progress import PlainProgress, ProgressView
+    from crewchief._cli_ops import exit_code, print_outcome, render
     from crewchief.runner import Crewchief
 
     err = Console(stderr=True, soft_wrap=True)
@@ -173,15 +164,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, lambda: loop.create_task(handle.cancel()))
         try:
-            if err.is_terminal:
-                view = ProgressView()
-                with Live(view, console=err, refresh_per_second=12, transient=False):
-                    async for event in handle.events():
-                        view.handle(event)
-            else:
-                plain = PlainProgress(err)
-                async for event in handle.events():
-                    plain.handle(event)
+            await render(handle.events(), err)
             result = await handle.wait()
             if args.json:
                 result = await chief.get(handle.id, events=True)
@@ -191,126 +174,8 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(result.model_dump_json())
     else:
-        _print_outcome(out, err, result, elapsed)
-    return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(result.status, EXIT_FAILED)
-
-
-def _print_outcome(out: Any, err: Any, result: Any, elapsed: float) -> None:
-    if result.answer:
-        out.print(result.answer, highlight=False, markup=False)
-    style = "green" if result.status == "completed" else "red"
-    err.print(f"{result.status}", style=f"bold {style}", end="")
-    if result.error:
-        err.print(f": {result.error}", style=style, markup=False, highlight=False, end="")
-    u = result.usage
-    err.print(
-        f"  · tokens in {u.input} · out {u.output} · reasoning {u.reasoning} · {elapsed:.2f}s",
-        style="dim",
-        highlight=False,
-    )
-
-
-async def _ops(settings: Any, args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from crewchief.runner import Crewchief
-
-    out = Console(soft_wrap=True)
-    async with Crewchief(settings) as chief:
-        if args.ops_command == "list":
-            items = await chief.list(status=args.status, limit=args.limit)
-            if args.json:
-                out.print_json(data=[i.model_dump(mode="json") for i in items])
-            else:
-                _print_list(out, items)
-            return EXIT_OK
-        if args.ops_command == "show":
-            result = await chief.get(args.id, events=True)
-            if args.json:
-                out.print_json(result.model_dump_json())
-            else:
-                _print_show(out, result)
-            return EXIT_OK
-        handle = await chief.resume(args.id)
-        result = await handle.wait()
-        if args.json:
-            out.print_json((await chief.get(args.id, events=True)).model_dump_json())
-        else:
-            _print_show(out, result)
-        return EXIT_OK if result.status == "completed" else EXIT_FAILED
-
-
-def _print_list(out: Any, items: list) -> None:
-    if not items:
-        out.print("no operations", style="dim")
-        return
-    for i in items:
-        request = i.request if len(i.request) <= 60 else i.request[:57] + "..."
-        created = i.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        out.print(
-            f"{i.id}  {i.status:<10} {i.route or '-':<5} {i.tasks:>3} tasks  {created}  {request}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-def _print_show(out: Any, r: Any) -> None:
-    from rich.table import Table
-
-    out.print(
-        f"[bold]{r.id}[/] · {r.status} · route {r.route or '-'}"
-        + (" (forced)" if r.route_forced else "")
-    )
-    out.print(f"request: {r.request}", markup=False, highlight=False)
-    if r.simplicity.score is not None:
-        tier = f" · tier {r.simplicity.tier}" if r.simplicity.tier else ""
-        out.print(
-            f"simplicity {r.simplicity.score:.2f}{tier}: " + "; ".join(r.simplicity.reasons),
-            markup=False,
-            highlight=False,
-        )
-    if r.plan_text:
-        out.print("[bold]plan[/]")
-        out.print(r.plan_text, markup=False, highlight=False)
-    if r.tasks:
-        table = Table(
-            "#",
-            "status",
-            "task",
-            "skill",
-            "model",
-            "tokens in/out",
-            "started",
-            "completed",
-            box=None,
-        )
-        for t in r.tasks:
-            table.add_row(
-                str(t.sequence),
-                t.status,
-                t.description,
-                t.skill or "-",
-                t.model or "-",
-                f"{t.usage.input}/{t.usage.output}",
-                t.started_at.strftime("%H:%M:%S.%f")[:-3] if t.started_at else "-",
-                t.completed_at.strftime("%H:%M:%S.%f")[:-3] if t.completed_at else "-",
-            )
-        out.print(table)
-    if r.answer:
-        out.print("[bold]answer[/]")
-        out.print(r.answer, markup=False, highlight=False)
-    if r.error:
-        out.print(f"[red]error:[/] {r.error}", highlight=False)
-    u = r.usage
-    out.print(f"tokens: in {u.input} · out {u.output} · reasoning {u.reasoning}", style="dim")
-    for m in r.usage_by_model:
-        what = f"{m.node} ({m.purpose})" if m.purpose else m.node
-        out.print(
-            f"  {m.alias:<12} {m.model:<30} {what:<28} {m.calls} calls · in {m.input} · out {m.output}",
-            style="dim",
-            highlight=False,
-        )
+        print_outcome(out, err, result, elapsed)
+    return exit_code(result.status)
 
 
 def _db(settings: Any, args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ from crewchief.schemas import OperationResult, OperationSummary
 from crewchief.services import Services
 
 MAX_REQUEST_CHARS = 100_000
+# Statuses a run records just before it returns (it ended, or waits for a plan decision).
+_SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
 
 
 class InvalidRequest(CrewchiefError):
@@ -377,9 +379,10 @@ class Crewchief:
             OperationStateError: the operation is not waiting for a decision.
             InvalidDecision: the decision is invalid (nothing is recorded).
         """
+        from crewchief.nodes._plan_parsing import plan_text
         from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decision
 
-        current = await self.get(operation_id, owner=owner)
+        current = await self._settled(operation_id, owner)
         decision = parse_decision(decision)
         if current.status != "awaiting_approval" or operation_id in self._runs:
             raise OperationStateError(
@@ -388,26 +391,44 @@ class Crewchief:
         snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
         if not snapshot.interrupts:
             raise OperationStateError(f"operation {operation_id} has no plan waiting for review")
+        tasks = text = None
         if isinstance(decision, EditPlan):
             skills = await asyncio.to_thread(self._skill_names, current.workspace)
-            edited_tasks(decision, skills=skills, max_tasks=self.settings.max_plan_tasks)
+            tasks = edited_tasks(decision, skills=skills, max_tasks=self.settings.max_plan_tasks)
+            text = plan_text(tasks, "Plan edited by the reviewer.")
         plan_round = snapshot.values.get("plan_round") or 1
-        if isinstance(decision, RejectPlan):
-            # Recorded here so the caller sees ``rejected`` at once; the node's write is a no-op.
-            await self.services.recorder.plan_reviewed(
-                operation_id, plan_round=plan_round, action="reject"
+        # Recorded here so the caller sees the new status at once (the node's write is then a
+        # no-op), and only once: a second decision on the same round is refused.
+        recorded = await self.services.recorder.plan_reviewed(
+            operation_id,
+            plan_round=plan_round,
+            action=decision.action,
+            tasks=tasks,
+            text=text,
+            feedback=getattr(decision, "feedback", None),
+        )
+        if not recorded:
+            raise OperationStateError(
+                f"operation {operation_id} already has a decision on plan round {plan_round}"
             )
+        if isinstance(decision, RejectPlan):
             reason = f"plan rejected: {decision.reason}" if decision.reason else "plan rejected"
             await self.services.recorder.finish(operation_id, "rejected", error=reason)
-        elif not isinstance(decision, EditPlan):
-            await self.services.recorder.plan_reviewed(
-                operation_id,
-                plan_round=plan_round,
-                action=decision.action,
-                feedback=getattr(decision, "feedback", None),
-            )
         command = Command(resume=decision.model_dump(exclude_none=True))
         return self._launch(operation_id, command, current.workspace, current.options)
+
+    async def _settled(self, operation_id: str, owner: Any) -> OperationResult:
+        """The operation as stored, once a run that already recorded where it stopped returned.
+
+        A run records its end (or its wait for a plan decision) a moment before it
+        returns; a decision or re-run in that moment waits for it instead of failing.
+        """
+        current = await self.get(operation_id, owner=owner)
+        task = self._runs.get(operation_id)
+        if task is not None and current.status in _SETTLED:
+            await asyncio.wait({task}, timeout=10)
+            current = await self.get(operation_id, owner=owner)
+        return current
 
     def _skill_names(self, workspace: str | None) -> set[str]:
         from crewchief.skills.registry import skill_registry
@@ -438,7 +459,7 @@ class Crewchief:
         from crewchief._rerun import fork_point, fork_values
         from crewchief.steering import dependents
 
-        current = await self.get(operation_id, owner=owner)
+        current = await self._settled(operation_id, owner)
         if operation_id in self._runs or current.status not in ("completed", "failed", "cancelled"):
             raise OperationStateError(
                 f"operation {operation_id} is {current.status}: only an operation that ended"
@@ -539,18 +560,19 @@ async def _checkpointer(settings: Settings) -> AsyncIterator[Any]:
             await saver.setup()
             yield saver
         return
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from crewchief._checkpoint import ThreadedSqliteSaver
 
-    Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at open
-    conn = await aiosqlite.connect(target)
+    def _open() -> ThreadedSqliteSaver:
+        path = Path(target).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return ThreadedSqliteSaver(str(path))
+
+    saver = await asyncio.to_thread(_open)
     try:
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn)
-        await saver.setup()
+        await saver.asetup()
         yield saver
     finally:
-        await conn.close()
+        await saver.aclose()
 
 
 __all__ = [

@@ -99,8 +99,10 @@ def parse_decision(raw: Any) -> AcceptPlan | EditPlan | ReplanPlan | RejectPlan:
     try:
         return _DECISION.validate_python(raw)
     except ValidationError as exc:
+        # A missing or unknown action has no location: it is the action's fault.
         details = [
-            {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+            {"path": ".".join(str(p) for p in e["loc"]) or "action", "message": e["msg"]}
+            for e in exc.errors()
         ]
         first = details[0] if details else {"path": "action", "message": "invalid"}
         raise InvalidDecision(f"{first['path']}: {first['message']}", details) from None

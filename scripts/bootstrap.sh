@@ -9,16 +9,28 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     echo "crewchief needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
     exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-    echo "creating .venv with $("$PYTHON" --version)"
-    "$PYTHON" -m venv .venv
-fi
-stamp=".venv/.crewchief-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "installing crewchief and its dependencies into .venv"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS:-dev}]" 2>&1 \
-        | grep -v "^WARNING: Location" || true
-    .venv/bin/python -c "import crewchief.runner" # fail here, not later, if the install is broken
-    touch "$stamp"
+# install VENV EXTRAS CHECK: create VENV if needed and install crewchief[EXTRAS] into it,
+# unless it is current; CHECK is Python code that fails when the install is broken.
+install() {
+    local venv="$1" extras="$2" check="$3"
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "creating $venv with $("$PYTHON" --version)"
+        "$PYTHON" -m venv "$venv"
+    fi
+    local stamp="$venv/.crewchief-installed"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        echo "installing crewchief[$extras] into $venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 \
+            | grep -v "^WARNING: Location" || true
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]" 2>&1 \
+            | grep -v "^WARNING: Location" || true
+        "$venv/bin/python" -c "$check" # fail here, not later, if the install is broken
+        touch "$stamp"
+    fi
+}
+
+install .venv "${EXTRAS:-dev}" "import crewchief.runner, crewchief.api.app"
+# The API fuzz pass (schemathesis) needs packages the studio extra conflicts with.
+if [ "${EXTRAS:-dev}" = "dev" ]; then
+    install .venv-fuzz fuzz "import crewchief.api.app, schemathesis"
 fi

@@ -74,11 +74,46 @@ def create_app(
     app.state.chief = None
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
     errors.install(app)
+    _document_optional_parameters_plainly(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(events.router)
     return app
+
+
+def _document_optional_parameters_plainly(app: FastAPI) -> None:
+    """Describe an optional header, query or path parameter by its type alone.
+
+    FastAPI documents ``int | None = None`` as ``anyOf: [integer, null]``, but a
+    parameter is either sent (and must be an integer) or left out; ``null`` is
+    not a value it can take. Clients generated from the document, and fuzzers,
+    would otherwise send the string ``null``.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                    _drop_null(param.get("schema", {}))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    branches = schema.get("anyOf")
+    if not branches or {"type": "null"} not in branches:
+        return
+    rest = [b for b in branches if b != {"type": "null"}]
+    if len(rest) != 1:
+        return
+    del schema["anyOf"]
+    schema.update({k: v for k, v in rest[0].items() if k not in schema})
+    if schema.get("default", 0) is None:
+        del schema["default"]
 
 
 def loopback(host: str) -> bool:

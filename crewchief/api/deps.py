@@ -18,14 +18,16 @@ _bearer = HTTPBearer(
 )
 
 
-def get_chief(request: Request) -> Crewchief:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs plain
+# ``def`` dependencies in a thread pool, a round trip per request.
+async def get_chief(request: Request) -> Crewchief:
     chief = getattr(request.app.state, "chief", None)
     if chief is None:
         raise ApiError(503, "not_ready", "the service is starting or stopping")
     return chief
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -39,7 +41,7 @@ async def get_caller(
         state.limiter.check(DEV_CALLER.key_id)
         return DEV_CALLER
     header = request.headers.get("authorization")
-    secret = credentials.credentials if credentials else bearer_secret(header)
+    secret = credentials.credentials.strip() if credentials else bearer_secret(header)
     info = await state.keys.lookup(secret)
     if info is None:
         raise ApiError(

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from crewchief.errors import (
     CrewchiefError,
@@ -91,10 +92,32 @@ _HTTP_CODES = {
 
 
 def _path(loc: tuple | list) -> str:
-    return ".".join(str(p) for p in loc)
+    # pydantic marks a bad dict key with a trailing "[key]"; the key itself is the path.
+    return ".".join(str(p) for p in loc if p != "[key]")
 
 
-def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _field_loc(loc: tuple | list, body: Any) -> list:
+    """``loc`` without the tags pydantic inserts for a discriminated union.
+
+    ``{"action": "edit", "tasks": []}`` fails at ``("body", "edit", "tasks")``;
+    the client sent ``body.tasks``.
+    """
+    out, node = [loc[0]], body
+    for part in loc[1:]:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node:
+            if part in (v for v in node.values() if isinstance(v, str)):
+                continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return out
+
+
+def validation_details(errors: list[dict[str, Any]], body: Any = None) -> list[dict[str, Any]]:
     out = []
     for e in errors:
         if e.get("type") == "json_invalid":
@@ -104,8 +127,22 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
             message = f"the body is not valid JSON: {reason} at character {where}"
             out.append({"path": "body", "message": message, "type": "json_invalid"})
             continue
-        out.append({"path": _path(e["loc"]), "message": e["msg"], "type": e.get("type")})
+        loc = _field_loc(e["loc"], body) if tuple(e["loc"][:1]) == ("body",) else e["loc"]
+        out.append({"path": _path(loc), "message": e["msg"], "type": e.get("type")})
     return out
+
+
+_UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's 400 detail
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (Starlette names only the first route's)."""
+    allowed = set()
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.add(method)
+    return sorted(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -117,7 +154,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = validation_details(list(exc.errors()))
+        details = validation_details(list(exc.errors()), exc.body)
         first = details[0] if details else {"path": "body", "message": "invalid"}
         message = f"{first['path']}: {first['message']}"
         if len(details) > 1:
@@ -126,11 +163,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            # Not even parsable (bad UTF-8, nested too deeply): as invalid as malformed JSON.
+            message = "the body is not valid JSON: it could not be parsed (bad UTF-8 or too deep)"
+            details = [{"path": "body", "message": message, "type": "json_invalid"}]
+            return error_response(422, "invalid_request", f"body: {message}", details)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        headers = exc.headers
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return error_response(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(CrewchiefError)
     async def _crewchief(request: Request, exc: CrewchiefError) -> JSONResponse:

@@ -22,7 +22,8 @@ class OperationCreate(BaseModel):
         ...,
         min_length=1,
         max_length=MAX_REQUEST_CHARS,
-        description="What to do, in plain words.",
+        pattern=r"\S",
+        description="What to do, in plain words (not only whitespace).",
         examples=["Add a docstring to every function in utils.py"],
     )
     workspace: str | None = Field(

@@ -2,8 +2,9 @@
 
 Each stored event is sent as ``id: <seq>``, ``event: <type>``, ``data: <json>``.
 Token deltas (``model.delta``) have no id: they are live only. A comment line
-is sent when the stream was quiet for ``heartbeat`` seconds. After the
-operation's terminal event the stream ends.
+is sent when nothing was written for ``heartbeat`` seconds (token deltas left
+out with ``deltas=False`` do not count). After the operation's terminal event
+the stream ends.
 
 No gap: the subscription to live events is opened *before* the database is
 read, so an event is either in the read or arrives on the subscription (or
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from crewchief.db import repository
 from crewchief.events import TERMINAL_EVENTS, Event, EventBus
 
 RETRY_MS = 2000
+KEEP_ALIVE = b": keep-alive\n\n"
 
 
 def frame(seq: int | None, type_: str, data: dict[str, Any]) -> bytes:
@@ -29,13 +32,17 @@ def frame(seq: int | None, type_: str, data: dict[str, Any]) -> bytes:
     return f"{head}event: {type_}\ndata: {body}\n\n".encode()
 
 
-def _event_data(event: Event) -> dict[str, Any]:
+def _event_frame(event: Event) -> bytes:
+    return frame(event.seq, str(event.type), event.to_dict())
+
+
+def _record_data(operation_id: str, record: Any) -> dict[str, Any]:
     return {
-        "operation_id": event.operation_id,
-        "seq": event.seq,
-        "type": str(event.type),
-        "payload": event.payload,
-        "created_at": event.created_at.isoformat(),
+        "operation_id": operation_id,
+        "seq": record.seq,
+        "type": record.type,
+        "payload": record.payload,
+        "created_at": record.created_at.isoformat(),
     }
 
 
@@ -47,56 +54,92 @@ async def event_stream(
     after: int,
     heartbeat: float,
     deltas: bool = True,
-    subscription: Any = None,
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of an operation's events with ``seq > after``.
 
-    Args:
-        subscription: An already opened bus subscription (opened before any
-            database read the caller made); one is opened when None.
+    The bus subscription is opened on the first iteration, before the database
+    is read, and closed when the stream ends or the client goes away.
     """
-    sub = subscription or bus.subscribe(operation_id)
+    sub = bus.subscribe(operation_id)
     try:
-        yield f"retry: {RETRY_MS}\n\n".encode()
         last = after
         stored = await repository.list_events(store, operation_id, after_seq=after)
-        for record in stored:
-            yield frame(
-                record.seq,
-                record.type,
-                {
-                    "operation_id": operation_id,
-                    "seq": record.seq,
-                    "type": record.type,
-                    "payload": record.payload,
-                    "created_at": record.created_at.isoformat(),
-                },
-            )
-            last = record.seq
+        # The replay goes out as one write: a client resuming far back gets it in one go.
+        head = [f"retry: {RETRY_MS}\n\n".encode()]
+        head += [frame(r.seq, r.type, _record_data(operation_id, r)) for r in stored]
+        yield b"".join(head)
+        if stored:
+            last = stored[-1].seq
         queue = sub.queue
-        # Events that arrived while the database was read: drop the ones already sent.
-        pending = [queue.get_nowait() for _ in range(queue.qsize())]
-        pending = [e for e in pending if e.seq is None or e.seq > last]
-        if stored and stored[-1].type in TERMINAL_EVENTS and all(e.seq is None for e in pending):
+        # Events that arrived while the database was read (some already sent above).
+        pending = deque(queue.get_nowait() for _ in range(queue.qsize()))
+        if await _ended(store, operation_id, stored, last, pending):
             return  # the operation had ended and nothing newer has started
-        while True:
-            if pending:
-                event = pending.pop(0)
-            else:
-                try:
-                    event = await asyncio.wait_for(queue.get(), heartbeat)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-            if event.seq is None:
-                if deltas:
-                    yield frame(None, str(event.type), _event_data(event))
-                continue
-            if event.seq <= last:
-                continue
-            yield frame(event.seq, str(event.type), _event_data(event))
-            last = event.seq
-            if event.terminal:
-                return
+        newest = stored[-1].seq if stored else 0
+        async for chunk in _live(queue, pending, last, newest, heartbeat, deltas):
+            yield chunk
     finally:
         sub.close()
+
+
+async def _ended(
+    store: Any, operation_id: str, stored: list[Any], last: int, pending: deque[Event]
+) -> bool:
+    """Whether the operation's newest event is terminal and was sent (or resumed past)."""
+    if any(e.seq is not None and e.seq > last for e in pending):
+        return False
+    if stored:
+        return stored[-1].type in TERMINAL_EVENTS
+    # Nothing after ``last`` was stored: it may have ended before the subscription opened.
+    head = await repository.operation_head(store, operation_id)
+    return head is not None and head[3] in TERMINAL_EVENTS and head[2] <= last
+
+
+async def _live(
+    queue: asyncio.Queue[Event],
+    pending: deque[Event],
+    last: int,
+    newest: int,
+    heartbeat: float,
+    deltas: bool,
+) -> AsyncIterator[bytes]:
+    """Live events until the terminal one.
+
+    ``last`` is the highest seq sent (or resumed from); ``newest`` the highest
+    seq known to exist. A terminal event at or below ``last`` that is the
+    newest event still ends the stream: the client resumed past the end.
+    """
+    loop = asyncio.get_running_loop()
+    wrote = loop.time()
+    while True:
+        if not pending and queue.empty():
+            try:
+                async with asyncio.timeout(wrote + heartbeat - loop.time()):
+                    pending.append(await queue.get())
+            except TimeoutError:
+                yield KEEP_ALIVE
+                wrote = loop.time()
+                continue
+        # Everything already queued goes out in one write.
+        while not queue.empty():
+            pending.append(queue.get_nowait())
+        out: list[bytes] = []
+        ended = False
+        while pending and not ended:
+            event = pending.popleft()
+            if event.seq is None:
+                if deltas:
+                    out.append(_event_frame(event))
+                continue
+            if event.seq <= last:
+                ended = event.terminal and event.seq >= newest
+                newest = max(newest, event.seq)
+                continue
+            out.append(_event_frame(event))
+            last = newest = event.seq
+            ended = event.terminal
+        if out:
+            yield b"".join(out)
+            wrote = loop.time()
+        if ended:
+            return

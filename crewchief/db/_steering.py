@@ -6,7 +6,11 @@ from typing import Any
 
 from crewchief.db._sql import CURRENT_TASK, TxLike, insert_tasks, round_key
 from crewchief.db.models import utcnow
+from crewchief.errors import OperationStateError
 from crewchief.events import EventType
+
+# An operation that ended any way but ``rejected`` can re-run a task.
+RERUNNABLE = ("completed", "failed", "cancelled")
 
 
 class SteeringWrites:
@@ -100,6 +104,11 @@ class SteeringWrites:
         now = utcnow()
 
         def work(tx: TxLike) -> tuple[list, dict[int, int]]:
+            row = tx.one("SELECT status FROM operations WHERE id = :op", {"op": op})
+            if row is None or row[0] not in RERUNNABLE:
+                # Checked in the transaction: of two re-runs at once, only one starts.
+                status = row[0] if row else "missing"
+                raise OperationStateError(f"operation {op} is {status}: it cannot re-run a task")
             versions: dict[int, int] = {}
             for seq in [sequence, *affected]:
                 row = tx.one(

@@ -9,18 +9,17 @@ gap-free event numbers without a lock on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from crewchief._worker import WorkerThread
 from crewchief.config import plain_postgres_url
 from crewchief.events import Event, EventType
 
@@ -108,7 +107,7 @@ class Writer:
         backend = make_url(url).get_backend_name()
         self.sqlite = backend == "sqlite"
         self._target = make_url(url).database if self.sqlite else plain_postgres_url(url)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="crewchief-db-writer")
+        self._thread = WorkerThread("crewchief-db-writer")
         self._conn: Any = None
         self.seqs: dict[str, int] = {}
 
@@ -156,7 +155,7 @@ class Writer:
 
     async def run(self, work: Work) -> Any:
         """Run ``work(tx)`` in one transaction on the writer thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, work)
+        return await self._thread.call(lambda: self._run(work))
 
     def _read(self, work: Work) -> Any:
         if self._conn is None:
@@ -174,7 +173,7 @@ class Writer:
 
     async def read(self, work: Work) -> Any:
         """Run the queries of ``work(tx)`` on one snapshot, on the same thread as writes."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read, work)
+        return await self._thread.call(lambda: self._read(work))
 
     def forget(self, op: str) -> None:
         self.seqs.pop(op, None)
@@ -185,8 +184,8 @@ class Writer:
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
-        self._executor.shutdown(wait=True)
+        await self._thread.call(_close)
+        await self._thread.stop()
 
 
 def _is_unique_violation(exc: Exception) -> bool:

