@@ -9,14 +9,19 @@ semantics; on a fast-path operation it saves about a millisecond of CPU.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from crewchief._worker import WorkerThread
+from crewchief.config import Settings
+from crewchief.errors import CrewchiefError
 
 
 class ThreadedSqliteSaver(SqliteSaver):
@@ -71,3 +76,32 @@ class ThreadedSqliteSaver(SqliteSaver):
     async def aclose(self) -> None:
         await self._call(self.conn.close)
         await self._thread.stop()
+
+
+@contextlib.asynccontextmanager
+async def checkpointer(settings: Settings) -> AsyncIterator[Any]:
+    """LangGraph's SQLite saver (WAL) by default, the Postgres saver for Postgres URLs."""
+    target = settings.resolved_checkpoint_url
+    if target.startswith("postgres"):
+        try:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        except ImportError:
+            raise CrewchiefError(
+                "PostgreSQL checkpoints need: pip install 'crewchief[postgres]'"
+            ) from None
+        async with AsyncPostgresSaver.from_conn_string(target) as saver:
+            await saver.setup()
+            yield saver
+        return
+
+    def _open() -> ThreadedSqliteSaver:
+        path = Path(target).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return ThreadedSqliteSaver(str(path))
+
+    saver = await asyncio.to_thread(_open)
+    try:
+        await saver.asetup()
+        yield saver
+    finally:
+        await saver.aclose()

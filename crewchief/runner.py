@@ -20,11 +20,16 @@ from typing import Any
 
 from langgraph.types import Command
 
+from crewchief._checkpoint import checkpointer as _checkpointer
+from crewchief._steer import SteeringMixin
+from crewchief._validate import (
+    InvalidRequest,
+    validate_models,
+    validate_request,
+)
 from crewchief.config import Settings, load_settings
 from crewchief.db import repository
 from crewchief.errors import (
-    CrewchiefError,
-    ModelConfigError,
     OperationNotFound,
     OperationStateError,
 )
@@ -34,59 +39,6 @@ from crewchief.graphs.state import OperationContext, OperationInput
 from crewchief.models.registry import ModelOverride
 from crewchief.schemas import OperationResult, OperationSummary
 from crewchief.services import Services
-
-MAX_REQUEST_CHARS = 100_000
-# Statuses a run records just before it returns (it ended, or waits for a plan decision).
-_SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
-
-
-class InvalidRequest(CrewchiefError):
-    """A field of a new operation is invalid; the message names the field."""
-
-    code = "invalid_request"
-
-
-def validate_models(models: Any, settings: Settings) -> dict[str, str]:
-    """Check per-operation model overrides: known aliases bound to specs of known providers."""
-    from crewchief.config import ALIASES
-    from crewchief.models.registry import ModelRegistry
-
-    if models is None:
-        return {}
-    if not isinstance(models, dict):
-        raise InvalidRequest("models: expected an object mapping alias to 'provider:model'")
-    for alias, spec in models.items():
-        if alias not in ALIASES:
-            raise InvalidRequest(f"models.{alias}: unknown alias; expected one of {list(ALIASES)}")
-        if not isinstance(spec, str) or ":" not in spec:
-            raise InvalidRequest(f"models.{alias}: expected 'provider:model', got {spec!r}")
-    try:
-        ModelRegistry(settings, models).check()
-    except ModelConfigError as exc:
-        raise InvalidRequest(str(exc)) from None
-    return dict(models)
-
-
-def validate_request(request: Any, workspace: Any, route: Any) -> tuple[str, str | None]:
-    """Check a new operation's fields before anything runs.
-
-    Returns:
-        The stripped request and the workspace as an absolute path (or None).
-    """
-    if not isinstance(request, str) or not request.strip():
-        raise InvalidRequest("request: expected a non-empty string")
-    if len(request) > MAX_REQUEST_CHARS:
-        raise InvalidRequest(
-            f"request: expected at most {MAX_REQUEST_CHARS} characters, got {len(request)}"
-        )
-    if route not in (None, "fast", "plan"):
-        raise InvalidRequest(f"route: expected 'fast', 'plan' or null, got {route!r}")
-    if workspace is None:
-        return request.strip(), None
-    path = Path(workspace).expanduser()
-    if not path.is_dir():
-        raise InvalidRequest(f"workspace: expected an existing directory, got {str(workspace)!r}")
-    return request.strip(), str(path.resolve())
 
 
 class OperationHandle:
@@ -131,7 +83,7 @@ class OperationHandle:
         return self._task.done()
 
 
-class Crewchief:
+class Crewchief(SteeringMixin):
     """Runs, streams, resumes and inspects operations in this process.
 
     Args:
@@ -364,134 +316,6 @@ class Crewchief:
         await self.services.recorder.operation_resumed(operation_id)
         return self._launch(operation_id, payload, current.workspace, current.options, sub)
 
-    async def review_plan(
-        self, operation_id: str, decision: Any, *, owner: Any = repository.ANY_OWNER
-    ) -> OperationHandle:
-        """Give an operation that is ``awaiting_approval`` the reviewer's decision.
-
-        ``decision`` is ``{"action": "accept"}``, ``{"action": "edit", "tasks": [...]}``,
-        ``{"action": "replan", "feedback": "..."}`` or ``{"action": "reject"}``
-        (or one of the models in :mod:`crewchief.steering`). The decision is
-        recorded before this returns; the run continues in the background.
-
-        Raises:
-            OperationNotFound: unknown id (or another owner's).
-            OperationStateError: the operation is not waiting for a decision.
-            InvalidDecision: the decision is invalid (nothing is recorded).
-        """
-        from crewchief.nodes._plan_parsing import plan_text
-        from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decision
-
-        current = await self._settled(operation_id, owner)
-        decision = parse_decision(decision)
-        if current.status != "awaiting_approval" or operation_id in self._runs:
-            raise OperationStateError(
-                f"operation {operation_id} is {current.status}, not awaiting_approval"
-            )
-        snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
-        if not snapshot.interrupts:
-            raise OperationStateError(f"operation {operation_id} has no plan waiting for review")
-        tasks = text = None
-        if isinstance(decision, EditPlan):
-            skills = await asyncio.to_thread(self._skill_names, current.workspace)
-            tasks = edited_tasks(decision, skills=skills, max_tasks=self.settings.max_plan_tasks)
-            text = plan_text(tasks, "Plan edited by the reviewer.")
-        plan_round = snapshot.values.get("plan_round") or 1
-        # Recorded here so the caller sees the new status at once (the node's write is then a
-        # no-op), and only once: a second decision on the same round is refused.
-        recorded = await self.services.recorder.plan_reviewed(
-            operation_id,
-            plan_round=plan_round,
-            action=decision.action,
-            tasks=tasks,
-            text=text,
-            feedback=getattr(decision, "feedback", None),
-        )
-        if not recorded:
-            raise OperationStateError(
-                f"operation {operation_id} already has a decision on plan round {plan_round}"
-            )
-        if isinstance(decision, RejectPlan):
-            reason = f"plan rejected: {decision.reason}" if decision.reason else "plan rejected"
-            await self.services.recorder.finish(operation_id, "rejected", error=reason)
-        command = Command(resume=decision.model_dump(exclude_none=True))
-        return self._launch(operation_id, command, current.workspace, current.options)
-
-    async def _settled(self, operation_id: str, owner: Any) -> OperationResult:
-        """The operation as stored, once a run that already recorded where it stopped returned.
-
-        A run records its end (or its wait for a plan decision) a moment before it
-        returns; a decision or re-run in that moment waits for it instead of failing.
-        """
-        current = await self.get(operation_id, owner=owner)
-        task = self._runs.get(operation_id)
-        if task is not None and current.status in _SETTLED:
-            await asyncio.wait({task}, timeout=10)
-            current = await self.get(operation_id, owner=owner)
-        return current
-
-    def _skill_names(self, workspace: str | None) -> set[str]:
-        from crewchief.skills.registry import skill_registry
-
-        registry = skill_registry(self.settings)
-        return {m.name for m in registry.usable(workspace=bool(workspace))}
-
-    async def rerun_task(
-        self,
-        operation_id: str,
-        sequence: int,
-        *,
-        description: str | None = None,
-        instructions: str | None = None,
-        owner: Any = repository.ANY_OWNER,
-    ) -> OperationHandle:
-        """Run a task again, and every task that depends on it, then synthesize again.
-
-        The graph forks from the checkpoint before the task ran; the other tasks
-        keep their results. The earlier versions of the re-run tasks stay in the
-        operation's history (``TaskResult.history``).
-
-        Raises:
-            OperationNotFound: unknown id (or another owner's).
-            TaskNotFound: the operation has no such task.
-            OperationStateError: the operation has not ended, or was rejected.
-        """
-        from crewchief._rerun import fork_point, fork_values
-        from crewchief.steering import dependents
-
-        current = await self._settled(operation_id, owner)
-        if operation_id in self._runs or current.status not in ("completed", "failed", "cancelled"):
-            raise OperationStateError(
-                f"operation {operation_id} is {current.status}: only an operation that ended"
-                " (completed, failed or cancelled) can re-run a task"
-            )
-        latest, base = await fork_point(self._graph, operation_id, sequence)
-        affected = dependents(latest.values["plan"], sequence)
-        versions = await self.services.recorder.task_rerun(
-            operation_id,
-            sequence=sequence,
-            affected=affected,
-            description=description,
-            instructions=instructions,
-        )
-        values = fork_values(
-            latest,
-            sequence,
-            description=description,
-            instructions=instructions,
-            versions=versions,
-        )
-        sub = self.services.bus.subscribe(operation_id)
-        try:
-            await self._graph.aupdate_state(base.config, values, as_node="dispatch")
-        except BaseException as exc:
-            sub.close()
-            await self.services.recorder.finish(operation_id, "failed", error=f"rerun: {exc}")
-            raise
-        handle = self._launch(operation_id, None, current.workspace, current.options, sub)
-        handle.rerun = {"task": sequence, "version": versions[sequence], "dependents": affected}
-        return handle
-
     async def cancel(self, operation_id: str) -> OperationResult:
         """Cancel an operation running in this process (idempotent for ended ones)."""
         task = self._runs.get(operation_id)
@@ -543,36 +367,6 @@ class Crewchief:
                 return await self.run(request, **kwargs)
 
         return asyncio.run(main())
-
-
-@contextlib.asynccontextmanager
-async def _checkpointer(settings: Settings) -> AsyncIterator[Any]:
-    """LangGraph's SQLite saver (WAL) by default, the Postgres saver for Postgres URLs."""
-    target = settings.resolved_checkpoint_url
-    if target.startswith("postgres"):
-        try:
-            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        except ImportError:
-            raise CrewchiefError(
-                "PostgreSQL checkpoints need: pip install 'crewchief[postgres]'"
-            ) from None
-        async with AsyncPostgresSaver.from_conn_string(target) as saver:
-            await saver.setup()
-            yield saver
-        return
-    from crewchief._checkpoint import ThreadedSqliteSaver
-
-    def _open() -> ThreadedSqliteSaver:
-        path = Path(target).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return ThreadedSqliteSaver(str(path))
-
-    saver = await asyncio.to_thread(_open)
-    try:
-        await saver.asetup()
-        yield saver
-    finally:
-        await saver.aclose()
 
 
 __all__ = [

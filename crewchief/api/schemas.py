@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crewchief.runner import MAX_REQUEST_CHARS
+from crewchief._validate import MAX_REQUEST_CHARS
 from crewchief.schemas import OperationResult, OperationSummary
 
 Status = Literal["running", "awaiting_approval", "completed", "failed", "cancelled", "rejected"]

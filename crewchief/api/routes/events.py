@@ -15,6 +15,22 @@ from crewchief.db import repository
 from crewchief.db.repository import ANY_OWNER
 from crewchief.events import TERMINAL_EVENTS
 
+# One server-sent event: its fields as they appear on the wire (OpenAPI describes an
+# event stream by the schema of each event).
+_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "The event's seq; absent on model.delta."},
+        "event": {"type": "string", "description": "The event type, e.g. task.started."},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "JSON: operation_id, seq, type, payload, created_at.",
+        },
+        "retry": {"type": "integer", "description": "Reconnection delay in ms (first)."},
+    },
+}
+
 router = APIRouter(prefix="/v1/operations", tags=["events"], responses=ERROR_RESPONSES)
 
 _DESCRIPTION = """Server-sent events: every stored event of the operation with a higher `seq`
@@ -34,7 +50,7 @@ stream closes. 204 when the operation has ended and there is nothing after `Last
     responses={
         200: {
             "description": "An event stream.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         },
         204: {"description": "The operation ended and there is nothing newer to send."},
         **NOT_FOUND,
