@@ -4,8 +4,9 @@ Run from the repository root::
 
     python -m bench.operations [--n 200] [--warmup 20] [--json]
 
-Both sides use the zero-latency ``fake`` model and an ``AsyncSqliteSaver`` on a
-file (WAL, ``synchronous=NORMAL``) in a fresh temporary directory, so the
+Both sides use the zero-latency ``fake`` model and crewchief's SQLite checkpointer
+(LangGraph's ``SqliteSaver`` on one thread, WAL, ``synchronous=NORMAL``) on a file in a fresh
+temporary directory, so the
 difference between them is crewchief's own overhead: the app database, events,
 the usage ledger, node wiring and reading the result back. This is a report,
 not a test: it exits 0 whatever the figures.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import json
 import math
@@ -27,17 +27,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-import aiosqlite
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from crewchief import prompts
+from crewchief._checkpoint import checkpointer
 from crewchief.config import Settings, load_settings
 from crewchief.models.fake import FakeChatModel, FakeScript
 from crewchief.runner import Crewchief
@@ -86,19 +85,6 @@ async def time_interleaved(
             if i >= warmup:
                 times[name].append(elapsed)
     return times
-
-
-@contextlib.asynccontextmanager
-async def sqlite_saver(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
-    """An ``AsyncSqliteSaver`` on a file, set up as crewchief sets up its own (WAL, NORMAL)."""
-    conn = await aiosqlite.connect(str(path))
-    try:
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn)
-        await saver.setup()  # also sets journal_mode=WAL
-        yield saver
-    finally:
-        await conn.close()
 
 
 def _merge(left: dict[str, str] | None, right: dict[str, str] | None) -> dict[str, str]:
@@ -229,7 +215,11 @@ async def measure_latency(home: Path, n: int, warmup: int) -> dict[str, list[flo
         env={"CREWCHIEF_HOME": str(home / "crewchief"), "CREWCHIEF_MODEL": MODEL},
     )
     model = FakeChatModel(script=FakeScript(auto_tasks=N_TASKS), model_name="bare")
-    async with Crewchief(settings) as cc, sqlite_saver(home / "bare-checkpoints.db") as saver:
+    # The same checkpointer crewchief attaches, on a file of its own.
+    bare_settings = settings.model_copy(
+        update={"checkpoint_url": str(home / "bare-checkpoints.db")}
+    )
+    async with Crewchief(settings) as cc, checkpointer(bare_settings) as saver:
         bare = build_bare_graph(model, settings.max_plan_tasks).compile(checkpointer=saver)
 
         limits = {

@@ -89,7 +89,6 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     app = create_app(settings, auth=not args.no_auth)
-    _tune_gc()
     uvicorn.run(
         app,
         host=api.host,
@@ -99,21 +98,6 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return EXIT_OK
-
-
-def _tune_gc() -> None:
-    """Fewer, larger young-generation collections for a long-running service.
-
-    Each operation allocates many short-lived objects (graph state, messages,
-    events); with the default threshold of 700 the collector runs several
-    times per operation. Objects that live as long as the process are frozen
-    so collections skip them.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def keys(settings: Any, args: argparse.Namespace) -> int:

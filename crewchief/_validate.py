@@ -6,15 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from crewchief.config import Settings
-from crewchief.errors import CrewchiefError, ModelConfigError
+from crewchief.errors import InvalidRequest, ModelConfigError
 
 MAX_REQUEST_CHARS = 100_000
-
-
-class InvalidRequest(CrewchiefError):
-    """A field of a new operation is invalid; the message names the field."""
-
-    code = "invalid_request"
 
 
 def validate_models(models: Any, settings: Settings) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CrewchiefError(Exception):
     """Base class; ``code`` is stable and machine-readable."""
@@ -35,6 +37,20 @@ class PlanError(CrewchiefError):
     """The orchestrator did not produce a usable plan after all attempts."""
 
     code = "plan_invalid"
+
+
+class InvalidRequest(CrewchiefError):
+    """A field of a request is invalid; the message names it, ``details`` lists each one.
+
+    ``details`` holds ``{"path", "message"}`` items, paths relative to the
+    request body (``tasks.1.depends_on``).
+    """
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.details = details or []
 
 
 class OperationNotFound(CrewchiefError):

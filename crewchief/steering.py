@@ -11,20 +11,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from crewchief.errors import CrewchiefError
+from crewchief.errors import InvalidRequest
 from crewchief.graphs.state import PlannedTask
 
 MAX_TEXT = 20_000
 
 
-class InvalidDecision(CrewchiefError):
-    """A plan decision or re-run request is invalid; ``details`` names the fields."""
-
-    code = "invalid_request"
-
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None):
-        super().__init__(message)
-        self.details = details or []
+class InvalidDecision(InvalidRequest):
+    """A plan decision is invalid; ``details`` names the fields."""
 
 
 class PlanTaskEdit(BaseModel):

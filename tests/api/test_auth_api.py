@@ -223,3 +223,21 @@ def test_no_auth_on_loopback_warns_and_serves_without_a_key(live_server_factory)
     assert r.status_code == 202
     r = httpx.get(f"{server.url}/v1/operations/{r.json()['id']}", timeout=5)
     assert r.status_code == 200
+
+
+async def test_keys_of_one_owner_share_its_operations(api) -> None:
+    from crewchief.db.keys import create_key
+
+    store = api.app.state.chief.services.store
+    _, second = await create_key(store, name="alice-laptop", owner="alice")
+    laptop = {"Authorization": f"Bearer {second}"}
+    r = await api.client.post(
+        "/v1/operations", json={"request": "What is a monad?"}, headers=api.auth("alice")
+    )
+    op = r.json()["id"]
+    assert (await api.client.get(f"/v1/operations/{op}", headers=laptop)).status_code == 200
+    listed = (await api.client.get("/v1/operations", headers=laptop)).json()["items"]
+    assert [i["id"] for i in listed] == [op]
+    assert (
+        await api.client.get(f"/v1/operations/{op}", headers=api.auth("bob"))
+    ).status_code == 404
