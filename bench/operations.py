@@ -5,11 +5,14 @@ Run from the repository root::
     python -m bench.operations [--n 200] [--warmup 20] [--json]
 
 Both sides use the zero-latency ``fake`` model and crewchief's SQLite checkpointer
-(LangGraph's ``SqliteSaver`` on one thread, WAL, ``synchronous=NORMAL``) on a file in a fresh
-temporary directory, so the
-difference between them is crewchief's own overhead: the app database, events,
-the usage ledger, node wiring and reading the result back. This is a report,
-not a test: it exits 0 whatever the figures.
+(LangGraph's ``SqliteSaver`` on one thread, WAL, ``synchronous=NORMAL``) on a file in a
+fresh temporary directory, so the difference between them is crewchief's own overhead:
+the app database, events, the usage ledger, node wiring and reading the result back.
+
+The bare graph runs with LangGraph's default durability (a checkpoint after every
+step). crewchief checkpoints a fast-path run only when it ends, so the fast path is
+also timed on the bare graph with ``durability="exit"``, for the like-for-like ratio.
+This is a report, not a test: it exits 0 whatever the figures.
 """
 
 from __future__ import annotations
@@ -228,10 +231,12 @@ async def measure_latency(home: Path, n: int, warmup: int) -> dict[str, list[flo
         }
 
         async def run_bare(
-            request: str, route: str
+            request: str, route: str, durability: str = "async"
         ) -> dict[str, Any]:  # config as crewchief's runner
             config = {**limits, "configurable": {"thread_id": str(uuid.uuid4())}}
-            return await bare.ainvoke({"request": request, "forced_route": route}, config)
+            return await bare.ainvoke(
+                {"request": request, "forced_route": route}, config, durability=durability
+            )
 
         out: dict[str, list[float]] = {}
         for scenario, request, route, tasks in (
@@ -252,6 +257,12 @@ async def measure_latency(home: Path, n: int, warmup: int) -> dict[str, list[flo
                     _check("bare", tasks),
                 ),
             }
+            if scenario == "fast_path":
+                # crewchief checkpoints a fast-path run only when it ends; so can a bare graph.
+                runs["fast_path_bare_exit"] = (
+                    functools.partial(run_bare, request, route, "exit"),
+                    _check("bare", tasks),
+                )
             out.update(await time_interleaved(runs, n, warmup))
         return out
 
@@ -292,6 +303,9 @@ def collect(n: int, warmup: int) -> dict[str, dict[str, Any]]:
         values[f"{scenario}_ratio"] = (
             values[f"{scenario}_crewchief_p50_ms"] / values[f"{scenario}_bare_p50_ms"]
         )
+    values["fast_path_ratio_to_bare_exit"] = (
+        values["fast_path_crewchief_p50_ms"] / values["fast_path_bare_exit_p50_ms"]
+    )
     values.update(peak_rss_mb=peak_rss_mb, cli_help_cold_start_s=cold)
     report: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
@@ -336,6 +350,10 @@ def print_table(report: dict[str, dict[str, Any]], n: int, warmup: int) -> None:
                 else ["", "", ""]
             )
             table.add_row(f"{label} {side}", *cells, *extra)
+        if scenario == "fast_path":
+            exit_ratio = report["fast_path_ratio_to_bare_exit"]["value"]
+            cells = [f"{report[f'fast_path_bare_exit_p{q}_ms']['value']:.2f}" for q in (50, 95)]
+            table.add_row(f"{label} bare, checkpoint at exit", *cells, f"{exit_ratio:.2f}×", "", "")
     rss, cold = report["peak_rss_mb"], report["cli_help_cold_start_s"]
     table.add_row(
         "peak RSS", f"{rss['value']:.1f} MB", "", "", f"≤ {rss['target']:g} MB", _verdict(rss)

@@ -37,8 +37,8 @@ from crewchief.events import Event, Subscription
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.graphs.state import OperationContext, OperationInput
 from crewchief.models.registry import ModelOverride
-from crewchief.schemas import OperationResult, OperationSummary
-from crewchief.services import Services
+from crewchief.schemas import TERMINAL_STATUSES, OperationResult, OperationSummary
+from crewchief.services import Services, simplicity_detector
 
 
 class OperationHandle:
@@ -251,7 +251,20 @@ class Crewchief(SteeringMixin):
             "recursion_limit": 20 + 3 * self.settings.max_plan_tasks,
         }
         try:
-            await self._graph.ainvoke(payload, config, context=context)
+            if isinstance(payload, dict) and await self._routes_fast(payload, context):
+                # A fast-path run is checkpointed once, when it ends: after a crash it is
+                # simply run again, which costs the same single model call. Should it fall
+                # back to planning it stops before the plan node (saving that checkpoint) and
+                # goes on with a checkpoint after every step.
+                out = await self._graph.ainvoke(
+                    payload, config, context=context, durability="exit", interrupt_before=["plan"]
+                )
+                if out.get("status") not in TERMINAL_STATUSES:
+                    snapshot = await self._graph.aget_state(config)
+                    if snapshot.next == ("plan",) and not snapshot.interrupts:
+                        await self._graph.ainvoke(None, config, context=context)
+            else:
+                await self._graph.ainvoke(payload, config, context=context)
         except asyncio.CancelledError:
             await services.recorder.finish(op, "cancelled", error="cancelled")
         except Exception as exc:  # noqa: BLE001 - recorded on the operation
@@ -259,6 +272,13 @@ class Crewchief(SteeringMixin):
         finally:
             services.release(op)
             self._runs.pop(op, None)
+
+    async def _routes_fast(self, payload: OperationInput, context: OperationContext) -> bool:
+        """Route a new run's request now (detect_simplicity reuses the decision)."""
+        request, forced = payload["request"].strip(), payload.get("forced_route")
+        decision = (await simplicity_detector(self.settings)).decide(request, force=forced)
+        context._decision = (request, forced, decision)
+        return decision.route == "fast"
 
     async def run(self, request: str, **kwargs: Any) -> OperationResult:
         """Run an operation to its end and return it (see :meth:`start` for arguments)."""

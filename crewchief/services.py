@@ -22,7 +22,9 @@ from crewchief.models.registry import CallInfo, ModelOverride, ModelRegistry, Mo
 
 if TYPE_CHECKING:
     from crewchief.config import TierConfig
+    from crewchief.graphs.state import Route
     from crewchief.simplicity import SimplicityDetector
+    from crewchief.simplicity.detector import Decision
     from crewchief.skills.registry import SkillRegistry
 
 log = logging.getLogger(__name__)
@@ -149,17 +151,15 @@ class NodeDeps:
         return self.settings.simplicity_threshold if ctx is None else ctx
 
     async def detector(self) -> SimplicityDetector:
-        """The simplicity detector with this run's threshold (the model is read once, off-loop)."""
-        from crewchief.simplicity import SimplicityDetector
-        from crewchief.simplicity._model import shipped_model, shipped_model_loaded
+        """The simplicity detector with this run's threshold."""
+        return await simplicity_detector(self.settings, self.threshold)
 
-        # Only the first operation of a process reads the file, off the event loop.
-        model = (
-            shipped_model() if shipped_model_loaded() else await asyncio.to_thread(shipped_model)
-        )
-        return SimplicityDetector(
-            threshold=self.threshold, deep_below=self.settings.simplicity_deep_below, model=model
-        )
+    async def decide(self, request: str, force: Route | None) -> Decision:
+        """Route ``request``: the decision the runner made before the run, or a fresh one."""
+        made = self.context._decision
+        if made is not None and made[:2] == (request, force):
+            return made[2]
+        return (await self.detector()).decide(request, force=force)
 
     def tier(self, name: str) -> TierConfig:
         """The alias and effort a tier runs with."""
@@ -208,6 +208,22 @@ class NodeDeps:
         from crewchief.skills.registry import skill_registry
 
         return skill_registry(self.settings)
+
+
+async def simplicity_detector(
+    settings: Settings, threshold: float | None = None
+) -> SimplicityDetector:
+    """The simplicity detector for ``settings`` (the model is read once, off the event loop)."""
+    from crewchief.simplicity import SimplicityDetector
+    from crewchief.simplicity._model import shipped_model, shipped_model_loaded
+
+    # Only the first operation of a process reads the file, off the event loop.
+    model = shipped_model() if shipped_model_loaded() else await asyncio.to_thread(shipped_model)
+    return SimplicityDetector(
+        threshold=settings.simplicity_threshold if threshold is None else threshold,
+        deep_below=settings.simplicity_deep_below,
+        model=model,
+    )
 
 
 _defaults: dict[tuple[int, bool, str], Services] = {}

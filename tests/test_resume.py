@@ -24,8 +24,9 @@ def _env(home: Path, spec: str) -> dict[str, str]:
     return env
 
 
-def _script(path: Path, slow_delay: float) -> str:
-    rules = [
+def _script(path: Path, slow_delay: float, fast_path_down: bool = False) -> str:
+    rules = [{"node": "fast_path", "reply": {"error": "provider down"}}] if fast_path_down else []
+    rules += [
         {
             "node": "plan",
             "reply": plan_reply("Quick part", "Slow part", ("Join the parts", [1, 2])),
@@ -56,9 +57,13 @@ def _wait_for(db: Path, query: str, deadline: float) -> None:
     raise AssertionError(f"timed out waiting for: {query}")
 
 
-def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None:
+@pytest.mark.parametrize("route", ["plan", "fast"], ids=["planned", "fast-path-fell-back"])
+def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: str) -> None:
+    """Planned from the start, or planned after the fast path failed: either way
+    every step after the route is checkpointed."""
     home, script = tmp_path / "home", tmp_path / "script.json"
-    spec = _script(script, slow_delay=120)
+    fast_path_down = route == "fast"
+    spec = _script(script, slow_delay=120, fast_path_down=fast_path_down)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -67,7 +72,7 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
             "run",
             "Build both parts and join them",
             "--route",
-            "plan",
+            route,
         ],
         env=_env(home, spec),
         stdin=subprocess.DEVNULL,
@@ -93,7 +98,7 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
         op_id, status = conn.execute("SELECT id, status FROM operations").fetchone()
     assert status == "running", "a killed process leaves the operation running"
 
-    spec = _script(script, slow_delay=0)  # the provider is healthy again
+    spec = _script(script, slow_delay=0, fast_path_down=fast_path_down)  # healthy again
     resumed = subprocess.run(
         [sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id, "--json"],
         env=_env(home, spec),
@@ -115,6 +120,8 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
         assert keyed.count(("task.completed", seq)) == 1
     assert keyed.count(("operation.resumed", None)) == 1
     assert [t for t, _ in keyed].count("operation.completed") == 1
+    assert [t for t, _ in keyed].count("fast_path.failed") == (1 if fast_path_down else 0)
+    assert op["route"] == "plan"
 
     with sqlite3.connect(db) as conn:
         calls = dict(
@@ -125,6 +132,65 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path) -> None
         plans = conn.execute("SELECT COUNT(*) FROM model_calls WHERE node = 'plan'").fetchone()[0]
     assert calls == {1: 1, 2: 1, 3: 1}, "the finished task was not run again"
     assert plans == 1, "the plan was not made again"
+
+
+def test_fast_path_killed_mid_call_runs_again_on_resume(tmp_path: Path) -> None:
+    """A fast-path run is checkpointed only when it ends: resuming one that was
+    killed runs it again from the start, and records nothing twice."""
+    home, script = tmp_path / "home", tmp_path / "script.json"
+
+    def write(delay: float) -> str:
+        rules = [{"node": "fast_path", "reply": {"text": "A monad is a pattern.", "delay": delay}}]
+        script.write_text(json.dumps({"rules": rules, "fallback": "error"}), encoding="utf-8")
+        return f"fake:{script}"
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crewchief.cli", "run", "What is a monad?", "--route", "fast"],
+        env=_env(home, write(120)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    db = home / "crewchief.db"
+    try:
+        _wait_for(
+            db,
+            "SELECT 1 FROM operation_events WHERE type = 'route.decided'",
+            time.monotonic() + 60,
+        )
+        time.sleep(0.3)  # the fast path's model call is under way
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with sqlite3.connect(db) as conn:
+        op_id, status = conn.execute("SELECT id, status FROM operations").fetchone()
+    assert status == "running"
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id, "--json"],
+        env=_env(home, write(0)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    op = json.loads(resumed.stdout)
+    assert (op["status"], op["route"], op["answer"]) == (
+        "completed",
+        "fast",
+        "A monad is a pattern.",
+    )
+    types = [e["type"] for e in op["events"]]
+    assert [e["seq"] for e in op["events"]] == list(range(1, len(types) + 1)), "no gaps"
+    for once in ("operation.started", "route.decided", "operation.resumed", "operation.completed"):
+        assert types.count(once) == 1, types
+    with sqlite3.connect(db) as conn:
+        calls = conn.execute("SELECT COUNT(*) FROM model_calls WHERE node = 'fast_path'").fetchone()
+    assert calls[0] == 1, "only the call that finished is in the usage ledger"
 
 
 def test_resume_refuses_a_finished_operation(tmp_path: Path) -> None:

@@ -122,6 +122,9 @@ class OperationContext(BaseModel):
 
     # Set by the in-process runner; Studio runs build their own on first use.
     _services: Any = PrivateAttr(default=None)
+    # Set by the runner when it routed the request before the run (to pick the run's
+    # durability): ``(request, forced_route, Decision)``, reused by detect_simplicity.
+    _decision: Any = PrivateAttr(default=None)
 
     def model_overrides(self) -> dict[str, str]:
         pairs = {

@@ -31,7 +31,7 @@ async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, 
     await deps.recorder.create_operation(
         operation_id=operation_id, request=request, workspace=workspace, route=forced
     )
-    decision = (await deps.detector()).decide(request, force=forced)
+    decision = await deps.decide(request, forced)
     await deps.recorder.route_decided(
         operation_id,
         route=decision.route,

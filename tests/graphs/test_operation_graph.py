@@ -141,6 +141,19 @@ async def test_fast_path_failure_falls_back_to_planning(settings: Settings, tmp_
     assert failed and "provider down" in failed[0].payload["error"]
 
 
+async def test_fast_path_fallback_still_waits_for_plan_approval(
+    settings: Settings, tmp_path: Path
+) -> None:
+    spec = write_script(tmp_path, [{"node": "fast_path", "reply": {"error": "provider down"}}])
+    async with Crewchief(settings, models={"orchestrator": spec}) as cc:
+        waiting = await cc.run("What is a closure?", route="fast", approve_plan=True)
+        assert (waiting.status, waiting.route) == ("awaiting_approval", "plan")
+        assert [t.status for t in waiting.tasks] == ["pending"] * 3
+        done = await (await cc.review_plan(waiting.id, {"action": "accept"})).wait()
+    assert done.status == "completed"
+    assert [t.status for t in done.tasks] == ["completed"] * 3
+
+
 async def test_unparseable_plan_is_retried_with_the_reason(
     settings: Settings, tmp_path: Path
 ) -> None:
