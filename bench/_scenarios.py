@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bench._http import Connection, HttpError, SseEvent
@@ -145,12 +146,13 @@ async def throughput(server: Any, clients: int, seconds: float) -> dict[str, Any
     """``clients`` loops of POST + follow for ``seconds``; ops/s and server CPU per op."""
     await asyncio.gather(*(_worker(server, 0, _Load(), warm=True) for _ in range(clients)))
     load = _Load()
-    cpu0, self0 = server.cpu_seconds(), _own_cpu()
+    cpu0, self0, host0 = server.cpu_seconds(), _own_cpu(), host_cpu()
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(*(_worker(server, deadline, load, warm=False) for _ in range(clients)))
     elapsed = time.perf_counter() - started
     cpu, own = server.cpu_seconds() - cpu0, _own_cpu() - self0
+    host = [b - a for a, b in zip(host0, host_cpu(), strict=True)]
     ops = len(load.done)
     return {
         "throughput_ops_per_s": ops / elapsed,
@@ -160,7 +162,22 @@ async def throughput(server: Any, clients: int, seconds: float) -> dict[str, Any
         "throughput_client_cpu_ms_per_op": own * 1000 / ops if ops else None,
         "throughput_operations": ops,
         "throughput_errors": load.errors,
+        "throughput_host_steal_pct": 100 * host[1] / host[0] if host[0] else None,
     }
+
+
+def host_cpu() -> tuple[int, int]:
+    """``(all, steal)`` CPU time of the machine so far, in clock ticks (from ``/proc/stat``).
+
+    Steal is time a virtual machine's CPUs were ready to run but the hypervisor ran
+    something else: on a shared host it slows everything measured here.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0, 0
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks), ticks[7] if len(ticks) > 7 else 0
 
 
 def _own_cpu() -> float:

@@ -246,6 +246,7 @@ ROWS: dict[str, tuple[str, str, str]] = {
     "throughput_client_cpu_ms_per_op": ("throughput", "load generator CPU per operation", "ms"),
     "throughput_operations": ("throughput", "operations completed", ""),
     "throughput_errors": ("throughput", "errors", ""),
+    "throughput_host_steal_pct": ("throughput", "host CPU taken by the hypervisor (steal)", "%"),
     "streams_connections_held": ("streams", "SSE connections held at once (max)", ""),
     "streams_event_latency_p50_ms": ("streams", "event latency (receive − created_at), p50", "ms"),
     "streams_event_latency_p95_ms": ("streams", "event latency, p95", "ms"),

@@ -39,6 +39,7 @@ from crewchief.graphs.state import OperationContext, OperationInput
 from crewchief.models.registry import ModelOverride
 from crewchief.schemas import TERMINAL_STATUSES, OperationResult, OperationSummary
 from crewchief.services import Services, simplicity_detector
+from crewchief.simplicity.detector import Decision
 
 
 class OperationHandle:
@@ -112,6 +113,8 @@ class Crewchief(SteeringMixin):
         self._services: Services | None = None
         self._graph = None
         self._runs: dict[str, asyncio.Task] = {}
+        # Owners of the runs this instance started (an operation's owner never changes).
+        self._owners: dict[str, str | None] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -187,6 +190,8 @@ class Crewchief(SteeringMixin):
         """
         request, ws = validate_request(request, workspace, route)
         models = validate_models(models, self.settings)
+        # Routed now, so the route is stored with the operation and the run knows its path.
+        decision = (await simplicity_detector(self.settings)).decide(request, force=route)
         options: dict[str, Any] = {}
         if approve_plan:
             options["approve_plan"] = True
@@ -204,6 +209,7 @@ class Crewchief(SteeringMixin):
                 metadata=metadata,
                 owner=owner,
                 options=options,
+                decision=decision,
             )
         except BaseException:
             sub.close()
@@ -215,7 +221,9 @@ class Crewchief(SteeringMixin):
             "forced_route": route,
             "approve_plan": approve_plan,
         }
-        return self._launch(op, payload, ws, options, sub)
+        handle = self._launch(op, payload, ws, options, sub, decision)
+        self._owners[op] = owner
+        return handle
 
     def _launch(
         self,
@@ -224,10 +232,12 @@ class Crewchief(SteeringMixin):
         workspace: str | None,
         options: dict[str, Any] | None,
         sub: Subscription | None = None,
+        decision: Decision | None = None,
     ) -> OperationHandle:
         sub = sub or self.services.bus.subscribe(op)
         task = asyncio.create_task(
-            self._execute(op, payload, workspace, options or {}), name=f"crewchief-op-{op}"
+            self._execute(op, payload, workspace, options or {}, decision),
+            name=f"crewchief-op-{op}",
         )
         self._runs[op] = task
         return OperationHandle(self, op, task, sub)
@@ -238,6 +248,7 @@ class Crewchief(SteeringMixin):
         payload: OperationInput | Command | None,
         workspace: str | None,
         options: dict[str, Any],
+        decision: Decision | None = None,
     ) -> None:
         services = self.services
         # Parallelism is bounded by the per-operation task slots (settings.max_parallel_tasks).
@@ -251,7 +262,7 @@ class Crewchief(SteeringMixin):
             "recursion_limit": 20 + 3 * self.settings.max_plan_tasks,
         }
         try:
-            if isinstance(payload, dict) and await self._routes_fast(payload, context):
+            if isinstance(payload, dict) and await self._routes_fast(payload, context, decision):
                 # A fast-path run is checkpointed once, when it ends: after a crash it is
                 # simply run again, which costs the same single model call. Should it fall
                 # back to planning it stops before the plan node (saving that checkpoint) and
@@ -272,11 +283,15 @@ class Crewchief(SteeringMixin):
         finally:
             services.release(op)
             self._runs.pop(op, None)
+            self._owners.pop(op, None)
 
-    async def _routes_fast(self, payload: OperationInput, context: OperationContext) -> bool:
-        """Route a new run's request now (detect_simplicity reuses the decision)."""
+    async def _routes_fast(
+        self, payload: OperationInput, context: OperationContext, decision: Decision | None
+    ) -> bool:
+        """Whether a new run takes the fast path (detect_simplicity reuses the decision)."""
         request, forced = payload["request"].strip(), payload.get("forced_route")
-        decision = (await simplicity_detector(self.settings)).decide(request, force=forced)
+        if decision is None:  # a run started over by resume
+            decision = (await simplicity_detector(self.settings)).decide(request, force=forced)
         context._decision = (request, forced, decision)
         return decision.route == "fast"
 
@@ -351,6 +366,16 @@ class Crewchief(SteeringMixin):
         return current
 
     # -- reading ---------------------------------------------------------------------------
+
+    def running_owner(self, operation_id: str) -> tuple[bool, str | None]:
+        """``(True, owner)`` while an operation started here is running, else ``(False, None)``.
+
+        Lets a caller skip a database read for the common case of following an
+        operation just started.
+        """
+        if operation_id in self._owners and operation_id in self._runs:
+            return True, self._owners[operation_id]
+        return False, None
 
     async def get(
         self, operation_id: str, *, events: bool = False, owner: Any = repository.ANY_OWNER

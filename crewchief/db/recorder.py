@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crewchief.db._sql import CURRENT_TASK, TxLike, WriterLike, insert_tasks, round_key, task_key
 from crewchief.db._steering import SteeringWrites
@@ -24,6 +24,9 @@ from crewchief.db.models import utcnow
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.registry import CallInfo, CallRecord, Usage
 from crewchief.schemas import TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from crewchief.simplicity.detector import Decision
 
 _END_EVENTS = {
     "completed": EventType.OPERATION_COMPLETED,
@@ -56,6 +59,7 @@ class Recorder(SteeringWrites):
         self.bus = bus
         self._pending: dict[str, list[CallRecord]] = defaultdict(list)
         self._created: set[str] = set()
+        self._routed: set[str] = set()
 
     async def _write(self, op: str, work: Callable[[TxLike], list[Event | None] | Any]) -> Any:
         """Run ``work`` (plus buffered ledger rows) in one transaction; publish its events.
@@ -108,8 +112,13 @@ class Recorder(SteeringWrites):
         metadata: dict[str, Any] | None = None,
         owner: str | None = None,
         options: dict[str, Any] | None = None,
+        decision: Decision | None = None,
     ) -> None:
-        """Insert the operation (status ``running``) with its first event, unless it exists."""
+        """Insert the operation (status ``running``) with its first event, unless it exists.
+
+        With ``decision`` (the request was routed before the run) the route is recorded in
+        the same transaction, and :meth:`route_decided` then has nothing left to do.
+        """
         if operation_id in self._created:
             return
         now = utcnow()
@@ -135,14 +144,17 @@ class Recorder(SteeringWrites):
                 },
             )
             payload = {"request": request, "workspace": workspace, "forced_route": route}
-            return [
-                tx.append(
-                    operation_id, EventType.OPERATION_STARTED, payload, "operation.started", now
-                )
-            ]
+            started = tx.append(
+                operation_id, EventType.OPERATION_STARTED, payload, "operation.started", now
+            )
+            if decision is None:
+                return [started]
+            return [started, _record_route(tx, operation_id, decision)]
 
         await self._write(operation_id, work)
         self._created.add(operation_id)
+        if decision is not None:
+            self._routed.add(operation_id)
 
     async def operation_resumed(self, op: str) -> None:
         def work(tx: TxLike) -> list:
@@ -163,39 +175,10 @@ class Recorder(SteeringWrites):
 
         await self._write(op, work)
 
-    async def route_decided(
-        self,
-        op: str,
-        *,
-        route: str,
-        score: float,
-        reasons: list[str],
-        forced: bool,
-        tier: str | None = None,
-    ) -> None:
-        def work(tx: TxLike) -> list:
-            tx.execute(
-                "UPDATE operations SET route = :route, route_forced = :forced, simplicity_score = :score,"
-                " simplicity_reasons = :reasons, simplicity_tier = :tier WHERE id = :op",
-                {
-                    "op": op,
-                    "route": route,
-                    "forced": tx.flag(forced),
-                    "score": score,
-                    "reasons": tx.json(reasons),
-                    "tier": tier,
-                },
-            )
-            payload = {
-                "route": route,
-                "score": score,
-                "tier": tier,
-                "reasons": reasons,
-                "forced": forced,
-            }
-            return [tx.append(op, EventType.ROUTE_DECIDED, payload, "route.decided", utcnow())]
-
-        await self._write(op, work)
+    async def route_decided(self, op: str, decision: Decision) -> None:
+        """Record the route (a no-op when :meth:`create_operation` already did)."""
+        if op not in self._routed:
+            await self._write(op, lambda tx: [_record_route(tx, op, decision)])
 
     async def fast_path_failed(self, op: str, error: str) -> None:
         def work(tx: TxLike) -> list:
@@ -442,7 +425,33 @@ class Recorder(SteeringWrites):
 
         await self._write(op, work)
         self._created.discard(op)
+        self._routed.discard(op)
         self.writer.forget(op)
+
+
+def _record_route(tx: TxLike, op: str, decision: Decision) -> Event | None:
+    """Store the route on the operation and append its ``route.decided`` event."""
+    d = decision
+    tx.execute(
+        "UPDATE operations SET route = :route, route_forced = :forced, simplicity_score = :score,"
+        " simplicity_reasons = :reasons, simplicity_tier = :tier WHERE id = :op",
+        {
+            "op": op,
+            "route": d.route,
+            "forced": tx.flag(d.forced),
+            "score": d.score,
+            "reasons": tx.json(d.reasons),
+            "tier": d.tier,
+        },
+    )
+    payload = {
+        "route": d.route,
+        "score": d.score,
+        "tier": d.tier,
+        "reasons": d.reasons,
+        "forced": d.forced,
+    }
+    return tx.append(op, EventType.ROUTE_DECIDED, payload, "route.decided", utcnow())
 
 
 def _run_count(tx: TxLike, op: str) -> int:

@@ -32,14 +32,7 @@ async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, 
         operation_id=operation_id, request=request, workspace=workspace, route=forced
     )
     decision = await deps.decide(request, forced)
-    await deps.recorder.route_decided(
-        operation_id,
-        route=decision.route,
-        score=decision.score,
-        reasons=decision.reasons,
-        forced=decision.forced,
-        tier=decision.tier,
-    )
+    await deps.recorder.route_decided(operation_id, decision)
     return {
         "operation_id": operation_id,
         "request": request,

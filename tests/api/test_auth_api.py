@@ -150,6 +150,20 @@ async def test_another_owner_gets_404_not_403(api) -> None:
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
 
 
+async def test_another_owner_cannot_follow_a_running_operation(api_factory) -> None:
+    async with api_factory(models="fake:default?delay=5") as api:
+        r = await api.client.post(
+            "/v1/operations", json={"request": "What is a monad?"}, headers=api.auth("alice")
+        )
+        op = r.json()["id"]
+        r = await api.client.get(f"/v1/operations/{op}", headers=api.auth("alice"))
+        assert r.json()["status"] == "running"  # the model call takes 5 s
+        r = await api.client.get(f"/v1/operations/{op}/events", headers=api.auth("bob"))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "operation_not_found"
+        r = await api.client.post(f"/v1/operations/{op}/cancel", headers=api.auth("alice"))
+        assert r.json()["status"] == "cancelled"
+
+
 async def test_list_shows_only_the_callers_operations(api) -> None:
     ids = {}
     for owner in ("alice", "bob", "alice"):

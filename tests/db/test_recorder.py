@@ -11,6 +11,7 @@ from crewchief.db import repository
 from crewchief.events import EventType
 from crewchief.models.registry import Usage
 from crewchief.services import Services
+from crewchief.simplicity.detector import Decision
 
 
 @pytest.fixture
@@ -27,7 +28,9 @@ async def test_replayed_writes_record_nothing_twice(services: Services) -> None:
     ]
     for _ in range(2):  # as if the node ran again after a crash
         await rec.create_operation(operation_id="op-1", request="r", workspace=None)
-        await rec.route_decided("op-1", route="plan", score=0.1, reasons=["x"], forced=False)
+        await rec.route_decided(
+            "op-1", Decision(score=0.1, route="plan", tier="deep", reasons=["x"])
+        )
         await rec.plan_generated("op-1", tasks=tasks, text="1. a", usage=Usage(10, 5, 0))
         await rec.task_started("op-1", 1, "doing a")
         await rec.task_completed("op-1", 1, result="done", model="fake:x", usage=Usage(1, 1, 0))

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crewchief.api.deps import CallerDep, ChiefDep
-from crewchief.api.errors import ERROR_RESPONSES, NOT_FOUND, ApiError
+from crewchief.api.errors import ERROR_RESPONSES, NOT_FOUND
 from crewchief.api.routes.operations import OperationId
 from crewchief.api.sse import event_stream
 from crewchief.db import repository
 from crewchief.db.repository import ANY_OWNER
+from crewchief.errors import OperationNotFound
 from crewchief.events import TERMINAL_EVENTS
 
 # One server-sent event: its fields as they appear on the wire (OpenAPI describes an
@@ -72,11 +73,19 @@ async def operation_events(
 ) -> Response:
     after = max(last_event_id_header or 0, last_event_id or 0)
     services = chief.services
-    head = await repository.operation_head(services.store, operation_id)
-    if head is None or (caller.owner is not ANY_OWNER and head[0] != caller.owner):
-        raise ApiError(404, "operation_not_found", f"operation {operation_id!r} does not exist")
-    _, _, last_seq, last_type = head
-    if last_seq <= after and last_type in TERMINAL_EVENTS:
+    missing = OperationNotFound(f"operation {operation_id!r} does not exist")
+    # An operation running in this process has not ended: only its owner needs checking.
+    running, owner = chief.running_owner(operation_id)
+    nothing_newer = False
+    if not running:
+        head = await repository.operation_head(services.store, operation_id)
+        if head is None:
+            raise missing
+        owner, _, last_seq, last_type = head
+        nothing_newer = last_seq <= after and last_type in TERMINAL_EVENTS
+    if caller.owner is not ANY_OWNER and owner != caller.owner:
+        raise missing
+    if nothing_newer:
         return Response(status_code=204)
     # The stream subscribes to live events itself, before it reads the stored ones (no
     # gap); subscribing here would leak the subscription if the stream never started.
