@@ -57,23 +57,10 @@ def _wait_for(db: Path, query: str, deadline: float) -> None:
     raise AssertionError(f"timed out waiting for: {query}")
 
 
-@pytest.mark.parametrize("route", ["plan", "fast"], ids=["planned", "fast-path-fell-back"])
-def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: str) -> None:
-    """Planned from the start, or planned after the fast path failed: either way
-    every step after the route is checkpointed."""
-    home, script = tmp_path / "home", tmp_path / "script.json"
-    fast_path_down = route == "fast"
-    spec = _script(script, slow_delay=120, fast_path_down=fast_path_down)
+def _run_and_kill(home: Path, spec: str, args: list[str], when: str) -> str:
+    """Start ``crewchief run ARGS``, SIGKILL it once the query ``when`` finds a row; the op id."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crewchief.cli",
-            "run",
-            "Build both parts and join them",
-            "--route",
-            route,
-        ],
+        [sys.executable, "-m", "crewchief.cli", "run", *args],
         env=_env(home, spec),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -81,13 +68,8 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: 
     )
     db = home / "crewchief.db"
     try:
-        _wait_for(
-            db,
-            "SELECT 1 FROM operation_tasks a JOIN operation_tasks b ON a.operation_id = b.operation_id "
-            "WHERE a.sequence = 1 AND a.status = 'completed' AND b.sequence = 2 AND b.status = 'in_progress'",
-            time.monotonic() + 60,
-        )
-        time.sleep(0.3)  # let the quick task's checkpoint write land
+        _wait_for(db, when, time.monotonic() + 60)
+        time.sleep(0.3)  # let the write that followed land (a checkpoint, a model call starting)
         proc.send_signal(signal.SIGKILL)  # a process exit, not an exception
         proc.wait(timeout=10)
     finally:
@@ -97,8 +79,11 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: 
     with sqlite3.connect(db) as conn:
         op_id, status = conn.execute("SELECT id, status FROM operations").fetchone()
     assert status == "running", "a killed process leaves the operation running"
+    return op_id
 
-    spec = _script(script, slow_delay=0, fast_path_down=fast_path_down)  # healthy again
+
+def _resume(home: Path, spec: str, op_id: str) -> dict:
+    """``crewchief ops resume ID --json``: the operation it prints."""
     resumed = subprocess.run(
         [sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id, "--json"],
         env=_env(home, spec),
@@ -108,7 +93,26 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: 
         stdin=subprocess.DEVNULL,
     )
     assert resumed.returncode == 0, resumed.stderr
-    op = json.loads(resumed.stdout)
+    return json.loads(resumed.stdout)
+
+
+@pytest.mark.parametrize("route", ["plan", "fast"], ids=["planned", "fast-path-fell-back"])
+def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: str) -> None:
+    """Planned from the start, or planned after the fast path failed: either way
+    every step after the route is checkpointed."""
+    home, script = tmp_path / "home", tmp_path / "script.json"
+    fast_path_down = route == "fast"
+    spec = _script(script, slow_delay=120, fast_path_down=fast_path_down)
+    both_running = (
+        "SELECT 1 FROM operation_tasks a JOIN operation_tasks b ON a.operation_id = b.operation_id "
+        "WHERE a.sequence = 1 AND a.status = 'completed' AND b.sequence = 2 AND b.status = 'in_progress'"
+    )
+    op_id = _run_and_kill(
+        home, spec, ["Build both parts and join them", "--route", route], both_running
+    )
+
+    spec = _script(script, slow_delay=0, fast_path_down=fast_path_down)  # healthy again
+    op = _resume(home, spec, op_id)
     assert op["status"] == "completed" and op["answer"] == "all parts joined"
     assert [t["result"] for t in op["tasks"]] == ["quick done", "slow done", "joined"]
 
@@ -123,7 +127,7 @@ def test_killed_operation_resumes_without_repeating_work(tmp_path: Path, route: 
     assert [t for t, _ in keyed].count("fast_path.failed") == (1 if fast_path_down else 0)
     assert op["route"] == "plan"
 
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(home / "crewchief.db") as conn:
         calls = dict(
             conn.execute(
                 "SELECT task_sequence, COUNT(*) FROM model_calls WHERE node = 'execute_task' GROUP BY task_sequence"
@@ -144,41 +148,13 @@ def test_fast_path_killed_mid_call_runs_again_on_resume(tmp_path: Path) -> None:
         script.write_text(json.dumps({"rules": rules, "fallback": "error"}), encoding="utf-8")
         return f"fake:{script}"
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crewchief.cli", "run", "What is a monad?", "--route", "fast"],
-        env=_env(home, write(120)),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    op_id = _run_and_kill(
+        home,
+        write(120),
+        ["What is a monad?", "--route", "fast"],
+        "SELECT 1 FROM operation_events WHERE type = 'route.decided'",
     )
-    db = home / "crewchief.db"
-    try:
-        _wait_for(
-            db,
-            "SELECT 1 FROM operation_events WHERE type = 'route.decided'",
-            time.monotonic() + 60,
-        )
-        time.sleep(0.3)  # the fast path's model call is under way
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    with sqlite3.connect(db) as conn:
-        op_id, status = conn.execute("SELECT id, status FROM operations").fetchone()
-    assert status == "running"
-
-    resumed = subprocess.run(
-        [sys.executable, "-m", "crewchief.cli", "ops", "resume", op_id, "--json"],
-        env=_env(home, write(0)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    op = json.loads(resumed.stdout)
+    op = _resume(home, write(0), op_id)
     assert (op["status"], op["route"], op["answer"]) == (
         "completed",
         "fast",
@@ -188,7 +164,7 @@ def test_fast_path_killed_mid_call_runs_again_on_resume(tmp_path: Path) -> None:
     assert [e["seq"] for e in op["events"]] == list(range(1, len(types) + 1)), "no gaps"
     for once in ("operation.started", "route.decided", "operation.resumed", "operation.completed"):
         assert types.count(once) == 1, types
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(home / "crewchief.db") as conn:
         calls = conn.execute("SELECT COUNT(*) FROM model_calls WHERE node = 'fast_path'").fetchone()
     assert calls[0] == 1, "only the call that finished is in the usage ledger"
 

@@ -141,6 +141,20 @@ async def test_fast_path_failure_falls_back_to_planning(settings: Settings, tmp_
     assert failed and "provider down" in failed[0].payload["error"]
 
 
+async def test_fast_path_writes_one_checkpoint_and_a_plan_one_per_step(
+    settings: Settings,
+) -> None:
+    async with Crewchief(settings) as cc:
+        counts = {}
+        for route in ("fast", "plan"):
+            result = await cc.run("What is a closure?", route=route)
+            assert result.status == "completed"
+            config = {"configurable": {"thread_id": result.id}}
+            counts[route] = len([c async for c in cc.graph.checkpointer.alist(config)])
+    assert counts["fast"] == 1, "a fast path is checkpointed once, when it ends"
+    assert counts["plan"] > 5, counts  # detect, plan, review, dispatch, tasks, synthesis
+
+
 async def test_fast_path_fallback_still_waits_for_plan_approval(
     settings: Settings, tmp_path: Path
 ) -> None:
