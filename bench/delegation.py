@@ -46,8 +46,8 @@ def _load_recording(path: Path) -> dict[str, Any]:
 
 async def _from_database(operation_id: str) -> dict[str, Any]:
     from crewchief.config import load_settings
-    from crewchief.db._writer import Writer
     from crewchief.db.repository import get_operation
+    from crewchief.db.writer import Writer
 
     settings = load_settings()
     store = Writer(settings.resolved_database_url)

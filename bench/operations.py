@@ -39,10 +39,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from crewchief import prompts
-from crewchief._checkpoint import checkpointer
+from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
+from crewchief.db.checkpoint import checkpointer
 from crewchief.models.fake import FakeChatModel, FakeScript
-from crewchief.runner import Crewchief
 
 N_TASKS = 5
 MODEL = f"fake:default?tasks={N_TASKS}"

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from crewchief._tokens import count_tokens
+from crewchief.models.tokens import count_tokens
 from crewchief.tools import languages
 from crewchief.tools._walk import walk
 from crewchief.tools.files import run_file_tool

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "Crewchief": "crewchief.runner",
-    "OperationHandle": "crewchief.runner",
-    "InvalidRequest": "crewchief.runner",
-    "OperationResult": "crewchief.schemas",
-    "OperationSummary": "crewchief.schemas",
-    "TaskResult": "crewchief.schemas",
-    "TokenUsage": "crewchief.schemas",
-    "ModelUsage": "crewchief.schemas",
+    "Crewchief": "crewchief.client.facade",
+    "OperationHandle": "crewchief.client.facade",
+    "InvalidRequest": "crewchief.client.facade",
+    "OperationResult": "crewchief.results",
+    "OperationSummary": "crewchief.results",
+    "TaskResult": "crewchief.results",
+    "TokenUsage": "crewchief.results",
+    "ModelUsage": "crewchief.results",
     "Event": "crewchief.events",
     "EventType": "crewchief.events",
     "Settings": "crewchief.config",
@@ -27,13 +27,13 @@ _EXPORTS: dict[str, str] = {
     "ProviderConfig": "crewchief.config",
     "load_settings": "crewchief.config",
     "build_operation_graph": "crewchief.graphs.operation",
-    "OperationContext": "crewchief.graphs.state",
-    "OperationState": "crewchief.graphs.state",
+    "OperationContext": "crewchief.state",
+    "OperationState": "crewchief.state",
     "FakeChatModel": "crewchief.models.fake",
     "FakeScript": "crewchief.models.fake",
     "FakeRule": "crewchief.models.fake",
     "FakeReply": "crewchief.models.fake",
-    "normalize_effort": "crewchief.models.effort",
+    "normalize_effort": "crewchief.effort",
     "SkillRegistry": "crewchief.skills.registry",
     "ActiveSkill": "crewchief.skills.registry",
     "activate_skill": "crewchief.skills.registry",
@@ -95,15 +95,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from crewchief.client.facade import Crewchief, InvalidRequest, OperationHandle
     from crewchief.config import AliasConfig, ProviderConfig, Settings, TierConfig, load_settings
+    from crewchief.effort import normalize_effort
     from crewchief.errors import CrewchiefError, OperationNotFound
     from crewchief.events import Event, EventType
     from crewchief.graphs.operation import build_operation_graph
-    from crewchief.graphs.state import OperationContext, OperationState
-    from crewchief.models.effort import normalize_effort
     from crewchief.models.fake import FakeChatModel, FakeReply, FakeRule, FakeScript
-    from crewchief.runner import Crewchief, InvalidRequest, OperationHandle
-    from crewchief.schemas import (
+    from crewchief.results import (
         ModelUsage,
         OperationResult,
         OperationSummary,
@@ -112,4 +111,5 @@ if TYPE_CHECKING:
     )
     from crewchief.simplicity.detector import Decision, SimplicityDetector
     from crewchief.skills.registry import ActiveSkill, SkillRegistry, activate_skill
+    from crewchief.state import OperationContext, OperationState
     from crewchief.tools.workspace import Workspace

@@ -89,7 +89,7 @@ class TierConfig(BaseModel):
     @field_validator("effort")
     @classmethod
     def _normal_effort(cls, value: str) -> str:
-        from crewchief.models.effort import normalize_effort
+        from crewchief.effort import normalize_effort
 
         return normalize_effort(value)
 

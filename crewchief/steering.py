@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from crewchief.errors import InvalidRequest
-from crewchief.graphs.state import PlannedTask
+from crewchief.state import PlannedTask
 
 MAX_TEXT = 20_000
 

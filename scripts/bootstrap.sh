@@ -29,7 +29,7 @@ install() {
     fi
 }
 
-install .venv "${EXTRAS:-dev}" "import crewchief.runner, crewchief.api.app"
+install .venv "${EXTRAS:-dev}" "import crewchief.client.facade, crewchief.api.app"
 # The API fuzz pass (schemathesis) needs packages the studio extra conflicts with.
 if [ "${EXTRAS:-dev}" = "dev" ]; then
     install .venv-fuzz fuzz "import crewchief.api.app, schemathesis"

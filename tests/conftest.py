@@ -18,9 +18,9 @@ import pytest
 
 os.environ["CREWCHIEF_ALLOW_MODEL_REQUESTS"] = "0"
 
+from crewchief.client.facade import Crewchief  # noqa: E402
 from crewchief.config import Settings, load_settings  # noqa: E402
 from crewchief.models.fake import reset_scripts  # noqa: E402
-from crewchief.runner import Crewchief  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("CREWCHIEF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -107,3 +107,11 @@ async def run_planned(
     async with Crewchief(settings, models={"orchestrator": model, "delegate": model}) as cc:
         result = await cc.run(request, workspace=workspace, route="plan")
         return await cc.get(result.id, events=True)
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path) -> Path:
+    """An empty folder of user skills."""
+    root = tmp_path / "skills"
+    root.mkdir()
+    return root

@@ -12,8 +12,8 @@ from crewchief.api import errors
 from crewchief.api.auth import KeyCache, RateLimiter
 from crewchief.api.limits import BodySizeLimit
 from crewchief.api.routes import events, health, operations
+from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
-from crewchief.runner import Crewchief
 
 DESCRIPTION = """Start, follow, steer and cancel crewchief operations.
 

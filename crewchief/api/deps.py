@@ -9,8 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crewchief.api.auth import DEV_CALLER, Caller, bearer_secret
 from crewchief.api.errors import ApiError
+from crewchief.client.facade import Crewchief
 from crewchief.config import Settings
-from crewchief.runner import Crewchief
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crewchief._validate import MAX_REQUEST_CHARS
-from crewchief.schemas import OperationResult, OperationSummary
+from crewchief.client.validate import MAX_REQUEST_CHARS
+from crewchief.results import OperationResult, OperationSummary
 
 Status = Literal["running", "awaiting_approval", "completed", "failed", "cancelled", "rejected"]
 Alias = Literal["orchestrator", "delegate", "fast"]

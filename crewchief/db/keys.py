@@ -13,8 +13,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from crewchief.db._writer import Tx, Writer
 from crewchief.db.models import utcnow
+from crewchief.db.writer import Tx, Writer
 from crewchief.errors import CrewchiefError
 
 KEY_PREFIX = "cc_"

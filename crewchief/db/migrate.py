@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from crewchief.config import normalize_database_url
-from crewchief.db._writer import Writer
+from crewchief.db.writer import Writer
 
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
 # so start-up can skip loading Alembic when the database is already current.

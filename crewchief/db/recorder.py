@@ -23,7 +23,7 @@ from crewchief.db._steering import SteeringWrites
 from crewchief.db.models import utcnow
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.registry import CallInfo, CallRecord, Usage
-from crewchief.schemas import TERMINAL_STATUSES
+from crewchief.results import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from crewchief.simplicity.detector import Decision

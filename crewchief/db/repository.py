@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crewchief.db._writer import Tx, Writer
+from crewchief.db.writer import Tx, Writer
 from crewchief.errors import OperationNotFound
-from crewchief.schemas import (
+from crewchief.results import (
     EventRecord,
     ModelUsage,
     OperationResult,

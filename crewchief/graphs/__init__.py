@@ -1,6 +1,6 @@
 """Graph builders: state and context in ``state``, the operation graph in ``operation``.
 
-``build_operation_graph`` is re-exported lazily so importing ``crewchief.graphs.state``
+``build_operation_graph`` is re-exported lazily so importing ``crewchief.state``
 does not pull in every node.
 """
 

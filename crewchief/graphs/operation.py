@@ -26,7 +26,6 @@ from langgraph.runtime import Runtime
 
 from crewchief.config import Settings
 from crewchief.graphs.routing import after_detect, after_fast_path, after_review, next_tasks
-from crewchief.graphs.state import OperationContext, OperationInput, OperationOutput, OperationState
 from crewchief.nodes.detect_simplicity import detect_simplicity
 from crewchief.nodes.dispatch import dispatch
 from crewchief.nodes.execute_task import execute_task
@@ -34,7 +33,8 @@ from crewchief.nodes.fast_path import fast_path
 from crewchief.nodes.plan import plan
 from crewchief.nodes.review_plan import review_plan
 from crewchief.nodes.synthesize import synthesize
-from crewchief.services import NodeDeps, resolve_deps
+from crewchief.runtime.services import NodeDeps, resolve_deps
+from crewchief.state import OperationContext, OperationInput, OperationOutput, OperationState
 
 NodeFn = Callable[[Any, NodeDeps], Awaitable[dict[str, Any]]]
 

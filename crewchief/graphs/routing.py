@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from crewchief.graphs.state import OperationState
 from crewchief.nodes.dispatch import next_tasks
+from crewchief.state import OperationState
 
 __all__ = ["after_detect", "after_fast_path", "after_review", "next_tasks"]
 

@@ -1,6 +1,6 @@
 """Model aliases, provider adapters, reasoning-effort mapping and the ``fake`` provider.
 
-The names below load on first access: ``crewchief.models.effort`` is needed by
+The names below load on first access: ``crewchief.effort`` is needed by
 settings validation, which must not pay for importing LangChain.
 """
 
@@ -10,13 +10,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from crewchief.models.effort import Effort, normalize_effort
+    from crewchief.effort import Effort, normalize_effort
     from crewchief.models.fake import FakeChatModel, FakeReply, FakeRule, FakeScript
     from crewchief.models.registry import CallInfo, CallRecord, ModelRegistry, ModelReply, Usage
 
 _WHERE = {
-    "Effort": "effort",
-    "normalize_effort": "effort",
+    "Effort": "crewchief.effort",
+    "normalize_effort": "crewchief.effort",
     "FakeChatModel": "fake",
     "FakeReply": "fake",
     "FakeRule": "fake",
@@ -45,5 +45,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(import_module(f"crewchief.models.{_WHERE[name]}"), name)
+        where = _WHERE[name]
+        module = where if "." in where else f"crewchief.models.{where}"
+        return getattr(import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,8 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from crewchief.config import AliasConfig, ProviderConfig, Settings
+from crewchief.effort import GEMINI_THINKING_BUDGET, Effort, openai_supports_effort
 from crewchief.errors import ModelConfigError, ModelRequestsBlocked
-from crewchief.models.effort import GEMINI_THINKING_BUDGET, Effort, openai_supports_effort
 
 BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
     "openai": ProviderConfig(type="openai"),

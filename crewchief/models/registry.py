@@ -22,8 +22,8 @@ from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable
 
 from crewchief.config import ALIASES, AliasConfig, Settings
+from crewchief.effort import Effort, normalize_effort
 from crewchief.errors import ModelCallError, ModelConfigError
-from crewchief.models.effort import Effort, normalize_effort
 from crewchief.models.providers import build_chat_model, parse_spec, provider_config
 from crewchief.models.toolcalls import repair_tool_calls
 

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from crewchief.graphs.state import PlannedTask
+from crewchief.state import PlannedTask
 
 _DESCRIPTION_KEYS = ("description", "title", "task", "name", "content")
 _ACTIVE_KEYS = ("active_form", "activeForm", "active", "progress")

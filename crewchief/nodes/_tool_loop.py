@@ -12,8 +12,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from crewchief import prompts
 from crewchief.models.registry import ModelReply, Usage
-from crewchief.nodes._task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
-from crewchief.services import NodeDeps
+from crewchief.nodes.task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
+from crewchief.runtime.services import NodeDeps
 from crewchief.skills.registry import ActiveSkill, SkillError
 from crewchief.tools.files import (
     TOOL_NAMES,

@@ -7,9 +7,9 @@ from typing import Any
 
 from langgraph.types import Overwrite
 
-from crewchief.graphs.state import OperationState
-from crewchief.schemas import TERMINAL_STATUSES
-from crewchief.services import NodeDeps
+from crewchief.results import TERMINAL_STATUSES
+from crewchief.runtime.services import NodeDeps
+from crewchief.state import OperationState
 
 
 async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from typing import Any
 
 from langgraph.types import Send
 
-from crewchief.graphs.state import OperationState, TaskInput, TaskOutcome
-from crewchief.nodes._task_context import mentioned_paths, same_file
-from crewchief.services import NodeDeps
+from crewchief.nodes.task_context import mentioned_paths, same_file
+from crewchief.runtime.services import NodeDeps
+from crewchief.state import OperationState, TaskInput, TaskOutcome
 
 
 async def dispatch(state: OperationState, deps: NodeDeps) -> dict[str, Any]:

@@ -8,17 +8,17 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
-from crewchief.graphs.state import TaskInput, TaskOutcome
 from crewchief.models.registry import Usage
-from crewchief.nodes._task_context import (
+from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
+from crewchief.nodes.task_context import (
     NamedFile,
     asks_for_changes,
     named_files,
     render_named_files,
 )
-from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
-from crewchief.services import NodeDeps
+from crewchief.runtime.services import NodeDeps
 from crewchief.skills.registry import ActiveSkill, activate_skill
+from crewchief.state import TaskInput, TaskOutcome
 from crewchief.tools.workspace import Workspace
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
-from crewchief.graphs.state import OperationState
-from crewchief.services import NodeDeps
+from crewchief.runtime.services import NodeDeps
+from crewchief.state import OperationState
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from crewchief import prompts
 from crewchief.errors import PlanError
-from crewchief.graphs.state import OperationState
 from crewchief.models.registry import Usage
 from crewchief.nodes._explore import explore
 from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_schema, plan_text
-from crewchief.services import NodeDeps
+from crewchief.runtime.services import NodeDeps
 from crewchief.skills.registry import catalog
+from crewchief.state import OperationState
 
 
 async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-from crewchief.graphs.state import OperationState
-from crewchief.services import NodeDeps
+from crewchief.runtime.services import NodeDeps
+from crewchief.state import OperationState
 from crewchief.steering import EditPlan, RejectPlan, ReplanPlan, edited_tasks, parse_decision
 
 

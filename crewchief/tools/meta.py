@@ -155,7 +155,7 @@ async def run_meta_tool(
     """Answer one meta-tool call with the delegate model and the read-only file tools.
 
     Args:
-        deps: The node's :class:`~crewchief.services.NodeDeps` (model calls and ledger).
+        deps: The node's :class:`~crewchief.runtime.services.NodeDeps` (model calls and ledger).
         max_steps: Delegate model calls allowed; the last one is offered no tools.
 
     Returns:

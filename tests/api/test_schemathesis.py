@@ -24,8 +24,8 @@ import uvicorn
 
 from crewchief.api import create_app
 from crewchief.db import keys as api_keys
-from crewchief.db._writer import Writer
 from crewchief.db.migrate import ensure_current
+from crewchief.db.writer import Writer
 from tests.api.conftest import free_port
 from tests.conftest import make_settings
 

@@ -10,7 +10,7 @@ from crewchief.config import Settings
 from crewchief.db import repository
 from crewchief.events import EventType
 from crewchief.models.registry import Usage
-from crewchief.services import Services
+from crewchief.runtime.services import Services
 from crewchief.simplicity.detector import Decision
 
 

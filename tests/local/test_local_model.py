@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from crewchief.client.facade import Crewchief
 from crewchief.config import AliasConfig, _default_home, load_settings
 from crewchief.errors import LocalModelError
 from crewchief.local.build import ensure_llama_server
@@ -25,7 +26,6 @@ from crewchief.local.server import LlamaServer, ServerOptions
 from crewchief.local.store import ModelStore
 from crewchief.models.registry import CallInfo, ModelRegistry
 from crewchief.nodes._plan_parsing import PLAN_SCHEMA
-from crewchief.runner import Crewchief
 from crewchief.tools.files import FILE_TOOLS, run_file_tool
 from crewchief.tools.workspace import Workspace
 

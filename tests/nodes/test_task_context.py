@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crewchief.nodes._task_context import (
+from crewchief.nodes.task_context import (
     MAX_FILE_CHARS,
     MAX_FILES,
     Edit,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 DEFAULT_BODY = "Do this: {task_description}\n"
@@ -34,11 +33,3 @@ def write_skill(
         text = f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n{body}"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def user_dir(tmp_path: Path) -> Path:
-    """An empty folder of user skills."""
-    root = tmp_path / "skills"
-    root.mkdir()
-    return root

@@ -140,7 +140,7 @@ def _sample(settings: Any, args: argparse.Namespace) -> tuple[list[str], list[st
         )
     import asyncio
 
-    from crewchief.runner import Crewchief
+    from crewchief.client.facade import Crewchief
 
     async def recorded() -> list[str]:
         async with Crewchief(settings) as chief:

@@ -108,8 +108,8 @@ def keys(settings: Any, args: argparse.Namespace) -> int:
 
 async def _keys(settings: Any, args: argparse.Namespace) -> int:
     from crewchief.db import keys as api_keys
-    from crewchief.db._writer import Writer
     from crewchief.db.migrate import ensure_current
+    from crewchief.db.writer import Writer
 
     url = settings.resolved_database_url
     store = Writer(url)

@@ -35,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the final operation as JSON")
 
-    from crewchief import _cli_classify, _cli_models, _cli_ops, _cli_serve, _cli_skills
+    from crewchief.cli import classify as _cli_classify
+    from crewchief.cli import models as _cli_models
+    from crewchief.cli import ops as _cli_ops
+    from crewchief.cli import serve as _cli_serve
+    from crewchief.cli import skills as _cli_skills
 
     _cli_ops.add_remote_options(run)
     _cli_ops.add_parser(sub)
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     import asyncio
 
-    from crewchief import _cli_ops
+    from crewchief.cli import ops as _cli_ops
     from crewchief.config import load_settings
 
     if args.command in ("run", "ops"):
@@ -97,7 +101,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _cli_ops.run_remote(args, server)
     settings = load_settings(args.config, home=args.home)
     if args.command in ("classify", "calibrate"):
-        from crewchief import _cli_classify
+        from crewchief.cli import classify as _cli_classify
 
         if args.command == "classify":
             return _cli_classify.classify(settings, args)
@@ -107,7 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return _cli_classify.calibrate(settings, args, _config_file(os.environ, args.config))
     if args.command in ("serve", "keys"):
-        from crewchief import _cli_serve
+        from crewchief.cli import serve as _cli_serve
 
         return getattr(_cli_serve, args.command)(settings, args)
     if args.command == "run":
@@ -117,11 +121,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         return _db(settings, args)
     if args.command == "models":
-        from crewchief import _cli_models
+        from crewchief.cli import models as _cli_models
 
         return _cli_models.run(settings, args)
     if args.command == "skills":
-        from crewchief import _cli_skills
+        from crewchief.cli import skills as _cli_skills
 
         return _cli_skills.run(settings, args)
     raise AssertionError(args.command)
@@ -148,9 +152,9 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from crewchief._cli_models import prepare_local_models
-    from crewchief._cli_ops import exit_code, print_outcome, render
-    from crewchief.runner import Crewchief
+    from crewchief.cli.models import prepare_local_models
+    from crewchief.cli.ops import exit_code, print_outcome, render
+    from crewchief.client.facade import Crewchief
 
     err = Console(stderr=True, soft_wrap=True)
     out = Console(soft_wrap=True)
@@ -181,8 +185,8 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
 def _db(settings: Any, args: argparse.Namespace) -> int:
     import asyncio
 
-    from crewchief.db._writer import Writer
     from crewchief.db.migrate import _current, upgrade
+    from crewchief.db.writer import Writer
 
     url = settings.resolved_database_url
     if args.db_command == "upgrade":

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from crewchief._worker import WorkerThread
 from crewchief.config import plain_postgres_url
+from crewchief.db._thread import WorkerThread
 from crewchief.events import Event, EventType
 
 _NAMED = re.compile(r"(?<!:):(\w+)")

@@ -20,26 +20,26 @@ from typing import Any
 
 from langgraph.types import Command
 
-from crewchief._checkpoint import checkpointer as _checkpointer
-from crewchief._steer import SteeringMixin
-from crewchief._validate import (
+from crewchief.client._steer import SteeringMixin
+from crewchief.client.validate import (
     InvalidRequest,
     validate_models,
     validate_request,
 )
 from crewchief.config import Settings, load_settings
 from crewchief.db import repository
+from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.errors import (
     OperationNotFound,
     OperationStateError,
 )
 from crewchief.events import Event, Subscription
 from crewchief.graphs.operation import build_operation_graph
-from crewchief.graphs.state import OperationContext, OperationInput
 from crewchief.models.registry import ModelOverride
-from crewchief.schemas import TERMINAL_STATUSES, OperationResult, OperationSummary
-from crewchief.services import Services, simplicity_detector
+from crewchief.results import TERMINAL_STATUSES, OperationResult, OperationSummary
+from crewchief.runtime.services import Services, simplicity_detector
 from crewchief.simplicity.detector import Decision
+from crewchief.state import OperationContext, OperationInput
 
 
 class OperationHandle:

@@ -14,13 +14,13 @@ from langgraph.types import Command
 
 from crewchief.db import repository
 from crewchief.errors import OperationStateError, TaskNotFound
-from crewchief.graphs.state import PlannedTask
 from crewchief.nodes._plan_parsing import gerund
-from crewchief.schemas import OperationResult
+from crewchief.results import OperationResult
+from crewchief.state import PlannedTask
 from crewchief.steering import dependents
 
 if TYPE_CHECKING:
-    from crewchief.runner import OperationHandle
+    from crewchief.client.facade import OperationHandle
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")

@@ -33,11 +33,11 @@ from typing import Any
 import httpx
 import pytest
 
-from crewchief.graphs.state import OperationContext
+from crewchief.state import OperationContext
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "langgraph.json"
 GRAPH_ID = "operation"  # the key under "graphs" in langgraph.json
 PLAN_REQUEST = "Refactor the users module and add tests"

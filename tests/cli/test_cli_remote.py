@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from crewchief._remote import Remote, SSEParser
+from crewchief.cli.remote import Remote, SSEParser
 from tests.api.conftest import free_port, live_server, live_server_factory  # noqa: F401
 from tests.conftest import plan_reply, write_script
 

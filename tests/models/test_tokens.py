@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import tiktoken.registry
 
-from crewchief import _tokens
-from crewchief._tokens import TokenizerError, count_tokens, get_encoding
+from crewchief.models import tokens as _tokens
+from crewchief.models.tokens import TokenizerError, count_tokens, get_encoding
 
 O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crewchief.config import Settings, load_settings
-from crewchief.db._writer import Writer
 from crewchief.db.recorder import Recorder
+from crewchief.db.writer import Writer
 from crewchief.events import Event, EventBus, EventType
-from crewchief.graphs.state import OperationContext
 from crewchief.models.registry import CallInfo, ModelOverride, ModelRegistry, ModelReply
+from crewchief.state import OperationContext
 
 if TYPE_CHECKING:
     from crewchief.config import TierConfig
-    from crewchief.graphs.state import Route
     from crewchief.simplicity import SimplicityDetector
     from crewchief.simplicity.detector import Decision
     from crewchief.skills.registry import SkillRegistry
+    from crewchief.state import Route
 
 log = logging.getLogger(__name__)
 

@@ -236,16 +236,16 @@ class Remote:
         return await self._call("POST", "/v1/operations", json=body)
 
     async def get(self, operation_id: str, *, events: bool = False) -> Any:
-        """The operation as an :class:`~crewchief.schemas.OperationResult`."""
-        from crewchief.schemas import OperationResult
+        """The operation as an :class:`~crewchief.results.OperationResult`."""
+        from crewchief.results import OperationResult
 
         params = {"events": "true"} if events else None
         data = await self._call("GET", f"/v1/operations/{_quote(operation_id)}", params=params)
         return OperationResult.model_validate(data)
 
     async def list(self, *, status: str | None = None, limit: int = 20) -> list[Any]:
-        """Up to ``limit`` :class:`~crewchief.schemas.OperationSummary`, newest first."""
-        from crewchief.schemas import OperationSummary
+        """Up to ``limit`` :class:`~crewchief.results.OperationSummary`, newest first."""
+        from crewchief.results import OperationSummary
 
         items: list[Any] = []
         cursor = None
@@ -264,7 +264,7 @@ class Remote:
 
     async def cancel(self, operation_id: str) -> Any:
         """``POST .../cancel`` (idempotent): the operation afterwards."""
-        from crewchief.schemas import OperationResult
+        from crewchief.results import OperationResult
 
         data = await self._call("POST", f"/v1/operations/{_quote(operation_id)}/cancel")
         return OperationResult.model_validate(data)

@@ -19,8 +19,8 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from crewchief._worker import WorkerThread
 from crewchief.config import Settings
+from crewchief.db._thread import WorkerThread
 from crewchief.errors import CrewchiefError
 
 

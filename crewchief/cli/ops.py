@@ -1,7 +1,7 @@
 """``crewchief ops``: list, show, watch, cancel and resume operations, here or on a server.
 
 Nothing heavy is imported at module level (``crewchief --help`` builds these parsers).
-Remote commands (``--server``/``CREWCHIEF_SERVER``) go through :mod:`crewchief._remote`.
+Remote commands (``--server``/``CREWCHIEF_SERVER``) go through :mod:`crewchief.cli.remote`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def render(events: AsyncIterator[Any], err: Any) -> None:
     """Show events as they come: Rich live view on a TTY, one line per event otherwise."""
     from rich.live import Live
 
-    from crewchief._progress import PlainProgress, ProgressView
+    from crewchief.cli.progress import PlainProgress, ProgressView
     from crewchief.events import EventType
 
     if err.is_terminal:
@@ -136,7 +136,7 @@ async def run_local(settings: Any, args: argparse.Namespace) -> int:
     """``ops list|show|cancel|resume`` against this machine's database."""
     from rich.console import Console
 
-    from crewchief.runner import Crewchief
+    from crewchief.client.facade import Crewchief
 
     out = Console(soft_wrap=True)
     async with Crewchief(settings) as chief:
@@ -247,7 +247,7 @@ def run_remote(args: argparse.Namespace, server: str) -> int:
     """``run`` and ``ops`` against a crewchief service; errors become messages and exit codes."""
     import asyncio
 
-    from crewchief._remote import RemoteError, Unauthorized, Unreachable
+    from crewchief.cli.remote import RemoteError, Unauthorized, Unreachable
 
     if not server.startswith(("http://", "https://")):
         return _fail(f"--server: expected an http:// or https:// URL, got {server!r}", EXIT_USAGE)
@@ -283,7 +283,7 @@ async def _remote(args: argparse.Namespace, server: str, api_key: str | None) ->
 
     from rich.console import Console
 
-    from crewchief._remote import Remote
+    from crewchief.cli.remote import Remote
 
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     async with Remote(server, api_key) as remote:
@@ -328,7 +328,7 @@ async def _remote_run(remote: Any, args: argparse.Namespace, out: Any, err: Any)
 
 
 async def _cancel(remote: Any, op_id: str, err: Any) -> None:
-    from crewchief._remote import RemoteError, Unreachable
+    from crewchief.cli.remote import RemoteError, Unreachable
 
     try:
         await remote.cancel(op_id)

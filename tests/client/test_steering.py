@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from crewchief.client.facade import Crewchief
 from crewchief.errors import OperationStateError, TaskNotFound
-from crewchief.runner import Crewchief
 from crewchief.steering import EditPlan, InvalidDecision, dependents, edited_tasks
 from tests.conftest import make_settings, plan_reply, write_script
 

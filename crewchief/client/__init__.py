@@ -1,0 +1,1 @@
+"""The library facade: :class:`Crewchief`, :class:`OperationHandle` and the request validator."""
