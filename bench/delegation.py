@@ -27,7 +27,7 @@ from typing import Any
 
 from crewchief.errors import ConfigError
 from crewchief.models.pricing import Price, price_table
-from crewchief.models.registry import Usage
+from crewchief.models.types import Usage
 
 RECORDING = Path(__file__).parent / "data" / "planned-operation.json"
 TARGET = 60.0

@@ -18,10 +18,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crewchief.errors import ConfigError
-from crewchief.local.catalog import DEFAULT_LOCAL_MODEL
 
 ALIASES: tuple[str, ...] = ("orchestrator", "delegate", "fast")
 # With nothing configured every alias runs this model on the local machine.
+# The local model every alias uses when nothing is configured (one of local.catalog.CATALOG).
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
 DEFAULT_MODEL = f"local:{DEFAULT_LOCAL_MODEL}"
 
 
@@ -353,7 +354,7 @@ _API_ENV_FIELDS: dict[str, str] = {
 }
 
 
-def _config_file(env: Mapping[str, str], explicit: str | Path | None) -> Path | None:
+def config_file_path(env: Mapping[str, str], explicit: str | Path | None) -> Path | None:
     if explicit is not None:
         return Path(explicit)
     if env.get("CREWCHIEF_CONFIG"):
@@ -428,7 +429,7 @@ def load_settings(
         ConfigError: naming the offending field and what was expected.
     """
     env = os.environ if env is None else env
-    path = _config_file(env, config_file)
+    path = config_file_path(env, config_file)
     data: dict[str, Any] = _read_toml(path) if path else {}
     _apply_env(data, env)
     data.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,10 +1,14 @@
-"""The operation graph's state, run context and the shapes that flow through it."""
+"""The operation graph's state, run context and the shapes that flow through it.
+
+A leaf: graphs, nodes, steering, the runtime and the facade all import these
+shapes, and this module imports nothing of crewchief's.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 # typing_extensions: LangGraph's schema export needs it for TypedDict on Python < 3.12.
 from typing_extensions import TypedDict
@@ -39,14 +43,32 @@ def merge_outcomes(
     return merged
 
 
+class RouteDecision(TypedDict):
+    """How the request is routed: the simplicity detector's decision, or a forced route."""
+
+    route: Route
+    score: float
+    tier: str
+    reasons: list[str]
+    forced: bool
+
+
 class OperationInput(TypedDict):
-    """What a caller passes in. Only ``request`` is required."""
+    """What a caller passes in. Only ``request`` is required.
+
+    A caller that registered the operation itself (the facade: it validates,
+    routes and records the operation in one transaction) passes ``operation_id``
+    and the ``decision`` it made; ``detect_simplicity`` then records nothing and
+    decides nothing. Without a ``decision`` (LangGraph Studio, a parent graph)
+    that node registers the operation and routes the request.
+    """
 
     request: str
     operation_id: NotRequired[str]
     workspace: NotRequired[str | None]
     forced_route: NotRequired[Route | None]
     approve_plan: NotRequired[bool]
+    decision: NotRequired[RouteDecision | None]
 
 
 class OperationState(TypedDict, total=False):
@@ -54,6 +76,7 @@ class OperationState(TypedDict, total=False):
     request: str
     workspace: str | None
     forced_route: Route | None
+    decision: RouteDecision | None
     route: Route
     simplicity: dict[str, Any]
     fast_path_error: str | None
@@ -96,7 +119,11 @@ class OperationContext(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     workspace: str | None = Field(
-        None, description="Directory the operation works in (file tools are confined to it)."
+        None,
+        description=(
+            "Directory the operation works in (file tools are confined to it), for runs"
+            " whose input names none."
+        ),
     )
     simplicity_threshold: float | None = Field(
         None,
@@ -120,12 +147,6 @@ class OperationContext(BaseModel):
         True, description="Record the operation, tasks and events in the app database."
     )
 
-    # Set by the in-process runner; Studio runs build their own on first use.
-    _services: Any = PrivateAttr(default=None)
-    # Set by the runner when it routed the request before the run (to pick the run's
-    # durability): ``(request, forced_route, Decision)``, reused by detect_simplicity.
-    _decision: Any = PrivateAttr(default=None)
-
     def model_overrides(self) -> dict[str, str]:
         pairs = {
             "orchestrator": self.orchestrator_model,
@@ -133,3 +154,51 @@ class OperationContext(BaseModel):
             "fast": self.fast_model,
         }
         return {alias: spec for alias, spec in pairs.items() if spec}
+
+
+_DOUBLE_FINAL = {
+    "run",
+    "set",
+    "get",
+    "put",
+    "stop",
+    "plan",
+    "ship",
+    "split",
+    "cut",
+    "map",
+    "drop",
+    "wrap",
+    "tag",
+}
+
+
+def gerund(description: str) -> str:
+    """'Run the build' → 'Running the build' (a best effort for the first verb)."""
+    first, _, rest = description.strip().partition(" ")
+    word = first.lower()
+    if not word.isalpha():
+        return f"Working on: {description.strip()}"
+    if word in _DOUBLE_FINAL:
+        ing = word + word[-1] + "ing"
+    elif word.endswith("ie"):
+        ing = word[:-2] + "ying"
+    elif word.endswith("e") and not word.endswith(("ee", "ye", "oe")):
+        ing = word[:-1] + "ing"
+    else:
+        ing = word + "ing"
+    return (ing.capitalize() + (" " + rest if rest else "")).strip()
+
+
+def plan_text(tasks: list[PlannedTask], summary: str) -> str:
+    """The plan as a numbered list, as shown to people."""
+    lines = [summary.strip()] if summary.strip() else []
+    for task in tasks:
+        extra = []
+        if task["depends_on"]:
+            extra.append("after " + ", ".join(str(d) for d in task["depends_on"]))
+        if task.get("skill"):
+            extra.append(f"skill: {task['skill']}")
+        suffix = f" ({'; '.join(extra)})" if extra else ""
+        lines.append(f"{task['id']}. {task['description']}{suffix}")
+    return "\n".join(lines)

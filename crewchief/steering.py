@@ -108,7 +108,7 @@ def edited_tasks(edit: EditPlan, *, skills: set[str], max_tasks: int) -> list[Pl
     Raises:
         InvalidDecision: with the path of the offending field (``tasks.2.depends_on``).
     """
-    from crewchief.nodes._plan_parsing import gerund
+    from crewchief.state import gerund
 
     if len(edit.tasks) > max_tasks:
         raise InvalidDecision(

@@ -107,9 +107,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _cli_classify.classify(settings, args)
         import os
 
-        from crewchief.config import _config_file
+        from crewchief.config import config_file_path
 
-        return _cli_classify.calibrate(settings, args, _config_file(os.environ, args.config))
+        return _cli_classify.calibrate(settings, args, config_file_path(os.environ, args.config))
     if args.command in ("serve", "keys"):
         from crewchief.cli import serve as _cli_serve
 

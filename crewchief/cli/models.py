@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from crewchief.local._files import Progress, ProgressFn
+from crewchief.local.store import Progress, ProgressFn
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Run operations in-process: the library's entry point and what the CLI uses.
+"""Run operations: the library's entry point, which the CLI and the REST API use too.
 
 Example::
 
@@ -20,71 +20,42 @@ from typing import Any
 
 from langgraph.types import Command
 
-from crewchief.client._steer import SteeringMixin
-from crewchief.client.validate import (
-    InvalidRequest,
-    validate_models,
-    validate_request,
-)
+from crewchief.client.handle import OperationHandle
+from crewchief.client.validate import InvalidRequest, validate_models, validate_request
 from crewchief.config import Settings, load_settings
 from crewchief.db import repository
 from crewchief.db.checkpoint import checkpointer as _checkpointer
-from crewchief.errors import (
-    OperationNotFound,
-    OperationStateError,
-)
+from crewchief.errors import OperationNotFound, OperationStateError
 from crewchief.events import Event, Subscription
+from crewchief.executor.inprocess import InProcessExecutor
+from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.models.registry import ModelOverride
-from crewchief.results import TERMINAL_STATUSES, OperationResult, OperationSummary
-from crewchief.runtime.services import Services, simplicity_detector
-from crewchief.simplicity.detector import Decision
-from crewchief.state import OperationContext, OperationInput
+from crewchief.results import OperationResult, OperationSummary
+from crewchief.runtime.services import Services
+from crewchief.simplicity import load_detector
+from crewchief.state import OperationInput, RouteDecision, plan_text
+from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decision
+
+# Statuses a run records just before it returns (it ended, or waits for a plan decision).
+_SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
 
 
-class OperationHandle:
-    """A running operation: its id, its live events, its result, and a way to stop it."""
-
-    def __init__(self, chief: Crewchief, operation_id: str, task: asyncio.Task, sub: Subscription):
-        self.id = operation_id
-        self._chief = chief
-        self._task = task
-        self._sub = sub
-        # Set by Crewchief.rerun_task: {"task", "version", "dependents"}.
-        self.rerun: dict[str, Any] | None = None
-
-    def detach(self) -> None:
-        """Stop collecting live events for this handle (the run goes on)."""
-        self._sub.close()
-
-    async def events(self) -> AsyncIterator[Event]:
-        """Events from the start of this run until (and including) the terminal one."""
-        try:
-            async for event in self._sub:
-                yield event
-                if event.terminal:
-                    return
-        finally:
-            self._sub.close()
-
-    async def wait(self) -> OperationResult:
-        """Wait for the run to end (completed, failed or cancelled) and return it."""
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self._task)
-        self._sub.close()
-        return await self._chief.get(self.id)
-
-    async def cancel(self) -> OperationResult:
-        """Stop the run promptly; the operation ends ``cancelled``."""
-        self._task.cancel()
-        return await self.wait()
-
-    @property
-    def done(self) -> bool:
-        return self._task.done()
+def stored_decision(current: OperationResult) -> RouteDecision | None:
+    """The route decision stored with an operation (None if it was never routed)."""
+    s = current.simplicity
+    if current.route not in ("fast", "plan") or s.score is None or s.tier is None:
+        return None
+    return {
+        "route": current.route,
+        "score": s.score,
+        "tier": s.tier,
+        "reasons": list(s.reasons),
+        "forced": bool(current.route_forced),
+    }
 
 
-class Crewchief(SteeringMixin):
+class Crewchief:
     """Runs, streams, resumes and inspects operations in this process.
 
     Args:
@@ -111,8 +82,8 @@ class Crewchief(SteeringMixin):
         self._model_overrides = dict(models or {})
         self._stack: contextlib.AsyncExitStack | None = None
         self._services: Services | None = None
-        self._graph = None
-        self._runs: dict[str, asyncio.Task] = {}
+        self._graph: Any = None
+        self._executor: InProcessExecutor | None = None
         # Owners of the runs this instance started (an operation's owner never changes).
         self._owners: dict[str, str | None] = {}
 
@@ -129,6 +100,8 @@ class Crewchief(SteeringMixin):
             self._services.models.check()
             checkpointer = await stack.enter_async_context(_checkpointer(self.settings))
             self._graph = build_operation_graph(self.settings).compile(checkpointer=checkpointer)
+            self._executor = InProcessExecutor(self._services, self._graph)
+            stack.push_async_callback(self._executor.close)
         except BaseException:
             await stack.aclose()
             raise
@@ -137,10 +110,6 @@ class Crewchief(SteeringMixin):
 
     async def close(self) -> None:
         """Cancel runs still going (they end ``cancelled``) and release resources."""
-        for task in list(self._runs.values()):
-            task.cancel()
-        if self._runs:
-            await asyncio.gather(*self._runs.values(), return_exceptions=True)
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = None
@@ -191,7 +160,7 @@ class Crewchief(SteeringMixin):
         request, ws = validate_request(request, workspace, route)
         models = validate_models(models, self.settings)
         # Routed now, so the route is stored with the operation and the run knows its path.
-        decision = (await simplicity_detector(self.settings)).decide(request, force=route)
+        decision = await self._route(request, route)
         options: dict[str, Any] = {}
         if approve_plan:
             options["approve_plan"] = True
@@ -220,80 +189,45 @@ class Crewchief(SteeringMixin):
             "workspace": ws,
             "forced_route": route,
             "approve_plan": approve_plan,
+            "decision": decision,
         }
-        handle = self._launch(op, payload, ws, options, sub, decision)
+        handle = self._launch(op, payload, options, sub)
         self._owners[op] = owner
         return handle
+
+    async def _route(self, request: str, forced: str | None) -> RouteDecision:
+        """The simplicity detector's decision for a new run (or the forced route)."""
+        made = (
+            await load_detector(
+                threshold=self.settings.simplicity_threshold,
+                deep_below=self.settings.simplicity_deep_below,
+            )
+        ).decide(request, force=forced)
+        return {
+            "route": made.route,
+            "score": made.score,
+            "tier": made.tier,
+            "reasons": made.reasons,
+            "forced": made.forced,
+        }
 
     def _launch(
         self,
         op: str,
         payload: OperationInput | Command | None,
-        workspace: str | None,
         options: dict[str, Any] | None,
         sub: Subscription | None = None,
-        decision: Decision | None = None,
     ) -> OperationHandle:
         sub = sub or self.services.bus.subscribe(op)
-        task = asyncio.create_task(
-            self._execute(op, payload, workspace, options or {}, decision),
-            name=f"crewchief-op-{op}",
-        )
-        self._runs[op] = task
-        return OperationHandle(self, op, task, sub)
+        run = self._runner.launch(op, payload, options or {})
+        run.add_done_callback(lambda _: self._owners.pop(op, None))
+        return OperationHandle(self, op, run, sub)
 
-    async def _execute(
-        self,
-        op: str,
-        payload: OperationInput | Command | None,
-        workspace: str | None,
-        options: dict[str, Any],
-        decision: Decision | None = None,
-    ) -> None:
-        services = self.services
-        # Parallelism is bounded by the per-operation task slots (settings.max_parallel_tasks).
-        models = options.get("models") or {}
-        context = OperationContext(
-            workspace=workspace, **{f"{alias}_model": spec for alias, spec in models.items()}
-        )
-        context._services = services
-        config = {
-            "configurable": {"thread_id": op},
-            "recursion_limit": 20 + 3 * self.settings.max_plan_tasks,
-        }
-        try:
-            if isinstance(payload, dict) and await self._routes_fast(payload, context, decision):
-                # A fast-path run is checkpointed once, when it ends: after a crash it is
-                # simply run again, which costs the same single model call. Should it fall
-                # back to planning it stops before the plan node (saving that checkpoint) and
-                # goes on with a checkpoint after every step.
-                out = await self._graph.ainvoke(
-                    payload, config, context=context, durability="exit", interrupt_before=["plan"]
-                )
-                if out.get("status") not in TERMINAL_STATUSES:
-                    snapshot = await self._graph.aget_state(config)
-                    if snapshot.next == ("plan",) and not snapshot.interrupts:
-                        await self._graph.ainvoke(None, config, context=context)
-            else:
-                await self._graph.ainvoke(payload, config, context=context)
-        except asyncio.CancelledError:
-            await services.recorder.finish(op, "cancelled", error="cancelled")
-        except Exception as exc:  # noqa: BLE001 - recorded on the operation
-            await services.recorder.finish(op, "failed", error=str(exc) or type(exc).__name__)
-        finally:
-            services.release(op)
-            self._runs.pop(op, None)
-            self._owners.pop(op, None)
-
-    async def _routes_fast(
-        self, payload: OperationInput, context: OperationContext, decision: Decision | None
-    ) -> bool:
-        """Whether a new run takes the fast path (detect_simplicity reuses the decision)."""
-        request, forced = payload["request"].strip(), payload.get("forced_route")
-        if decision is None:  # a run started over by resume
-            decision = (await simplicity_detector(self.settings)).decide(request, force=forced)
-        context._decision = (request, forced, decision)
-        return decision.route == "fast"
+    @property
+    def _runner(self) -> InProcessExecutor:
+        self.services  # noqa: B018 - raises when not open
+        assert self._executor is not None
+        return self._executor
 
     async def run(self, request: str, **kwargs: Any) -> OperationResult:
         """Run an operation to its end and return it (see :meth:`start` for arguments)."""
@@ -330,7 +264,7 @@ class Crewchief(SteeringMixin):
         current = await self.get(operation_id)
         if current.finished:
             raise OperationStateError(f"operation {operation_id} already ended ({current.status})")
-        if operation_id in self._runs:
+        if self._runner.running(operation_id):
             raise OperationStateError(f"operation {operation_id} is already running")
         snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
         payload: OperationInput | None = None
@@ -342,6 +276,7 @@ class Crewchief(SteeringMixin):
                 "workspace": current.workspace,
                 "forced_route": current.route if current.route_forced else None,
                 "approve_plan": bool((current.options or {}).get("approve_plan")),
+                "decision": stored_decision(current),
             }
         elif snapshot.interrupts:
             raise OperationStateError(
@@ -349,21 +284,150 @@ class Crewchief(SteeringMixin):
             )
         sub = self.services.bus.subscribe(operation_id)
         await self.services.recorder.operation_resumed(operation_id)
-        return self._launch(operation_id, payload, current.workspace, current.options, sub)
+        return self._launch(operation_id, payload, current.options, sub)
 
     async def cancel(self, operation_id: str) -> OperationResult:
         """Cancel an operation running in this process (idempotent for ended ones)."""
-        task = self._runs.get(operation_id)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+        if await self._runner.cancel(operation_id):
             return await self.get(operation_id)
         current = await self.get(operation_id)
         if not current.finished:
             await self.services.recorder.finish(operation_id, "cancelled", error="cancelled")
             current = await self.get(operation_id)
         return current
+
+    # -- steering ------------------------------------------------------------------------
+
+    async def review_plan(
+        self, operation_id: str, decision: Any, *, owner: Any = repository.ANY_OWNER
+    ) -> OperationHandle:
+        """Give an operation that is ``awaiting_approval`` the reviewer's decision.
+
+        ``decision`` is ``{"action": "accept"}``, ``{"action": "edit", "tasks": [...]}``,
+        ``{"action": "replan", "feedback": "..."}`` or ``{"action": "reject"}``
+        (or one of the models in :mod:`crewchief.steering`). The decision is
+        recorded before this returns; the run continues in the background.
+
+        Raises:
+            OperationNotFound: unknown id (or another owner's).
+            OperationStateError: the operation is not waiting for a decision.
+            InvalidDecision: the decision is invalid (nothing is recorded).
+        """
+        current = await self._settled(operation_id, owner)
+        decision = parse_decision(decision)
+        if current.status != "awaiting_approval" or self._runner.running(operation_id):
+            raise OperationStateError(
+                f"operation {operation_id} is {current.status}, not awaiting_approval"
+            )
+        snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
+        if not snapshot.interrupts:
+            raise OperationStateError(f"operation {operation_id} has no plan waiting for review")
+        tasks = text = None
+        if isinstance(decision, EditPlan):
+            skills = await asyncio.to_thread(self._skill_names, current.workspace)
+            tasks = edited_tasks(decision, skills=skills, max_tasks=self.settings.max_plan_tasks)
+            text = plan_text(tasks, "Plan edited by the reviewer.")
+        plan_round = snapshot.values.get("plan_round") or 1
+        # Recorded here so the caller sees the new status at once (the node's write is then a
+        # no-op), and only once: a second decision on the same round is refused.
+        recorded = await self.services.recorder.plan_reviewed(
+            operation_id,
+            plan_round=plan_round,
+            action=decision.action,
+            tasks=tasks,
+            text=text,
+            feedback=getattr(decision, "feedback", None),
+        )
+        if not recorded:
+            raise OperationStateError(
+                f"operation {operation_id} already has a decision on plan round {plan_round}"
+            )
+        if isinstance(decision, RejectPlan):
+            reason = f"plan rejected: {decision.reason}" if decision.reason else "plan rejected"
+            await self.services.recorder.finish(operation_id, "rejected", error=reason)
+        command = Command(resume=decision.model_dump(exclude_none=True))
+        return self._launch(operation_id, command, current.options)
+
+    async def _settled(self, operation_id: str, owner: Any) -> OperationResult:
+        """The operation as stored, once a run that already recorded where it stopped returned.
+
+        A run records its end (or its wait for a plan decision) a moment before it
+        returns; a decision or re-run in that moment waits for it instead of failing.
+        """
+        current = await self.get(operation_id, owner=owner)
+        if self._runner.running(operation_id) and current.status in _SETTLED:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self._runner.settle(operation_id)
+            current = await self.get(operation_id, owner=owner)
+        return current
+
+    def _skill_names(self, workspace: str | None) -> set[str]:
+        from crewchief.skills.registry import skill_registry
+
+        registry = skill_registry(self.settings)
+        return {m.name for m in registry.usable(workspace=bool(workspace))}
+
+    async def rerun_task(
+        self,
+        operation_id: str,
+        sequence: int,
+        *,
+        description: str | None = None,
+        instructions: str | None = None,
+        owner: Any = repository.ANY_OWNER,
+    ) -> OperationHandle:
+        """Run a task again, and every task that depends on it, then synthesize again.
+
+        The graph forks from the checkpoint before the task ran; the other tasks
+        keep their results. The earlier versions of the re-run tasks stay in the
+        operation's history (``TaskResult.history``).
+
+        Raises:
+            OperationNotFound: unknown id (or another owner's).
+            TaskNotFound: the operation has no such task.
+            OperationStateError: the operation has not ended, or was rejected.
+        """
+
+        current = await self._settled(operation_id, owner)
+        if self._runner.running(operation_id) or current.status not in (
+            "completed",
+            "failed",
+            "cancelled",
+        ):
+            raise OperationStateError(
+                f"operation {operation_id} is {current.status}: only an operation that ended"
+                " (completed, failed or cancelled) can re-run a task"
+            )
+        fork = await plan_fork(self._graph, operation_id, sequence)
+        versions = await self.services.recorder.task_rerun(
+            operation_id,
+            sequence=sequence,
+            affected=fork.dependents,
+            description=description,
+            instructions=instructions,
+        )
+        sub = self.services.bus.subscribe(operation_id)
+        try:
+            await apply_fork(
+                self._graph,
+                fork,
+                description=description,
+                instructions=instructions,
+                versions=versions,
+                ended_as=current.status,
+            )
+        except BaseException as exc:
+            sub.close()
+            await self.services.recorder.finish(operation_id, "failed", error=f"rerun: {exc}")
+            raise
+        handle = self._launch(operation_id, None, current.options, sub)
+        handle.rerun = {
+            "task": sequence,
+            "version": versions[sequence],
+            "dependents": fork.dependents,
+        }
+        return handle
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -373,7 +437,7 @@ class Crewchief(SteeringMixin):
         Lets a caller skip a database read for the common case of following an
         operation just started.
         """
-        if operation_id in self._owners and operation_id in self._runs:
+        if operation_id in self._owners and self._runner.running(operation_id):
             return True, self._owners[operation_id]
         return False, None
 
@@ -403,6 +467,28 @@ class Crewchief(SteeringMixin):
         return await repository.list_operations(
             self.services.store, status=status, limit=limit, before=before, owner=owner
         )
+
+    async def event_head(self, operation_id: str) -> tuple[Any, str, int, str | None] | None:
+        """``(owner, status, last seq, last event type)`` of an operation, or None if unknown."""
+        return await repository.operation_head(self._store(), operation_id)
+
+    async def stored_events(self, operation_id: str, *, after: int = 0) -> list[Any]:
+        """The operation's stored events with ``seq > after``, in order."""
+        return await repository.list_events(self._store(), operation_id, after_seq=after)
+
+    def subscribe(self, operation_id: str) -> Subscription:
+        """Live events of one operation from now on (close the subscription when done)."""
+        return self.services.bus.subscribe(operation_id)
+
+    async def ping(self) -> None:
+        """Raise if the app database cannot be reached."""
+        await self._store().read(lambda tx: tx.one("SELECT 1"))
+
+    def _store(self) -> Any:
+        store = self.services.store
+        if store is None:
+            raise OperationNotFound("this instance does not persist operations")
+        return store
 
     def run_sync(self, request: str, **kwargs: Any) -> OperationResult:
         """Blocking :meth:`run` for scripts: opens, runs and closes."""

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from crewchief.db.models import utcnow
 from crewchief.events import Event, EventType
+from crewchief.state import RouteDecision
+
+if TYPE_CHECKING:
+    from crewchief.models.types import CallRecord
+
+# Events that start another run of an operation; each run ends with its own terminal event.
+_RUN_EVENTS = (str(EventType.OPERATION_RESUMED), str(EventType.TASK_RERUN))
 
 
 class TxLike(Protocol):
@@ -63,3 +71,75 @@ def insert_tasks(tx: TxLike, op: str, tasks: list[dict[str, Any]], now: Any) -> 
                 "now": tx.ts(now),
             },
         )
+
+
+def route_fields(decision: Any) -> RouteDecision:
+    """A route decision as plain data: a :class:`RouteDecision`, or the detector's ``Decision``."""
+    d = decision if isinstance(decision, dict) else decision.as_dict()
+    return {
+        "route": d["route"],
+        "score": d["score"],
+        "tier": d["tier"],
+        "reasons": list(d["reasons"]),
+        "forced": bool(d["forced"]),
+    }
+
+
+def record_route(tx: TxLike, op: str, decision: RouteDecision) -> Event | None:
+    """Store the route on the operation and append its ``route.decided`` event."""
+    d = decision
+    tx.execute(
+        "UPDATE operations SET route = :route, route_forced = :forced, simplicity_score = :score,"
+        " simplicity_reasons = :reasons, simplicity_tier = :tier WHERE id = :op",
+        {
+            "op": op,
+            "route": d["route"],
+            "forced": tx.flag(d["forced"]),
+            "score": d["score"],
+            "reasons": tx.json(d["reasons"]),
+            "tier": d["tier"],
+        },
+    )
+    return tx.append(op, EventType.ROUTE_DECIDED, dict(d), "route.decided", utcnow())
+
+
+def run_count(tx: TxLike, op: str) -> int:
+    """How many times the operation was started again (resumed, or a task re-run)."""
+    row = tx.one(
+        "SELECT COUNT(*) FROM operation_events WHERE operation_id = :op AND type IN (:a, :b)",
+        {"op": op, "a": _RUN_EVENTS[0], "b": _RUN_EVENTS[1]},
+    )
+    return row[0] if row else 0
+
+
+def resume_count(tx: TxLike, op: str) -> int:
+    row = tx.one(
+        "SELECT COUNT(*) FROM operation_events WHERE operation_id = :op AND type = :type",
+        {"op": op, "type": str(EventType.OPERATION_RESUMED)},
+    )
+    return row[0] if row else 0
+
+
+def insert_call(tx: TxLike, record: CallRecord) -> None:
+    info = record.info
+    tx.execute(
+        "INSERT INTO model_calls (operation_id, node, task_sequence, alias, purpose, model, effort,"
+        " input_tokens, output_tokens, reasoning_tokens, duration_ms, error, created_at)"
+        " VALUES (:op, :node, :task, :alias, :purpose, :model, :effort, :i, :o, :r, :ms, :error,"
+        " :now)",
+        {
+            "op": info.operation_id,
+            "node": info.node,
+            "task": info.task,
+            "alias": record.alias,
+            "purpose": info.purpose,
+            "model": record.model,
+            "effort": record.effort,
+            "i": record.usage.input,
+            "o": record.usage.output,
+            "r": record.usage.reasoning,
+            "ms": record.duration_ms,
+            "error": record.error,
+            "now": tx.ts(utcnow()),
+        },
+    )

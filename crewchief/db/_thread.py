@@ -25,7 +25,7 @@ def _resolve(future: asyncio.Future, ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-class WorkerThread:
+class SerialThread:
     """A daemon thread running submitted functions one at a time, in order."""
 
     def __init__(self, name: str):

@@ -20,7 +20,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from crewchief.config import Settings
-from crewchief.db._thread import WorkerThread
+from crewchief.db._thread import SerialThread
 from crewchief.errors import CrewchiefError
 
 
@@ -32,7 +32,7 @@ class ThreadedSqliteSaver(SqliteSaver):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         super().__init__(conn)
-        self._thread = WorkerThread("crewchief-checkpoints")
+        self._thread = SerialThread("crewchief-checkpoints")
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await self._thread.call(partial(fn, *args, **kwargs))

@@ -16,26 +16,34 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from crewchief.db._sql import CURRENT_TASK, TxLike, WriterLike, insert_tasks, round_key, task_key
-from crewchief.db._steering import SteeringWrites
+from crewchief.db import _steering
+from crewchief.db._sql import (
+    CURRENT_TASK,
+    TxLike,
+    WriterLike,
+    insert_call,
+    insert_tasks,
+    record_route,
+    resume_count,
+    round_key,
+    route_fields,
+    run_count,
+    task_key,
+)
 from crewchief.db.models import utcnow
 from crewchief.events import Event, EventBus, EventType
-from crewchief.models.registry import CallInfo, CallRecord, Usage
+from crewchief.models.types import CallInfo, CallRecord, Usage
 from crewchief.results import TERMINAL_STATUSES
+from crewchief.state import RouteDecision
 
-if TYPE_CHECKING:
-    from crewchief.simplicity.detector import Decision
-
-_END_EVENTS = {
+END_EVENTS = {
     "completed": EventType.OPERATION_COMPLETED,
     "failed": EventType.OPERATION_FAILED,
     "cancelled": EventType.OPERATION_CANCELLED,
     "rejected": EventType.OPERATION_REJECTED,
 }
-# Events that start another run of an operation; each run ends with its own terminal event.
-_RUN_EVENTS = (str(EventType.OPERATION_RESUMED), str(EventType.TASK_RERUN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +55,23 @@ class FinishedTask:
     error: str | None
 
 
+def delta_event(info: CallInfo, text: str) -> Event:
+    """A token delta as a transient event (never stored, no seq)."""
+    payload = {"node": info.node, "task": info.task, "text": text}
+    return Event(info.operation_id or "", EventType.MODEL_DELTA, payload)
+
+
 def _usage(u: Usage) -> dict[str, int]:
     return {"input": u.input, "output": u.output, "reasoning": u.reasoning}
 
 
-class Recorder(SteeringWrites):
+class Recorder:
     """Persists operations, tasks, events and model usage; publishes events."""
 
     def __init__(self, writer: WriterLike, bus: EventBus):
         self.writer = writer
         self.bus = bus
         self._pending: dict[str, list[CallRecord]] = defaultdict(list)
-        self._created: set[str] = set()
-        self._routed: set[str] = set()
 
     async def _write(self, op: str, work: Callable[[TxLike], list[Event | None] | Any]) -> Any:
         """Run ``work`` (plus buffered ledger rows) in one transaction; publish its events.
@@ -71,7 +83,7 @@ class Recorder(SteeringWrites):
 
         def tx_work(tx: TxLike) -> Any:
             for record in ledger:
-                _insert_call(tx, record)
+                insert_call(tx, record)
             return work(tx)
 
         try:
@@ -86,17 +98,20 @@ class Recorder(SteeringWrites):
                 self.bus.publish(event)
         return value
 
+    async def close(self) -> None:
+        """Close the database writer (buffered ledger rows of unfinished operations are lost)."""
+        await self.writer.close()
+
     async def on_delta(self, info: CallInfo, text: str) -> None:
         """Publish a token delta (transient: never stored, no seq)."""
         if info.operation_id and self.bus.has_subscribers(info.operation_id):
-            payload = {"node": info.node, "task": info.task, "text": text}
-            self.bus.publish(Event(info.operation_id, EventType.MODEL_DELTA, payload))
+            self.bus.publish(delta_event(info, text))
 
     async def model_call(self, record: CallRecord) -> None:
         """Add one attempt to the usage ledger (written with the operation's next write)."""
         op = record.info.operation_id
         if op is None:
-            await self.writer.run(lambda tx: _insert_call(tx, record))
+            await self.writer.run(lambda tx: insert_call(tx, record))
         else:
             self._pending[op].append(record)
 
@@ -112,15 +127,13 @@ class Recorder(SteeringWrites):
         metadata: dict[str, Any] | None = None,
         owner: str | None = None,
         options: dict[str, Any] | None = None,
-        decision: Decision | None = None,
+        decision: RouteDecision | Any = None,
     ) -> None:
         """Insert the operation (status ``running``) with its first event, unless it exists.
 
         With ``decision`` (the request was routed before the run) the route is recorded in
-        the same transaction, and :meth:`route_decided` then has nothing left to do.
+        the same transaction. Recording an operation that exists changes nothing.
         """
-        if operation_id in self._created:
-            return
         now = utcnow()
 
         def work(tx: TxLike) -> list:
@@ -149,16 +162,13 @@ class Recorder(SteeringWrites):
             )
             if decision is None:
                 return [started]
-            return [started, _record_route(tx, operation_id, decision)]
+            return [started, record_route(tx, operation_id, route_fields(decision))]
 
         await self._write(operation_id, work)
-        self._created.add(operation_id)
-        if decision is not None:
-            self._routed.add(operation_id)
 
     async def operation_resumed(self, op: str) -> None:
         def work(tx: TxLike) -> list:
-            n = _resume_count(tx, op) + 1
+            n = resume_count(tx, op) + 1
             tx.execute(
                 "UPDATE operations SET status = 'running', error = NULL, completed_at = NULL WHERE id = :op",
                 {"op": op},
@@ -175,10 +185,10 @@ class Recorder(SteeringWrites):
 
         await self._write(op, work)
 
-    async def route_decided(self, op: str, decision: Decision) -> None:
-        """Record the route (a no-op when :meth:`create_operation` already did)."""
-        if op not in self._routed:
-            await self._write(op, lambda tx: [_record_route(tx, op, decision)])
+    async def route_decided(self, op: str, decision: RouteDecision | Any) -> None:
+        """Record the route (a :class:`RouteDecision` or the detector's ``Decision``)."""
+        fields = route_fields(decision)
+        await self._write(op, lambda tx: [record_route(tx, op, fields)])
 
     async def fast_path_failed(self, op: str, error: str) -> None:
         def work(tx: TxLike) -> list:
@@ -365,6 +375,64 @@ class Recorder(SteeringWrites):
 
         await self._write(op, work)
 
+    # -- steering ------------------------------------------------------------------------
+
+    async def awaiting_approval(
+        self, op: str, *, plan_round: int, tasks: list[dict[str, Any]], text: str
+    ) -> None:
+        """The plan waits for a reviewer: status ``awaiting_approval`` and an event."""
+        await self._write(
+            op, _steering.awaiting_approval(op, plan_round=plan_round, tasks=tasks, text=text)
+        )
+
+    async def plan_reviewed(
+        self,
+        op: str,
+        *,
+        plan_round: int,
+        action: str,
+        tasks: list[dict[str, Any]] | None = None,
+        text: str | None = None,
+        feedback: str | None = None,
+    ) -> bool:
+        """Record a reviewer's decision once; an edit replaces the (never run) tasks.
+
+        Returns:
+            False when this round's decision was already recorded (nothing changed).
+        """
+        work = _steering.plan_reviewed(
+            op, plan_round=plan_round, action=action, tasks=tasks, text=text, feedback=feedback
+        )
+        return await self._write(op, work)
+
+    async def task_rerun(
+        self,
+        op: str,
+        *,
+        sequence: int,
+        affected: list[int],
+        description: str | None,
+        instructions: str | None,
+    ) -> dict[int, int]:
+        """Start a new version of ``sequence`` and of its dependents in ``affected``.
+
+        The current rows become history; the operation is ``running`` again.
+
+        Returns:
+            The new version of each re-run task.
+
+        Raises:
+            OperationStateError: the operation is not one that can re-run a task.
+        """
+        work = _steering.task_rerun(
+            op,
+            sequence=sequence,
+            affected=affected,
+            description=description,
+            instructions=instructions,
+        )
+        return await self._write(op, work)
+
     # -- the end -------------------------------------------------------------------------
 
     async def finish(
@@ -375,7 +443,7 @@ class Recorder(SteeringWrites):
         Does nothing if the operation already ended (a node recorded the failure
         before the runner saw it).
         """
-        type_ = _END_EVENTS[status]
+        type_ = END_EVENTS[status]
 
         def work(tx: TxLike) -> list:
             row = tx.one("SELECT status FROM operations WHERE id = :op", {"op": op})
@@ -421,76 +489,7 @@ class Recorder(SteeringWrites):
                 "usage": {"input": totals[0], "output": totals[1], "reasoning": totals[2]},
             }
             # One terminal event per run; a resumed run gets its own.
-            return [tx.append(op, type_, payload, f"operation.end:{_run_count(tx, op)}", now)]
+            return [tx.append(op, type_, payload, f"operation.end:{run_count(tx, op)}", now)]
 
         await self._write(op, work)
-        self._created.discard(op)
-        self._routed.discard(op)
         self.writer.forget(op)
-
-
-def _record_route(tx: TxLike, op: str, decision: Decision) -> Event | None:
-    """Store the route on the operation and append its ``route.decided`` event."""
-    d = decision
-    tx.execute(
-        "UPDATE operations SET route = :route, route_forced = :forced, simplicity_score = :score,"
-        " simplicity_reasons = :reasons, simplicity_tier = :tier WHERE id = :op",
-        {
-            "op": op,
-            "route": d.route,
-            "forced": tx.flag(d.forced),
-            "score": d.score,
-            "reasons": tx.json(d.reasons),
-            "tier": d.tier,
-        },
-    )
-    payload = {
-        "route": d.route,
-        "score": d.score,
-        "tier": d.tier,
-        "reasons": d.reasons,
-        "forced": d.forced,
-    }
-    return tx.append(op, EventType.ROUTE_DECIDED, payload, "route.decided", utcnow())
-
-
-def _run_count(tx: TxLike, op: str) -> int:
-    """How many times the operation was started again (resumed, or a task re-run)."""
-    row = tx.one(
-        "SELECT COUNT(*) FROM operation_events WHERE operation_id = :op AND type IN (:a, :b)",
-        {"op": op, "a": _RUN_EVENTS[0], "b": _RUN_EVENTS[1]},
-    )
-    return row[0] if row else 0
-
-
-def _resume_count(tx: TxLike, op: str) -> int:
-    row = tx.one(
-        "SELECT COUNT(*) FROM operation_events WHERE operation_id = :op AND type = :type",
-        {"op": op, "type": str(EventType.OPERATION_RESUMED)},
-    )
-    return row[0] if row else 0
-
-
-def _insert_call(tx: TxLike, record: CallRecord) -> None:
-    info = record.info
-    tx.execute(
-        "INSERT INTO model_calls (operation_id, node, task_sequence, alias, purpose, model, effort,"
-        " input_tokens, output_tokens, reasoning_tokens, duration_ms, error, created_at)"
-        " VALUES (:op, :node, :task, :alias, :purpose, :model, :effort, :i, :o, :r, :ms, :error,"
-        " :now)",
-        {
-            "op": info.operation_id,
-            "node": info.node,
-            "task": info.task,
-            "alias": record.alias,
-            "purpose": info.purpose,
-            "model": record.model,
-            "effort": record.effort,
-            "i": record.usage.input,
-            "o": record.usage.output,
-            "r": record.usage.reasoning,
-            "ms": record.duration_ms,
-            "error": record.error,
-            "now": tx.ts(utcnow()),
-        },
-    )

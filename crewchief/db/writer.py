@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from crewchief.config import plain_postgres_url
-from crewchief.db._thread import WorkerThread
+from crewchief.db._thread import SerialThread
 from crewchief.events import Event, EventType
 
 _NAMED = re.compile(r"(?<!:):(\w+)")
@@ -107,7 +107,7 @@ class Writer:
         backend = make_url(url).get_backend_name()
         self.sqlite = backend == "sqlite"
         self._target = make_url(url).database if self.sqlite else plain_postgres_url(url)
-        self._thread = WorkerThread("crewchief-db-writer")
+        self._thread = SerialThread("crewchief-db-writer")
         self._conn: Any = None
         self.seqs: dict[str, int] = {}
 

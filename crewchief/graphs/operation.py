@@ -33,7 +33,8 @@ from crewchief.nodes.fast_path import fast_path
 from crewchief.nodes.plan import plan
 from crewchief.nodes.review_plan import review_plan
 from crewchief.nodes.synthesize import synthesize
-from crewchief.runtime.services import NodeDeps, resolve_deps
+from crewchief.results import TERMINAL_STATUSES
+from crewchief.runtime.deps import NodeDeps, resolve_deps
 from crewchief.state import OperationContext, OperationInput, OperationOutput, OperationState
 
 NodeFn = Callable[[Any, NodeDeps], Awaitable[dict[str, Any]]]
@@ -104,3 +105,29 @@ def build_operation_graph(settings: Settings | None = None) -> StateGraph:
     graph.add_edge("execute_task", "dispatch")
     graph.add_edge("synthesize", END)
     return graph
+
+
+async def invoke_operation(
+    graph: Any, payload: OperationInput | Any, config: dict[str, Any], context: Any
+) -> None:
+    """Run (or continue) one operation on a compiled operation graph, to its end or its interrupt.
+
+    A new run whose input says it takes the fast path is checkpointed once, when it
+    ends (``durability="exit"``): after a crash it is simply run again, which costs
+    the same single model call. Should it fall back to planning it stops before the
+    plan node (saving that checkpoint) and goes on with a checkpoint after every step.
+    Everything else (planned runs, resumes, plan decisions, re-runs) checkpoints
+    after every step.
+    """
+    decision = payload.get("decision") if isinstance(payload, dict) else None
+    if not decision or decision.get("route") != "fast":
+        await graph.ainvoke(payload, config, context=context)
+        return
+    out = await graph.ainvoke(
+        payload, config, context=context, durability="exit", interrupt_before=["plan"]
+    )
+    if out.get("status") in TERMINAL_STATUSES:
+        return
+    snapshot = await graph.aget_state(config)
+    if snapshot.next == ("plan",) and not snapshot.interrupts:
+        await graph.ainvoke(None, config, context=context)

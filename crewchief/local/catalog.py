@@ -101,5 +101,3 @@ CATALOG: dict[str, LocalModel] = {
         ),
     )
 }
-
-DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from crewchief.effort import Effort, normalize_effort
     from crewchief.models.fake import FakeChatModel, FakeReply, FakeRule, FakeScript
-    from crewchief.models.registry import CallInfo, CallRecord, ModelRegistry, ModelReply, Usage
+    from crewchief.models.registry import ModelRegistry, ModelReply
+    from crewchief.models.types import CallInfo, CallRecord, Usage
 
 _WHERE = {
     "Effort": "crewchief.effort",
@@ -21,11 +22,11 @@ _WHERE = {
     "FakeReply": "fake",
     "FakeRule": "fake",
     "FakeScript": "fake",
-    "CallInfo": "registry",
-    "CallRecord": "registry",
+    "CallInfo": "types",
+    "CallRecord": "types",
     "ModelRegistry": "registry",
     "ModelReply": "registry",
-    "Usage": "registry",
+    "Usage": "types",
 }
 
 __all__ = [

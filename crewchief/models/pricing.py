@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 
 from crewchief.errors import ConfigError
-from crewchief.models.registry import Usage
+from crewchief.models.types import Usage
 
 
 @dataclass(frozen=True, slots=True)

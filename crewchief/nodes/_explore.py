@@ -10,8 +10,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 
 from crewchief import prompts
 from crewchief.config import TierConfig
-from crewchief.models.registry import Usage
-from crewchief.runtime.services import NodeDeps
+from crewchief.models.types import Usage
+from crewchief.runtime.deps import NodeDeps
 from crewchief.tools.files import summarize_args
 from crewchief.tools.meta import META_TOOL_NAMES, META_TOOLS, MetaAnswer, run_meta_tool
 from crewchief.tools.workspace import ToolError, Workspace

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from crewchief.state import PlannedTask
+from crewchief.state import PlannedTask, gerund
 
 _DESCRIPTION_KEYS = ("description", "title", "task", "name", "content")
 _ACTIVE_KEYS = ("active_form", "activeForm", "active", "progress")
@@ -87,40 +87,6 @@ def _task_list(value: Any) -> tuple[list[Any], str] | None:
             if isinstance(value.get(key), list):
                 return value[key], str(value.get("summary") or value.get("goal") or "")
     return None
-
-
-_DOUBLE_FINAL = {
-    "run",
-    "set",
-    "get",
-    "put",
-    "stop",
-    "plan",
-    "ship",
-    "split",
-    "cut",
-    "map",
-    "drop",
-    "wrap",
-    "tag",
-}
-
-
-def gerund(description: str) -> str:
-    """'Run the build' → 'Running the build' (a best effort for the first verb)."""
-    first, _, rest = description.strip().partition(" ")
-    word = first.lower()
-    if not word.isalpha():
-        return f"Working on: {description.strip()}"
-    if word in _DOUBLE_FINAL:
-        ing = word + word[-1] + "ing"
-    elif word.endswith("ie"):
-        ing = word[:-2] + "ying"
-    elif word.endswith("e") and not word.endswith(("ee", "ye", "oe")):
-        ing = word[:-1] + "ing"
-    else:
-        ing = word + "ing"
-    return (ing.capitalize() + (" " + rest if rest else "")).strip()
 
 
 def _first(item: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -243,17 +209,3 @@ def parse_plan(
     if skills is not None:
         _check_skills(tasks, skills)
     return tasks, summary
-
-
-def plan_text(tasks: list[PlannedTask], summary: str) -> str:
-    """The plan as a numbered list, as shown to people."""
-    lines = [summary.strip()] if summary.strip() else []
-    for task in tasks:
-        extra = []
-        if task["depends_on"]:
-            extra.append("after " + ", ".join(str(d) for d in task["depends_on"]))
-        if task.get("skill"):
-            extra.append(f"skill: {task['skill']}")
-        suffix = f" ({'; '.join(extra)})" if extra else ""
-        lines.append(f"{task['id']}. {task['description']}{suffix}")
-    return "\n".join(lines)

@@ -11,9 +11,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from crewchief import prompts
-from crewchief.models.registry import ModelReply, Usage
+from crewchief.models.registry import ModelReply
+from crewchief.models.types import Usage
 from crewchief.nodes.task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
-from crewchief.runtime.services import NodeDeps
+from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import ActiveSkill, SkillError
 from crewchief.tools.files import (
     TOOL_NAMES,

@@ -8,41 +8,54 @@ from typing import Any
 from langgraph.types import Overwrite
 
 from crewchief.results import TERMINAL_STATUSES
-from crewchief.runtime.services import NodeDeps
-from crewchief.state import OperationState
+from crewchief.runtime.deps import NodeDeps
+from crewchief.state import OperationState, RouteDecision
 
 
 async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
-    """Score the request, pick route and tier (or honour a forced route) and record them.
+    """Route the request (score, route, tier, reasons, or a forced route) and start the run.
 
-    Also registers the operation when the caller did not (a run started from
-    LangGraph Studio), and starts a fresh operation when a thread that already
-    finished one gets a new request.
+    A run whose input carries its ``decision`` was registered and routed by its
+    caller (the facade validated the request and stored operation and route in one
+    transaction): nothing is recorded or decided again here. Otherwise (a run from
+    LangGraph Studio or a parent graph) this node registers the operation and routes
+    the request; a thread that already finished one operation starts a fresh one.
+    The workspace is settled here too: the input's, else the context's default.
     """
     request = (state.get("request") or "").strip()
     if not request:
         raise ValueError("request: expected a non-empty string")
     operation_id = state.get("operation_id")
+    forced = state.get("forced_route")
+    decision: RouteDecision | None = state.get("decision")
     fresh = not operation_id or state.get("status") in TERMINAL_STATUSES
     if fresh:
-        operation_id = str(uuid.uuid4())
-    workspace = deps.workspace(state.get("workspace"))
-    forced = state.get("forced_route")
-    await deps.recorder.create_operation(
-        operation_id=operation_id, request=request, workspace=workspace, route=forced
-    )
-    decision = await deps.decide(request, forced)
-    await deps.recorder.route_decided(operation_id, decision)
+        operation_id, decision = str(uuid.uuid4()), None
+    workspace = state.get("workspace") or deps.context.workspace
+    if decision is None:
+        await deps.recorder.create_operation(
+            operation_id=operation_id, request=request, workspace=workspace, route=forced
+        )
+        made = (await deps.detector()).decide(request, force=forced)
+        decision = {
+            "route": made.route,
+            "score": made.score,
+            "tier": made.tier,
+            "reasons": made.reasons,
+            "forced": made.forced,
+        }
+        await deps.recorder.route_decided(operation_id, decision)
     return {
         "operation_id": operation_id,
         "request": request,
         "workspace": workspace,
-        "route": decision.route,
+        "decision": decision,
+        "route": decision["route"],
         "simplicity": {
-            "score": decision.score,
-            "tier": decision.tier,
-            "reasons": decision.reasons,
-            "forced": decision.forced,
+            "score": decision["score"],
+            "tier": decision["tier"],
+            "reasons": decision["reasons"],
+            "forced": decision["forced"],
         },
         "status": "running",
         "plan": [],

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
-from crewchief.models.registry import Usage
+from crewchief.models.types import Usage
 from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
 from crewchief.nodes.task_context import (
     NamedFile,
@@ -16,7 +16,7 @@ from crewchief.nodes.task_context import (
     named_files,
     render_named_files,
 )
-from crewchief.runtime.services import NodeDeps
+from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import ActiveSkill, activate_skill
 from crewchief.state import TaskInput, TaskOutcome
 from crewchief.tools.workspace import Workspace
@@ -88,7 +88,7 @@ async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
     """Do the task: with the file tools when there is a workspace, else in one call."""
     op, seq = state["operation_id"], state["task"]["id"]
     task = state["task"]
-    root = deps.workspace(state.get("workspace"))
+    root = state.get("workspace")
     workspace = await asyncio.to_thread(Workspace.open, root) if root else None
     files = (
         await asyncio.to_thread(named_files, workspace, task["description"], state["request"])

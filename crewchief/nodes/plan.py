@@ -9,12 +9,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from crewchief import prompts
 from crewchief.errors import PlanError
-from crewchief.models.registry import Usage
+from crewchief.models.types import Usage
 from crewchief.nodes._explore import explore
-from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_schema, plan_text
-from crewchief.runtime.services import NodeDeps
+from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_schema
+from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import catalog
-from crewchief.state import OperationState
+from crewchief.state import OperationState, plan_text
 
 
 async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
@@ -33,7 +33,7 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     """
     op = state["operation_id"]
     settings = deps.settings
-    workspace = deps.workspace(state.get("workspace"))
+    workspace = state.get("workspace")
     skills = await asyncio.to_thread(deps.skills)
     listing = catalog(skills, workspace=bool(workspace))
     known_skills = {m.name for m in skills.usable(workspace=bool(workspace))}

@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-from crewchief.runtime.services import NodeDeps
+from crewchief.runtime.deps import NodeDeps
 from crewchief.state import OperationState
 from crewchief.steering import EditPlan, RejectPlan, ReplanPlan, edited_tasks, parse_decision
 
@@ -45,12 +45,10 @@ async def review_plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
     update: dict[str, Any] = {"review": decision.action}
     tasks = None
     if isinstance(decision, EditPlan):
-        from crewchief.nodes._plan_parsing import plan_text
+        from crewchief.state import plan_text
 
         skills = await asyncio.to_thread(deps.skills)
-        known = {
-            m.name for m in skills.usable(workspace=bool(deps.workspace(state.get("workspace"))))
-        }
+        known = {m.name for m in skills.usable(workspace=bool(state.get("workspace")))}
         tasks = edited_tasks(decision, skills=known, max_tasks=deps.settings.max_plan_tasks)
         text = plan_text(tasks, "Plan edited by the reviewer.")
         update |= {"plan": tasks, "plan_text": text}

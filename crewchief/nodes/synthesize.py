@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
-from crewchief.runtime.services import NodeDeps
+from crewchief.runtime.deps import NodeDeps
 from crewchief.state import OperationState
 
 

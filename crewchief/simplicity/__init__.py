@@ -12,6 +12,7 @@ from crewchief.simplicity.detector import (
     Decision,
     SimplicityDetector,
     decide,
+    load_detector,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "Decision",
     "SimplicityDetector",
     "decide",
+    "load_detector",
 ]

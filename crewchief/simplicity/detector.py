@@ -198,3 +198,15 @@ def decide(
 ) -> Decision:
     """Decide one request with the shipped model (see :class:`SimplicityDetector`)."""
     return SimplicityDetector(threshold=threshold).decide(text, force=force)
+
+
+async def load_detector(
+    *, threshold: float = DEFAULT_THRESHOLD, deep_below: float = DEFAULT_DEEP_BELOW
+) -> SimplicityDetector:
+    """A detector for async callers: the shipped model is read once, off the event loop."""
+    import asyncio
+
+    from crewchief.simplicity._model import shipped_model_loaded
+
+    model = shipped_model() if shipped_model_loaded() else await asyncio.to_thread(shipped_model)
+    return SimplicityDetector(threshold=threshold, deep_below=deep_below, model=model)

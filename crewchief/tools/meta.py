@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 
 from crewchief import prompts
 from crewchief.errors import ModelCallError
-from crewchief.models.registry import Usage
+from crewchief.models.types import Usage
 from crewchief.tools.files import (
     READ_ONLY_TOOLS,
     check_args,

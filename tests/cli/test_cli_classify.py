@@ -23,6 +23,8 @@ SIMPLE_2 = "Write a regex that matches a hex colour like #1a2b3c."
 WORK = "Refactor the billing module to use the new invoice service and update the tests."
 WORK_2 = "Add rate limiting to every public endpoint of our API."
 LABELLED = [(SIMPLE, "fast"), (WORK, "plan"), (SIMPLE_2, "simple"), (WORK_2, "complex")]
+# A hang guard, not a speed target: each subprocess here normally ends in a few seconds.
+HANG_GUARD_S = 60
 
 
 def crewchief(
@@ -42,7 +44,7 @@ def crewchief(
         text=True,
         env=env,
         cwd=cwd or home,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
 
 
@@ -177,7 +179,7 @@ def test_classify_does_not_load_langchain_or_langgraph(tmp_path: Path) -> None:
         text=True,
         env=env,
         cwd=tmp_path,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
     assert result.returncode == 0, result.stderr
     assert '"route": "fast"' in result.stdout

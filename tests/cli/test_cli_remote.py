@@ -20,6 +20,14 @@ from tests.api.conftest import free_port, live_server, live_server_factory  # no
 from tests.conftest import plan_reply, write_script
 
 SLOW = "fake:default?tasks=3&delay=0.6"
+# Hang guards, not speed targets. A crewchief subprocess, or the wait for a line or a state,
+# normally takes 1 to 3 s.
+HANG_GUARD_S = 60
+# The task of a _stuck_server operation waits this long unless it is cancelled.
+STUCK_TASK_S = 60
+# A cancel normally completes in about a second. This stays well under STUCK_TASK_S, so a
+# cancel that waited for the task instead of interrupting it fails.
+CANCEL_HANG_GUARD_S = 20
 
 
 def client_env(server: Any, key: str | None = "alice", **extra: str) -> dict[str, str]:
@@ -33,7 +41,9 @@ def client_env(server: Any, key: str | None = "alice", **extra: str) -> dict[str
     return env
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def cli(
+    env: dict[str, str], *args: str, timeout: float = HANG_GUARD_S
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "crewchief.cli", *args],
         env=env,
@@ -64,7 +74,7 @@ class Running:
         for line in self.proc.stderr:  # type: ignore[union-attr]
             self.lines.put(line.rstrip("\n"))
 
-    def wait_for(self, text: str, timeout: float = 30) -> None:
+    def wait_for(self, text: str, timeout: float = HANG_GUARD_S) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -76,7 +86,7 @@ class Running:
                 return
         raise AssertionError(f"{text!r} not seen; stderr so far: {self.stderr}")
 
-    def finish(self, timeout: float = 30) -> tuple[int, str, list[str]]:
+    def finish(self, timeout: float = HANG_GUARD_S) -> tuple[int, str, list[str]]:
         try:
             out = self.proc.stdout.read()  # type: ignore[union-attr]
             self.proc.wait(timeout=timeout)
@@ -100,7 +110,7 @@ def get(server: Any, op: str, owner: str = "alice") -> dict[str, Any]:
     return httpx.get(f"{server.url}/v1/operations/{op}", headers=server.auth(owner)).json()
 
 
-def wait_until(server: Any, op: str, check: Any, timeout: float = 30) -> dict[str, Any]:
+def wait_until(server: Any, op: str, check: Any, timeout: float = HANG_GUARD_S) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = get(server, op)
@@ -265,7 +275,7 @@ def _stuck_server(factory: Any, tmp_path: Path) -> Any:
         tmp_path,
         [
             {"node": "plan", "reply": plan_reply("Wait a long time")},
-            {"node": "execute_task", "reply": {"text": "never", "delay": 60}},
+            {"node": "execute_task", "reply": {"text": "never", "delay": STUCK_TASK_S}},
         ],
     )
     return factory(env={"CREWCHIEF_MODEL": spec})
@@ -276,7 +286,7 @@ def test_ops_cancel_with_a_server_and_locally(live_server_factory, tmp_path) -> 
     env = client_env(server)
     op = start(server, request="Wait for it", route="plan")
     wait_until(server, op, lambda o: any(t["status"] == "in_progress" for t in o["tasks"]))
-    cancelled = cli(env, "ops", "cancel", op, timeout=20)
+    cancelled = cli(env, "ops", "cancel", op, timeout=CANCEL_HANG_GUARD_S)
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout.strip() == f"{op} cancelled"
     after = get(server, op)
@@ -299,7 +309,7 @@ def test_ctrl_c_during_a_remote_run_cancels_it_on_the_server(
     run = Running(client_env(server), "run", "Wait for it", "--route", "plan")
     run.wait_for("… 1. Doing: Wait a long time")
     run.proc.send_signal(signal.SIGINT)
-    code, out, lines = run.finish(timeout=20)
+    code, out, lines = run.finish(timeout=CANCEL_HANG_GUARD_S)
     assert code == 130, lines
     assert "cancelling…" in lines and lines[-1].startswith("cancelled")
     assert get(server, op_id(lines))["status"] == "cancelled"

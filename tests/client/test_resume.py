@@ -17,6 +17,10 @@ from tests.conftest import plan_reply
 
 pytestmark = pytest.mark.slow
 
+# A hang guard, not a speed target: each crewchief subprocess (or the wait for the state it
+# writes) normally takes 1 to 3 s.
+HANG_GUARD_S = 60
+
 
 def _env(home: Path, spec: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREWCHIEF_")}
@@ -68,10 +72,10 @@ def _run_and_kill(home: Path, spec: str, args: list[str], when: str) -> str:
     )
     db = home / "crewchief.db"
     try:
-        _wait_for(db, when, time.monotonic() + 60)
+        _wait_for(db, when, time.monotonic() + HANG_GUARD_S)
         time.sleep(0.3)  # let the write that followed land (a checkpoint, a model call starting)
         proc.send_signal(signal.SIGKILL)  # a process exit, not an exception
-        proc.wait(timeout=10)
+        proc.wait(timeout=HANG_GUARD_S)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -89,7 +93,7 @@ def _resume(home: Path, spec: str, op_id: str) -> dict:
         env=_env(home, spec),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
         stdin=subprocess.DEVNULL,
     )
     assert resumed.returncode == 0, resumed.stderr
@@ -177,7 +181,7 @@ def test_resume_refuses_a_finished_operation(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
     op_id = json.loads(run.stdout)["id"]
     again = subprocess.run(
@@ -185,7 +189,7 @@ def test_resume_refuses_a_finished_operation(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
     assert again.returncode == 1
     assert f"operation {op_id} already ended (completed)" in again.stderr

@@ -13,6 +13,9 @@ from crewchief.steering import EditPlan, InvalidDecision, dependents, edited_tas
 from tests.conftest import make_settings, plan_reply, write_script
 
 FEEDBACK = "Only two steps"
+# A hang guard, not a speed target: these operations run on a zero-latency fake model and
+# normally end (or stop for review) in well under a second.
+HANG_GUARD_S = 20
 
 
 def script(tmp_path: Path) -> str:
@@ -36,7 +39,7 @@ def chief(tmp_path: Path, spec: str, **overrides) -> Crewchief:
 
 
 async def wait(handle) -> object:
-    return await asyncio.wait_for(handle.wait(), timeout=20)
+    return await asyncio.wait_for(handle.wait(), timeout=HANG_GUARD_S)
 
 
 async def awaiting(cc: Crewchief, **kwargs) -> str:

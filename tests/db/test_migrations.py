@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 
 from crewchief.config import normalize_database_url
 from crewchief.db.migrate import HEAD_REVISION, alembic_config, upgrade
@@ -41,7 +42,57 @@ def test_head_revision_constant_matches_the_scripts() -> None:
     assert script.get_current_head() == HEAD_REVISION
 
 
-def test_upgrade_is_idempotent(tmp_path: Path) -> None:
-    url = normalize_database_url(f"sqlite:///{tmp_path / 'app.db'}")
-    upgrade(url)
-    upgrade(url)
+def _schema(url: str) -> dict[str, dict[str, Any]]:
+    """Tables with their columns (type, nullability), keys, indexes and unique constraints."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            schema: dict[str, dict[str, Any]] = {}
+            for table in sorted(insp.get_table_names()):
+                schema[table] = {
+                    "columns": [
+                        (
+                            col["name"],
+                            col["type"].compile(dialect=engine.dialect),
+                            col["nullable"],
+                        )
+                        for col in insp.get_columns(table)
+                    ],
+                    "primary_key": insp.get_pk_constraint(table)["constrained_columns"],
+                    "indexes": sorted(
+                        (ix["name"] or "", tuple(ix["column_names"]), bool(ix["unique"]))
+                        for ix in insp.get_indexes(table)
+                    ),
+                    "unique_constraints": sorted(
+                        (uc["name"] or "", tuple(uc["column_names"]))
+                        for uc in insp.get_unique_constraints(table)
+                    ),
+                    "foreign_keys": sorted(
+                        (
+                            tuple(fk["constrained_columns"]),
+                            fk["referred_table"],
+                            tuple(fk["referred_columns"]),
+                        )
+                        for fk in insp.get_foreign_keys(table)
+                    ),
+                }
+            return schema
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_is_idempotent(empty_db_url: str) -> None:
+    upgrade(empty_db_url)
+    first = _schema(empty_db_url)
+    upgrade(empty_db_url)  # must not raise
+    second = _schema(empty_db_url)
+    engine = create_engine(empty_db_url)
+    try:
+        with engine.connect() as conn:
+            versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in versions] == [(HEAD_REVISION,)]
+    assert set(Base.metadata.tables) <= set(first), "the first upgrade created no tables"
+    assert second == first, "a second upgrade changed the schema"

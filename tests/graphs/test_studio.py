@@ -43,6 +43,8 @@ GRAPH_ID = "operation"  # the key under "graphs" in langgraph.json
 PLAN_REQUEST = "Refactor the users module and add tests"
 FAST_REQUEST = "What is a monad?"
 PLAN_NODES = {"detect_simplicity", "plan", "dispatch", "execute_task", "synthesize"}
+# Hang guards, not speed targets: `langgraph dev` normally answers GET /ok within 2 to 3 s,
+# and one HTTP call (runs/wait included) takes about a second.
 STARTUP_TIMEOUT = 60.0  # seconds for `langgraph dev` to answer GET /ok
 REQUEST_TIMEOUT = 60.0  # seconds for one HTTP call (runs/wait included)
 # Entries of the repo root not mirrored into the server's working directory.

@@ -24,7 +24,8 @@ from crewchief.errors import LocalModelError
 from crewchief.local.build import ensure_llama_server
 from crewchief.local.server import LlamaServer, ServerOptions
 from crewchief.local.store import ModelStore
-from crewchief.models.registry import CallInfo, ModelRegistry
+from crewchief.models.registry import ModelRegistry
+from crewchief.models.types import CallInfo
 from crewchief.nodes._plan_parsing import PLAN_SCHEMA
 from crewchief.tools.files import FILE_TOOLS, run_file_tool
 from crewchief.tools.workspace import Workspace

@@ -161,3 +161,10 @@ def test_the_catalog_pins_every_part() -> None:
         assert len(model.sha256) == 64 and model.size > 100_000_000
         for part in model.parts:
             assert len(part.wheel_sha256) == 64 and "==" in part.requirement
+
+
+def test_the_default_local_model_is_in_the_catalog() -> None:
+    from crewchief.config import DEFAULT_LOCAL_MODEL
+    from crewchief.local.catalog import CATALOG
+
+    assert DEFAULT_LOCAL_MODEL in CATALOG

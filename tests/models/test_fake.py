@@ -75,6 +75,10 @@ def test_structured_plan_reply_is_json_text() -> None:
     assert json.loads(model.invoke([HumanMessage("plan")]).content) == plan
 
 
+# A hang guard, not a speed target: cancelling the 30 s delay normally ends it at once.
+CANCEL_HANG_GUARD_S = 5
+
+
 def test_delay_is_cancellable() -> None:
     model = FakeChatModel(script=FakeScript(rules=[{"reply": {"text": "late", "delay": 30}}]))
 
@@ -85,7 +89,7 @@ def test_delay_is_cancellable() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(asyncio.wait_for(main(), 5))
+    asyncio.run(asyncio.wait_for(main(), CANCEL_HANG_GUARD_S))
 
 
 def test_script_files_load_and_report_problems(tmp_path: Path) -> None:
@@ -107,7 +111,8 @@ def test_script_files_load_and_report_problems(tmp_path: Path) -> None:
 
 
 async def test_rules_can_match_the_alias_answering() -> None:
-    from crewchief.models.registry import CallInfo, current_call
+    from crewchief.models.registry import current_call
+    from crewchief.models.types import CallInfo
 
     script = FakeScript(
         rules=[

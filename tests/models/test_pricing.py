@@ -6,7 +6,7 @@ import pytest
 
 from crewchief.errors import ConfigError
 from crewchief.models.pricing import price_table
-from crewchief.models.registry import Usage
+from crewchief.models.types import Usage
 
 
 def test_prices_per_million_tokens_with_reasoning_billed_as_output() -> None:

@@ -71,13 +71,19 @@ async def test_all_candidates_failing_names_each_error(tmp_path) -> None:
         )
 
 
+# A hang guard, not a speed target: the call below times out after its 0.2 s model_timeout.
+# Should that bound not work, the test fails here instead of waiting out the 10 s reply.
+TIMEOUT_HANG_GUARD_S = 5
+
+
 async def test_calls_are_bounded_in_time(tmp_path) -> None:
     model = FakeChatModel(script=FakeScript(rules=[{"reply": {"text": "late", "delay": 10}}]))
     settings = make_settings(tmp_path, model_timeout=0.2)
     registry = ModelRegistry(settings, {"fast": model})
     with pytest.raises(ModelCallError, match=r"timed out after 0.2s"):
         await asyncio.wait_for(
-            registry.call("fast", [HumanMessage("x")], effort=None, info=CallInfo("n")), 5
+            registry.call("fast", [HumanMessage("x")], effort=None, info=CallInfo("n")),
+            TIMEOUT_HANG_GUARD_S,
         )
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from crewchief.nodes._plan_parsing import PlanParseError, gerund, parse_plan, plan_text
+from crewchief.nodes._plan_parsing import PlanParseError, parse_plan
+from crewchief.state import gerund, plan_text
 
 
 def test_clean_plan() -> None:

@@ -1,0 +1,39 @@
+"""The executor protocol: what the facade asks of whatever runs operations."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from crewchief.state import OperationInput
+
+
+class Executor(Protocol):
+    """Runs operation graphs; the facade records, validates and reads, the executor runs."""
+
+    def launch(
+        self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
+    ) -> asyncio.Future[None]:
+        """Start (or continue) a run of the operation; the future resolves when it stops.
+
+        ``payload`` is a new run's :class:`~crewchief.state.OperationInput`, a
+        LangGraph ``Command`` (a plan decision), or None (go on from the last
+        checkpoint). ``options`` are the operation's stored options (per-run models).
+        """
+        ...
+
+    def running(self, operation_id: str) -> bool:
+        """Whether a run of the operation is going on here."""
+        ...
+
+    async def cancel(self, operation_id: str) -> bool:
+        """Stop the operation's run here, if any; True when there was one (it ends cancelled)."""
+        ...
+
+    async def settle(self, operation_id: str) -> None:
+        """Wait for the operation's run here, if any, to return (callers bound the wait)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop every run (each ends cancelled)."""
+        ...

@@ -1,0 +1,33 @@
+"""OpenAI and any OpenAI-compatible server (``base_url``): ``reasoning_effort`` on reasoning models."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from crewchief.effort import openai_supports_effort
+from crewchief.errors import ModelConfigError
+from crewchief.models.providers import BuildRequest, api_key, register
+
+
+@register("openai")
+def build(req: BuildRequest) -> BaseChatModel:
+    """A ``ChatOpenAI`` for the spec: the configured base URL and key, effort where supported."""
+    cfg, name, effort, alias_cfg, common = req.config, req.name, req.effort, req.alias, req.common
+    from langchain_openai import ChatOpenAI
+
+    base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
+    key = api_key(cfg, "OPENAI_API_KEY")
+    if key is None and base_url is None:
+        var = cfg.api_key_env or "OPENAI_API_KEY"
+        raise ModelConfigError(f"model openai:{name} needs an API key in ${var} (or a base_url)")
+    kwargs: dict[str, Any] = dict(common, base_url=base_url, api_key=key or "unused", max_retries=2)
+    kwargs["stream_usage"] = True
+    if alias_cfg.max_tokens:
+        kwargs["max_tokens"] = alias_cfg.max_tokens
+    reasoning = cfg.reasoning if cfg.reasoning is not None else openai_supports_effort(name)
+    if reasoning:
+        kwargs["reasoning_effort"] = effort
+    return ChatOpenAI(**kwargs)

@@ -1,0 +1,142 @@
+"""What a node receives next to its state: :class:`NodeDeps`, built from the run's context.
+
+A run started by the facade (or a worker) carries its :class:`Services` in a
+:class:`RunContext`, the run's LangGraph context. A run that brings a plain
+:class:`~crewchief.state.OperationContext` (LangGraph Studio, a parent graph)
+gets process-wide services built from settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from crewchief.config import Settings, load_settings
+from crewchief.models.registry import ModelRegistry, ModelReply
+from crewchief.models.types import CallInfo
+from crewchief.runtime.services import Services
+from crewchief.state import OperationContext
+
+if TYPE_CHECKING:
+    from crewchief.config import TierConfig
+    from crewchief.db.memory import MemoryRecorder
+    from crewchief.db.recorder import Recorder
+    from crewchief.simplicity import SimplicityDetector
+    from crewchief.skills.registry import SkillRegistry
+
+log = logging.getLogger(__name__)
+
+
+class RunContext(OperationContext):
+    """The context of a run started by crewchief itself: the per-run settings plus its services."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    services: SkipJsonSchema[Services] = Field(exclude=True, repr=False)
+
+
+@dataclass
+class NodeDeps:
+    """What a node function receives next to its state."""
+
+    services: Services
+    context: OperationContext
+    models: ModelRegistry
+
+    @property
+    def recorder(self) -> Recorder | MemoryRecorder:
+        return self.services.recorder
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    async def detector(self) -> SimplicityDetector:
+        """The simplicity detector with this run's threshold."""
+        from crewchief.simplicity import load_detector
+
+        threshold = self.context.simplicity_threshold
+        return await load_detector(
+            threshold=self.settings.simplicity_threshold if threshold is None else threshold,
+            deep_below=self.settings.simplicity_deep_below,
+        )
+
+    def tier(self, name: str) -> TierConfig:
+        """The alias and effort a tier runs with."""
+        return self.settings.tiers[name]
+
+    def planning_tier(self, state: dict[str, Any]) -> TierConfig:
+        """The planner's tier: the detector's, or balanced after a fast-path fallback."""
+        name = (state.get("simplicity") or {}).get("tier")
+        return self.tier(name if name in ("balanced", "deep") else "balanced")
+
+    @property
+    def max_parallel(self) -> int:
+        ctx = self.context.max_parallel_tasks
+        return self.settings.max_parallel_tasks if ctx is None else ctx
+
+    async def call_model(
+        self,
+        alias: str,
+        messages: list,
+        *,
+        effort: str,
+        node: str,
+        operation_id: str,
+        task: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        schema: dict[str, Any] | None = None,
+        purpose: str | None = None,
+    ) -> ModelReply:
+        """Call a model alias with this run's bindings; deltas are streamed and usage recorded."""
+        return await self.models.call(
+            alias,
+            messages,
+            effort=effort,
+            info=CallInfo(node, operation_id, task, purpose=purpose),
+            on_delta=self.recorder.on_delta,
+            on_usage=self.recorder.model_call,
+            tools=tools,
+            schema=schema,
+        )
+
+    def skills(self) -> SkillRegistry:
+        """The skill registry for these settings (loaded once per process; reads files)."""
+        from crewchief.skills.registry import skill_registry
+
+        return skill_registry(self.settings)
+
+
+_defaults: dict[tuple[int, bool, str], Services] = {}
+_defaults_lock: asyncio.Lock | None = None
+
+
+async def default_services(settings: Settings | None, persist: bool) -> Services:
+    """Process-wide services for runs that bring none (one set per event loop)."""
+    global _defaults_lock
+    if _defaults_lock is None:
+        _defaults_lock = asyncio.Lock()
+    loop_id = id(asyncio.get_running_loop())
+    async with _defaults_lock:
+        # Reading crewchief.toml is file I/O: keep it off the event loop (langgraph dev checks).
+        settings = settings or await asyncio.to_thread(load_settings)
+        key = (loop_id, persist, settings.model_dump_json())
+        if key not in _defaults:
+            log.info("opening default crewchief services (persist=%s)", persist)
+            _defaults[key] = await Services.open(settings, persist=persist)
+        return _defaults[key]
+
+
+async def resolve_deps(context: OperationContext | None, settings: Settings | None) -> NodeDeps:
+    """The node dependencies of a run, from its context."""
+    if isinstance(context, RunContext):
+        services = context.services
+    else:
+        context = context if isinstance(context, OperationContext) else OperationContext()
+        services = await default_services(settings, context.persist)
+    return NodeDeps(services, context, services.models.with_overrides(context.model_overrides()))
