@@ -149,6 +149,12 @@ class ApiSettings(BaseModel):
         description="Requests one API key may make per minute (0: no limit). "
         "Env: CREWCHIEF_API_RATE_LIMIT.",
     )
+    auth_failures_per_minute: int = Field(
+        60,
+        ge=0,
+        description="Requests with a missing, malformed or unknown API key one client address "
+        "may make per minute before it gets 429 (0: no limit). Env: CREWCHIEF_API_AUTH_FAILURES.",
+    )
     max_body_bytes: int = Field(
         1_048_576,
         ge=1024,
@@ -350,6 +356,7 @@ _API_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_API_PORT": "port",
     "CREWCHIEF_API_HEARTBEAT": "heartbeat_seconds",
     "CREWCHIEF_API_RATE_LIMIT": "rate_limit_per_minute",
+    "CREWCHIEF_API_AUTH_FAILURES": "auth_failures_per_minute",
     "CREWCHIEF_API_MAX_BODY": "max_body_bytes",
 }
 

@@ -26,12 +26,19 @@ class PlanTaskEdit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(..., min_length=1, max_length=MAX_TEXT, description="What to do.")
+    description: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_TEXT,
+        pattern=r"\S",
+        description="What to do (not only whitespace).",
+    )
     active_form: str | None = Field(
         None, max_length=MAX_TEXT, description="Shown while it runs; derived when omitted."
     )
     skill: str | None = Field(None, max_length=64, description="A registered skill, or null.")
-    depends_on: list[Annotated[int, Field(ge=1)]] = Field(
+    # Strict: a task id is a JSON integer, not "2" or 2.0.
+    depends_on: list[Annotated[int, Field(ge=1, strict=True)]] = Field(
         default_factory=list, max_length=100, description="Ids of earlier tasks it needs."
     )
 

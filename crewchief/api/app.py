@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from crewchief.api import errors
-from crewchief.api.auth import KeyCache, RateLimiter
+from crewchief.api import docs, errors
+from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter
+from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
 from crewchief.api.routes import events, health, operations
 from crewchief.client.facade import Crewchief
@@ -18,7 +19,8 @@ from crewchief.config import Settings, load_settings
 DESCRIPTION = """Start, follow, steer and cancel crewchief operations.
 
 Every `/v1` route needs `Authorization: Bearer <key>` (create keys with `crewchief keys
-create`); an operation is visible only to its key's owner. Errors are
+create`); an operation is visible only to its key's owner. An address that fails to
+authenticate too often gets 429 with `Retry-After` for a while. Errors are
 `{"error": {"code", "message", "details"}}` with a stable `code`."""
 
 
@@ -34,7 +36,8 @@ def create_app(
         settings: Configuration (default: :func:`crewchief.load_settings`).
         auth: Require API keys. ``False`` is the keyless dev mode: every caller
             sees every operation (``crewchief serve --no-auth`` allows it on
-            loopback only).
+            loopback only), and only requests addressed to a loopback host name
+            (``Host: localhost``, ``127.0.0.1``, ``[::1]``) are answered.
         chief: An already open :class:`Crewchief` to serve (kept open on
             shutdown); by default the app opens its own on start-up and closes
             it on shutdown, which cancels operations still running.
@@ -47,7 +50,8 @@ def create_app(
         running = chief or Crewchief(settings)
         if own:
             await running.open()
-        app.state.keys = KeyCache(running.services.store)
+        # The only reach past the facade: it has no key lookup of its own (yet).
+        app.state.keys = KeyCache(running.verify_key)
         app.state.chief = running
         try:
             yield
@@ -66,6 +70,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by docs.install with local assets instead of FastAPI's CDN ones.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "operations", "description": "Start, read, list, cancel and steer."},
             {"name": "events", "description": "Server-sent events of one operation."},
@@ -76,12 +83,17 @@ def create_app(
     app.state.auth = auth
     app.state.chief = None
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
+    app.state.auth_failures = FailureLimiter(settings.api.auth_failures_per_minute)
     errors.install(app)
     _document_optional_parameters_plainly(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if not auth:
+        # Outermost: a request to a foreign host name is refused before anything else.
+        app.add_middleware(LoopbackHostOnly)
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(events.router)
+    docs.install(app)
     return app
 
 

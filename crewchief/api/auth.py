@@ -1,19 +1,43 @@
-"""Who is calling: bearer API keys, a short cache of verified keys, per-key rate limits."""
+"""Who is calling: bearer API keys, short caches of known and unknown keys, rate limits.
+
+Failed authentication (no key, a malformed one, an unknown or revoked one) is
+limited per client address, so a flood of bad keys is answered 429 without
+reaching the database; a key that does not have the format of the keys
+``crewchief keys create`` makes never reaches it either.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from crewchief.api.errors import ApiError
-from crewchief.db.keys import ApiKeyInfo, verify_key
-from crewchief.db.repository import ANY_OWNER
+from crewchief.db.keys import KEY_PREFIX, ApiKeyInfo
 
 # A verified key is trusted this long without asking the database again, so a
 # key revoked with `crewchief keys revoke` stops working within this many seconds.
 KEY_CACHE_SECONDS = 2.0
+# An unknown (or revoked) key is refused this long without asking the database again.
+# Secrets are random, so a key that is unknown now cannot become valid: only a
+# key created with that very secret could, and `keys create` draws a fresh one.
+UNKNOWN_KEY_SECONDS = 2.0
+# Failed authentications one client address may make per minute (refilled evenly)
+# before every request from it that needs a key lookup gets 429.
+# Entries each cache and the failure buckets keep at most (stale ones are dropped first).
+MAX_ENTRIES = 10_000
+
+# The shape of every key `create_key` makes: the prefix and 32 random bytes, URL-safe base64.
+KEY_FORMAT = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
+
+
+def well_formed(secret: str) -> bool:
+    """Whether ``secret`` has the format of an API key (which says nothing of its validity)."""
+    return KEY_FORMAT.fullmatch(secret) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,45 +45,119 @@ class Caller:
     """The authenticated caller. ``owner`` scopes every operation it can see."""
 
     key_id: str
-    owner: Any  # the key's owner, or ANY_OWNER in keyless dev mode
+    owner: str | None  # the key's owner; None in keyless dev mode, which sees every owner
     name: str
 
     @property
     def owner_for_new(self) -> str | None:
-        return None if self.owner is ANY_OWNER else self.owner
+        return self.owner
+
+    @property
+    def scope(self) -> dict[str, str]:
+        """Keyword arguments limiting a facade call to the caller's operations (``{}``: all)."""
+        return {} if self.owner is None else {"owner": self.owner}
+
+    def sees(self, owner: str | None) -> bool:
+        """Whether an operation of ``owner`` is visible to this caller."""
+        return self.owner is None or owner == self.owner
 
 
-DEV_CALLER = Caller(key_id="dev", owner=ANY_OWNER, name="dev mode (no keys)")
+DEV_CALLER = Caller(key_id="dev", owner=None, name="dev mode (no keys)")
+
+
+def _remember(entries: dict[str, Any], key: str, value: Any, now: float, ttl: float) -> None:
+    """``entries[key] = value``, keeping at most MAX_ENTRIES: stale ones go first, then all."""
+    if key not in entries and len(entries) >= MAX_ENTRIES:
+        fresh = {k: v for k, v in entries.items() if now - _stamp(v) < ttl}
+        entries.clear()
+        if len(fresh) < MAX_ENTRIES:
+            entries.update(fresh)
+    entries[key] = value
+
+
+def _stamp(value: Any) -> float:
+    return value[0] if isinstance(value, tuple) else value
 
 
 class KeyCache:
-    """Verified keys by secret, for :data:`KEY_CACHE_SECONDS`. Unknown keys are not cached."""
+    """Keys by secret: verified ones for :data:`KEY_CACHE_SECONDS`, unknown ones for
+    :data:`UNKNOWN_KEY_SECONDS`; malformed ones are refused without a lookup."""
 
-    def __init__(self, store: Any):
-        self._store = store
+    def __init__(self, verify: Callable[[str], Awaitable[ApiKeyInfo | None]]):
+        self._verify = verify
         self._hits: dict[str, tuple[float, ApiKeyInfo]] = {}
+        self._misses: dict[str, float] = {}
+
+    def cached(self, secret: str) -> ApiKeyInfo | None:
+        """The key if it was verified in the last :data:`KEY_CACHE_SECONDS`, else None."""
+        hit = self._hits.get(secret)
+        if hit is not None and time.monotonic() - hit[0] < KEY_CACHE_SECONDS:
+            return hit[1]
+        return None
 
     async def lookup(self, secret: str) -> ApiKeyInfo | None:
+        """The active key with this secret, or None (unknown, revoked or malformed)."""
+        info = self.cached(secret)
+        if info is not None:
+            return info
+        if not well_formed(secret):
+            return None
+        missed = self._misses.get(secret)
+        if missed is not None and time.monotonic() - missed < UNKNOWN_KEY_SECONDS:
+            return None
+        info = await self._verify(secret)
         now = time.monotonic()
-        hit = self._hits.get(secret)
-        if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
-            return hit[1]
-        info = await verify_key(self._store, secret)
         if info is None:
             self._hits.pop(secret, None)
+            _remember(self._misses, secret, now, now, UNKNOWN_KEY_SECONDS)
             return None
-        if len(self._hits) > 10_000:  # bounded: drop everything stale
-            self._hits = {k: v for k, v in self._hits.items() if now - v[0] < KEY_CACHE_SECONDS}
-        self._hits[secret] = (now, info)
+        self._misses.pop(secret, None)
+        _remember(self._hits, secret, (now, info), now, KEY_CACHE_SECONDS)
         return info
 
 
-class RateLimiter:
-    """A token bucket per key: ``per_minute`` requests, refilled evenly over the minute."""
+class TokenBuckets:
+    """A token bucket per key: ``per_minute`` tokens, refilled evenly over the minute."""
 
     def __init__(self, per_minute: int):
         self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> int | None:
+        """Take one token for ``key``: None if there was one, else the seconds until there is."""
+        if self.per_minute <= 0:
+            return None
+        rate = self.per_minute / 60.0
+        now = time.monotonic()
+        tokens = self._tokens(key, now)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / rate))
+        if key not in self._buckets and len(self._buckets) >= MAX_ENTRIES:
+            self._drop_full(now)
+        self._buckets[key] = (tokens - 1.0, now)
+        return None
+
+    def give_back(self, key: str) -> None:
+        """Return a token taken for ``key`` (the bucket never holds more than ``per_minute``)."""
+        if self.per_minute <= 0 or key not in self._buckets:
+            return
+        now = time.monotonic()
+        self._buckets[key] = (min(float(self.per_minute), self._tokens(key, now) + 1.0), now)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+        return min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60.0)
+
+    def _drop_full(self, now: float) -> None:
+        """Forget buckets that have refilled (they start full anyway); all if none has."""
+        full = float(self.per_minute)
+        kept = {k: v for k, v in self._buckets.items() if self._tokens(k, now) < full}
+        self._buckets = kept if len(kept) < MAX_ENTRIES else {}
+
+
+class RateLimiter(TokenBuckets):
+    """Requests per API key: ``per_minute``, refilled evenly over the minute."""
 
     def check(self, key: str) -> None:
         """Take one token for ``key``.
@@ -67,22 +165,56 @@ class RateLimiter:
         Raises:
             ApiError: 429 with ``Retry-After`` when the bucket is empty.
         """
-        if self.per_minute <= 0:
-            return
-        rate = self.per_minute / 60.0
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - last) * rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            wait = max(1, math.ceil((1.0 - tokens) / rate))
+        wait = self.take(key)
+        if wait is not None:
             raise ApiError(
                 429,
                 "rate_limited",
                 f"rate limit of {self.per_minute} requests per minute exceeded; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
-        self._buckets[key] = (tokens - 1.0, now)
+
+
+class FailureLimiter(TokenBuckets):
+    """Failed authentications per client address (see :func:`client_address`).
+
+    A request whose key must be looked up takes a token before the lookup and
+    gives it back when the key turns out valid; a request without a usable key
+    takes one for good. An address with no token left gets 429 and no lookup.
+    """
+
+    def charge(self, address: str) -> None:
+        """Take a token for a (possible) failure from ``address``.
+
+        Raises:
+            ApiError: 429 with ``Retry-After`` when the address has failed too often.
+        """
+        wait = self.take(address)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many failed authentication attempts from this address (at most"
+                f" {self.per_minute} a minute); check the API key and retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+
+
+def client_address(client: Any) -> str:
+    """The bucket of a client address: the IPv4 address, or the IPv6 /64 it belongs to.
+
+    One host usually has a whole IPv6 /64, so its addresses share one bucket.
+    """
+    host = getattr(client, "host", None) or ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def bearer_secret(header: str | None) -> str:

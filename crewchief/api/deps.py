@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from crewchief.api.auth import DEV_CALLER, Caller, bearer_secret
+from crewchief.api.auth import (
+    DEV_CALLER,
+    Caller,
+    FailureLimiter,
+    KeyCache,
+    bearer_secret,
+    client_address,
+)
 from crewchief.api.errors import ApiError
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings
@@ -35,21 +42,38 @@ async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """The caller, from its bearer key (or the dev-mode caller); takes a rate-limit token."""
+    """The caller, from its bearer key (or the dev-mode caller); takes a rate-limit token.
+
+    Failures are limited per client address: a request with no usable key, or one
+    that needs a lookup, takes a token from the address's failure bucket first (a
+    valid key gives it back), so an address that failed too often gets 429 without
+    a database round trip.
+    """
     state = request.app.state
     if not state.auth:
         state.limiter.check(DEV_CALLER.key_id)
         return DEV_CALLER
-    header = request.headers.get("authorization")
-    secret = credentials.credentials.strip() if credentials else bearer_secret(header)
-    info = await state.keys.lookup(secret)
+    failures: FailureLimiter = state.auth_failures
+    address = client_address(request.client)
+    try:
+        header = request.headers.get("authorization")
+        secret = credentials.credentials.strip() if credentials else bearer_secret(header)
+    except ApiError:
+        failures.charge(address)
+        raise
+    keys: KeyCache = state.keys
+    info = keys.cached(secret)
     if info is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "unknown or revoked API key",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+        failures.charge(address)
+        info = await keys.lookup(secret)
+        if info is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "unknown or revoked API key",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        failures.give_back(address)
     state.limiter.check(info.id)
     return Caller(key_id=info.id, owner=info.owner, name=info.name)
 

@@ -189,9 +189,15 @@ def install(app: FastAPI) -> None:
             {"path": "body." + d["path"], **{k: v for k, v in d.items() if k != "path"}}
             for d in details
         ]
+        message = str(exc)
+        if details:
+            # Named as a request validation error is: the field's path in the body.
+            message = f"{details[0]['path']}: {details[0]['message']}"
+            if len(details) > 1:
+                message += f" (and {len(details) - 1} more)"
         if status == 500:
             log.exception("request failed: %s", exc)
-        return error_response(status, exc.code, str(exc), details)
+        return error_response(status, exc.code, message, details)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from crewchief.client.validate import MAX_REQUEST_CHARS
+from crewchief.client.validate import MAX_REQUEST_CHARS, non_finite_number
 from crewchief.results import OperationResult, OperationSummary
 
 Status = Literal["running", "awaiting_approval", "completed", "failed", "cancelled", "rejected"]
@@ -37,6 +38,7 @@ class OperationCreate(BaseModel):
     )
     approve_plan: bool = Field(
         False,
+        strict=True,  # a JSON boolean: "yes", 1 or "true" are refused, not read as true
         description="Stop after planning (status `awaiting_approval`) until "
         "`POST /v1/operations/{id}/plan` decides.",
     )
@@ -46,8 +48,23 @@ class OperationCreate(BaseModel):
         " Only specs the server allows.",
     )
     metadata: dict[str, Any] | None = Field(
-        None, description="Your own data, stored and returned as is (at most 16 kB as JSON)."
+        None,
+        description="Your own data, stored and returned as is (at most 16 kB as JSON; "
+        "no NaN or Infinity, which JSON does not have).",
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _finite_numbers_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        where = non_finite_number(value)
+        if where is not None:
+            # The JSON parser takes NaN and Infinity; stored as JSON they would turn into null.
+            raise PydanticCustomError(
+                "non_finite_number",
+                "must not contain NaN or Infinity (found at {where}): JSON has no such numbers",
+                {"where": f"metadata{where}"},
+            )
+        return value
 
 
 class Links(BaseModel):

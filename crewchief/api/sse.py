@@ -17,13 +17,28 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
-from crewchief.db import repository
-from crewchief.events import TERMINAL_EVENTS, Event, EventBus
+from crewchief.events import TERMINAL_EVENTS, Event, Subscription
 
 RETRY_MS = 2000
 KEEP_ALIVE = b": keep-alive\n\n"
+
+
+class EventSource(Protocol):
+    """Where an operation's events come from: :class:`crewchief.Crewchief` is one."""
+
+    def subscribe(self, operation_id: str) -> Subscription:
+        """Live events from now on (has ``queue`` and ``close()``)."""
+        ...
+
+    async def stored_events(self, operation_id: str, *, after: int = 0) -> list[Any]:
+        """Stored events with ``seq > after``, in order."""
+        ...
+
+    async def event_head(self, operation_id: str) -> tuple[Any, str, int, str | None] | None:
+        """``(owner, status, last seq, last event type)``, or None for an unknown operation."""
+        ...
 
 
 def frame(seq: int | None, type_: str, data: dict[str, Any]) -> bytes:
@@ -47,8 +62,7 @@ def _record_data(operation_id: str, record: Any) -> dict[str, Any]:
 
 
 async def event_stream(
-    store: Any,
-    bus: EventBus,
+    source: EventSource,
     operation_id: str,
     *,
     after: int,
@@ -57,13 +71,13 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of an operation's events with ``seq > after``.
 
-    The bus subscription is opened on the first iteration, before the database
-    is read, and closed when the stream ends or the client goes away.
+    The live subscription is opened on the first iteration, before the stored
+    events are read, and closed when the stream ends or the client goes away.
     """
-    sub = bus.subscribe(operation_id)
+    sub = source.subscribe(operation_id)
     try:
         last = after
-        stored = await repository.list_events(store, operation_id, after_seq=after)
+        stored = await source.stored_events(operation_id, after=after)
         # The replay goes out as one write: a client resuming far back gets it in one go.
         head = [f"retry: {RETRY_MS}\n\n".encode()]
         head += [frame(r.seq, r.type, _record_data(operation_id, r)) for r in stored]
@@ -73,7 +87,7 @@ async def event_stream(
         queue = sub.queue
         # Events that arrived while the database was read (some already sent above).
         pending = deque(queue.get_nowait() for _ in range(queue.qsize()))
-        if await _ended(store, operation_id, stored, last, pending):
+        if await _ended(source, operation_id, stored, last, pending):
             return  # the operation had ended and nothing newer has started
         newest = stored[-1].seq if stored else 0
         async for chunk in _live(queue, pending, last, newest, heartbeat, deltas):
@@ -83,7 +97,7 @@ async def event_stream(
 
 
 async def _ended(
-    store: Any, operation_id: str, stored: list[Any], last: int, pending: deque[Event]
+    source: EventSource, operation_id: str, stored: list[Any], last: int, pending: deque[Event]
 ) -> bool:
     """Whether the operation's newest event is terminal and was sent (or resumed past)."""
     if any(e.seq is not None and e.seq > last for e in pending):
@@ -91,7 +105,7 @@ async def _ended(
     if stored:
         return stored[-1].type in TERMINAL_EVENTS
     # Nothing after ``last`` was stored: it may have ended before the subscription opened.
-    head = await repository.operation_head(store, operation_id)
+    head = await source.event_head(operation_id)
     return head is not None and head[3] in TERMINAL_EVENTS and head[2] <= last
 
 

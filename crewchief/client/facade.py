@@ -21,10 +21,17 @@ from typing import Any
 from langgraph.types import Command
 
 from crewchief.client.handle import OperationHandle
-from crewchief.client.validate import InvalidRequest, validate_models, validate_request
+from crewchief.client.validate import (
+    InvalidRequest,
+    validate_metadata,
+    validate_models,
+    validate_request,
+)
 from crewchief.config import Settings, load_settings
+from crewchief.db import keys as api_keys
 from crewchief.db import repository
 from crewchief.db.checkpoint import checkpointer as _checkpointer
+from crewchief.db.keys import ApiKeyInfo
 from crewchief.errors import OperationNotFound, OperationStateError
 from crewchief.events import Event, Subscription
 from crewchief.executor.inprocess import InProcessExecutor
@@ -158,6 +165,7 @@ class Crewchief:
             InvalidRequest: a field is invalid (nothing is recorded or run).
         """
         request, ws = validate_request(request, workspace, route)
+        metadata = validate_metadata(metadata)
         models = validate_models(models, self.settings)
         # Routed now, so the route is stored with the operation and the run knows its path.
         decision = await self._route(request, route)
@@ -203,13 +211,7 @@ class Crewchief:
                 deep_below=self.settings.simplicity_deep_below,
             )
         ).decide(request, force=forced)
-        return {
-            "route": made.route,
-            "score": made.score,
-            "tier": made.tier,
-            "reasons": made.reasons,
-            "forced": made.forced,
-        }
+        return made.as_route()
 
     def _launch(
         self,
@@ -479,6 +481,10 @@ class Crewchief:
     def subscribe(self, operation_id: str) -> Subscription:
         """Live events of one operation from now on (close the subscription when done)."""
         return self.services.bus.subscribe(operation_id)
+
+    async def verify_key(self, secret: str) -> ApiKeyInfo | None:
+        """The active API key with this secret, or None (unknown, revoked or malformed)."""
+        return await api_keys.verify_key(self._store(), secret)
 
     async def ping(self) -> None:
         """Raise if the app database cannot be reached."""

@@ -58,8 +58,8 @@ class InProcessExecutor:
     ) -> None:
         services = self._services
         models = options.get("models") or {}
-        context = RunContext(
-            services=services, **{f"{alias}_model": spec for alias, spec in models.items()}
+        context = RunContext.open(
+            services, **{f"{alias}_model": spec for alias, spec in models.items()}
         )
         config = {
             "configurable": {"thread_id": op},

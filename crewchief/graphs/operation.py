@@ -34,7 +34,7 @@ from crewchief.nodes.plan import plan
 from crewchief.nodes.review_plan import review_plan
 from crewchief.nodes.synthesize import synthesize
 from crewchief.results import TERMINAL_STATUSES
-from crewchief.runtime.deps import NodeDeps, resolve_deps
+from crewchief.runtime.deps import NodeDeps, RunContext, resolve_deps
 from crewchief.state import OperationContext, OperationInput, OperationOutput, OperationState
 
 NodeFn = Callable[[Any, NodeDeps], Awaitable[dict[str, Any]]]
@@ -44,12 +44,16 @@ def _bind(fn: NodeFn, settings: Settings | None) -> Callable:
     """Adapt ``fn(state, deps)`` to LangGraph's ``(state, runtime)`` node signature.
 
     An exception escaping a node ends the operation as ``failed`` (recorded with
-    its event) before it propagates, so every way of running the graph (the
-    runner, Studio, a parent graph) leaves the operation in a final state.
+    its event) before it propagates, so every way of running the graph (an
+    executor, Studio, a parent graph) leaves the operation in a final state.
     """
 
     async def node(state: Any, runtime: Runtime[OperationContext]) -> dict[str, Any]:
-        deps = await resolve_deps(runtime.context, settings)
+        context = runtime.context
+        if isinstance(context, RunContext) and context.deps is not None:
+            deps = context.deps
+        else:
+            deps = await resolve_deps(context, settings)
         op = state.get("operation_id") if isinstance(state, dict) else None
         try:
             update = await fn(state, deps)

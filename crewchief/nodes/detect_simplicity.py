@@ -22,9 +22,7 @@ async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, 
     the request; a thread that already finished one operation starts a fresh one.
     The workspace is settled here too: the input's, else the context's default.
     """
-    request = (state.get("request") or "").strip()
-    if not request:
-        raise ValueError("request: expected a non-empty string")
+    request = state.get("request") or ""
     operation_id = state.get("operation_id")
     forced = state.get("forced_route")
     decision: RouteDecision | None = state.get("decision")
@@ -33,17 +31,14 @@ async def detect_simplicity(state: OperationState, deps: NodeDeps) -> dict[str, 
         operation_id, decision = str(uuid.uuid4()), None
     workspace = state.get("workspace") or deps.context.workspace
     if decision is None:
+        # Nobody checked this input yet (the facade's runs arrive checked and decided).
+        request = request.strip()
+        if not request:
+            raise ValueError("request: expected a non-empty string")
         await deps.recorder.create_operation(
             operation_id=operation_id, request=request, workspace=workspace, route=forced
         )
-        made = (await deps.detector()).decide(request, force=forced)
-        decision = {
-            "route": made.route,
-            "score": made.score,
-            "tier": made.tier,
-            "reasons": made.reasons,
-            "forced": made.forced,
-        }
+        decision = (await deps.detector()).decide(request, force=forced).as_route()
         await deps.recorder.route_decided(operation_id, decision)
     return {
         "operation_id": operation_id,

@@ -1,16 +1,16 @@
-"""What a node receives next to its state: :class:`NodeDeps`, built from the run's context.
+"""What a node receives next to its state: :class:`NodeDeps`, built once per run.
 
-A run started by the facade (or a worker) carries its :class:`Services` in a
+A run started by the facade (or a worker) carries its :class:`NodeDeps` in a
 :class:`RunContext`, the run's LangGraph context. A run that brings a plain
 :class:`~crewchief.state.OperationContext` (LangGraph Studio, a parent graph)
-gets process-wide services built from settings.
+gets dependencies built from process-wide services.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
@@ -32,29 +32,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class RunContext(OperationContext):
-    """The context of a run started by crewchief itself: the per-run settings plus its services."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-    services: SkipJsonSchema[Services] = Field(exclude=True, repr=False)
-
-
 @dataclass
 class NodeDeps:
     """What a node function receives next to its state."""
 
     services: Services
     context: OperationContext
-    models: ModelRegistry
+    models: ModelRegistry  # the services' registry with this run's alias overrides
+    settings: Settings = field(init=False)
+    recorder: Recorder | MemoryRecorder = field(init=False)
 
-    @property
-    def recorder(self) -> Recorder | MemoryRecorder:
-        return self.services.recorder
+    def __post_init__(self) -> None:
+        self.settings = self.services.settings
+        self.recorder = self.services.recorder
 
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
+    @classmethod
+    def for_run(cls, services: Services, context: OperationContext) -> NodeDeps:
+        """The dependencies of one run: ``services`` with the context's model overrides."""
+        return cls(services, context, services.models.with_overrides(context.model_overrides()))
 
     async def detector(self) -> SimplicityDetector:
         """The simplicity detector with this run's threshold."""
@@ -132,11 +127,23 @@ async def default_services(settings: Settings | None, persist: bool) -> Services
         return _defaults[key]
 
 
+class RunContext(OperationContext):
+    """The context of a run started by crewchief itself: the per-run settings plus its deps."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    deps: SkipJsonSchema[NodeDeps | None] = Field(None, exclude=True, repr=False)
+
+    @classmethod
+    def open(cls, services: Services, **fields: Any) -> RunContext:
+        """A run's context with its :class:`NodeDeps`, built once for all its nodes."""
+        context = cls(**fields)
+        context.deps = NodeDeps.for_run(services, context)
+        return context
+
+
 async def resolve_deps(context: OperationContext | None, settings: Settings | None) -> NodeDeps:
-    """The node dependencies of a run, from its context."""
-    if isinstance(context, RunContext):
-        services = context.services
-    else:
-        context = context if isinstance(context, OperationContext) else OperationContext()
-        services = await default_services(settings, context.persist)
-    return NodeDeps(services, context, services.models.with_overrides(context.model_overrides()))
+    """The node dependencies of a run that brought none (Studio, a parent graph)."""
+    context = context if isinstance(context, OperationContext) else OperationContext()
+    services = await default_services(settings, context.persist)
+    return NodeDeps.for_run(services, context)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from crewchief.simplicity._features import analyse, char_grams
 from crewchief.simplicity._model import LinearModel, shipped_model
 from crewchief.simplicity._signals import Prepared, Signals
+
+if TYPE_CHECKING:
+    from crewchief.state import RouteDecision
 
 Route = Literal["fast", "plan"]
 Tier = Literal["fast", "balanced", "deep"]
@@ -56,6 +59,16 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def as_route(self) -> RouteDecision:
+        """The decision as the graph input carries it."""
+        return {
+            "route": self.route,
+            "score": self.score,
+            "tier": self.tier,
+            "reasons": list(self.reasons),
+            "forced": self.forced,
+        }
 
 
 def _label(name: str, detail: str, n_words: int) -> str:

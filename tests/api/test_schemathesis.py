@@ -141,12 +141,16 @@ def _seed(server: Server) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("schemathesis")
-    cfg = make_settings(home, api={"rate_limit_per_minute": 0, "heartbeat_seconds": 1})
+    # Schemathesis repeats each case without a key (its ignored-auth check): hundreds of
+    # failed authentications from one address. Both limits are off.
+    api = {"rate_limit_per_minute": 0, "auth_failures_per_minute": 0, "heartbeat_seconds": 1}
+    cfg = make_settings(home, api=api)
     key = asyncio.run(_create_key(cfg.resolved_database_url))
     port = free_port()
+    app = create_app(cfg)
     uv = uvicorn.Server(
         uvicorn.Config(
-            create_app(cfg),
+            app,
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -248,3 +248,154 @@ async def test_chunked_body_over_the_limit_is_413_over_asgi(api_factory) -> None
         assert r.status_code == 413
         assert "content-length" not in r.request.headers
         await _assert_nothing_recorded(api)
+
+
+# -- unusable workspace paths, strict types, NaN, blank plan tasks, model allowlist --------
+
+LONG_NAME = "a" * 300  # one path component over the 255 bytes a file name may have
+
+
+@pytest.fixture
+def looped(root: Path) -> Path:
+    """``root/loop``: a symbolic link to itself (``ln -s loop loop``)."""
+    os.symlink("loop", root / "loop")
+    return root / "loop"
+
+
+@pytest.mark.parametrize(
+    "workspace",
+    ["{root}/" + LONG_NAME, "{root}/project/" + LONG_NAME + "/src", "{root}/loop", "{root}/loop/x"],
+    ids=["long-name", "long-name-inside", "symlink-loop", "through-symlink-loop"],
+)
+async def test_unusable_workspace_path_is_422_naming_the_field(
+    api_factory, root, looped, workspace
+) -> None:
+    async with api_factory(api={"workspace_roots": [str(root)]}) as api:
+        body = {"request": "List the files", "workspace": workspace.format(root=root)}
+        r = await api.client.post("/v1/operations", json=body, headers=api.auth())
+        assert _paths(r) == ["body.workspace"]
+        assert r.json()["error"]["message"].startswith("body.workspace: ")
+        await _assert_nothing_recorded(api)
+
+
+def test_unusable_workspace_on_a_real_server_is_422_and_the_connection_stays_open(
+    live_server_factory, tmp_path
+) -> None:
+    root = tmp_path / "roots"
+    root.mkdir()
+    os.symlink("loop", root / "loop")
+    server = live_server_factory(args=["--workspace-root", str(root)])
+    url = f"{server.url}/v1/operations"
+    with httpx.Client(timeout=10, headers=server.auth()) as client:
+        for workspace in (f"{root}/{LONG_NAME}", f"{root}/loop", f"{root}/loop/deeper"):
+            r = client.post(url, json={"request": "List the files", "workspace": workspace})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["details"][0]["path"] == "body.workspace"
+            assert r.headers.get("connection") != "close"
+        # The same connection still serves the next request.
+        assert client.get(url).status_code == 200
+
+
+async def test_library_refuses_unusable_workspaces_with_invalid_request(api, tmp_path) -> None:
+    from crewchief.errors import InvalidRequest
+
+    os.symlink("loop", tmp_path / "loop")
+    chief = api.app.state.chief
+    for workspace in (
+        f"{tmp_path}/{LONG_NAME}",
+        tmp_path / "loop",
+        f"{tmp_path}/loop/x",
+        f"{tmp_path}/nul\x00byte",
+        "~no-such-user-here/project",
+    ):
+        with pytest.raises(InvalidRequest) as info:
+            await chief.start("List the files", workspace=workspace)
+        assert str(info.value).startswith("workspace: "), info.value
+    await _assert_nothing_recorded(api)
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "false", 1, 0, "1", None])
+async def test_approve_plan_must_be_a_json_boolean(api, value) -> None:
+    body = {"request": "x", "approve_plan": value}
+    r = await api.client.post("/v1/operations", json=body, headers=api.auth())
+    assert _paths(r) == ["body.approve_plan"]
+    await _assert_nothing_recorded(api)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [b'{"score": NaN}', b'{"a": {"b": [1, Infinity]}}', b'{"low": -Infinity}'],
+    ids=["nan", "nested-infinity", "minus-infinity"],
+)
+async def test_nan_or_infinity_in_metadata_is_422(api, metadata) -> None:
+    content = b'{"request": "x", "metadata": ' + metadata + b"}"
+    headers = {**api.auth(), "Content-Type": "application/json"}
+    r = await api.client.post("/v1/operations", content=content, headers=headers)
+    assert _paths(r) == ["body.metadata"]
+    assert "NaN" in r.json()["error"]["message"]
+    await _assert_nothing_recorded(api)
+
+
+async def test_plan_edit_bodies_are_strict_and_need_a_real_description(api) -> None:
+    r = await api.client.post("/v1/operations", json={"request": "hi"}, headers=api.auth())
+    plan = f"/v1/operations/{r.json()['id']}/plan"
+    cases = [
+        ({"action": "edit", "tasks": [{"description": " \n\t "}]}, "body.tasks.0.description"),
+        (
+            {"action": "edit", "tasks": [{"description": "a"}, {"description": "  "}]},
+            "body.tasks.1.description",
+        ),
+        (
+            {"action": "edit", "tasks": [{"description": "a"}, {"description": "b", "depends_on": ["1"]}]},
+            "body.tasks.1.depends_on.0",
+        ),
+        (
+            {"action": "edit", "tasks": [{"description": "a"}, {"description": "b", "depends_on": [1.0]}]},
+            "body.tasks.1.depends_on.0",
+        ),
+    ]  # fmt: skip
+    for body, path in cases:
+        r = await api.client.post(plan, json=body, headers=api.auth())
+        assert _paths(r) == [path], body
+        assert path in r.json()["error"]["message"]
+
+
+def test_library_plan_decision_refuses_a_blank_task_description() -> None:
+    from crewchief.steering import InvalidDecision, parse_decision
+
+    with pytest.raises(InvalidDecision) as info:
+        parse_decision({"action": "edit", "tasks": [{"description": "ok"}, {"description": " "}]})
+    # parse_decision's paths start with the union's tag ("edit."), as for every edit error.
+    [detail] = info.value.details
+    assert detail["path"].endswith("tasks.1.description"), detail
+
+
+async def test_disallowed_model_names_the_rule_not_the_servers_models(api_factory) -> None:
+    secret = "local:/srv/private/models/secret-model.gguf"
+    async with api_factory(api={"allowed_models": ["fake:default?tasks=1", secret]}) as api:
+        body = {"request": "x", "models": {"delegate": "openai:x"}}
+        r = await api.client.post("/v1/operations", json=body, headers=api.auth())
+        assert _paths(r) == ["body.models.delegate"]
+        message = r.json()["error"]["message"]
+        assert "'openai:x'" in message and "api.allowed_models" in message
+        for leaked in ("fake:default", "/srv/private", "secret-model", "local:"):
+            assert leaked not in r.text, message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "says"),
+    [
+        ({"a": [1, {"b": float("nan")}]}, "metadata.a.1.b"),
+        ({"x": float("inf")}, "NaN or Infinity"),
+        (["not", "an", "object"], "expected an object"),
+        ({"blob": "x" * 20_000}, "at most 16384 bytes"),
+        ({"when": object()}, "JSON values only"),
+    ],
+)
+async def test_library_refuses_bad_metadata_with_invalid_request(api, metadata, says) -> None:
+    from crewchief.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as info:
+        await api.app.state.chief.start("List the files", metadata=metadata)
+    assert str(info.value).startswith("metadata: ") and says in str(info.value), info.value
+    await _assert_nothing_recorded(api)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from crewchief.api.deps import CallerDep, ChiefDep
+from crewchief.api.deps import CallerDep, ChiefDep, SettingsDep
 from crewchief.api.errors import ERROR_RESPONSES, NOT_FOUND
 from crewchief.api.routes.operations import OperationId
 from crewchief.api.sse import event_stream
-from crewchief.db import repository
-from crewchief.db.repository import ANY_OWNER
 from crewchief.errors import OperationNotFound
 from crewchief.events import TERMINAL_EVENTS
 
@@ -58,10 +56,10 @@ stream closes. 204 when the operation has ended and there is nothing after `Last
     },
 )
 async def operation_events(
-    request: Request,
     operation_id: OperationId,
     caller: CallerDep,
     chief: ChiefDep,
+    settings: SettingsDep,
     last_event_id_header: Annotated[
         int | None,
         Header(alias="Last-Event-ID", ge=0, description="Resume after this seq."),
@@ -72,29 +70,27 @@ async def operation_events(
     deltas: Annotated[bool, Query(description="Include live `model.delta` token events.")] = True,
 ) -> Response:
     after = max(last_event_id_header or 0, last_event_id or 0)
-    services = chief.services
     missing = OperationNotFound(f"operation {operation_id!r} does not exist")
     # An operation running in this process has not ended: only its owner needs checking.
     running, owner = chief.running_owner(operation_id)
     nothing_newer = False
     if not running:
-        head = await repository.operation_head(services.store, operation_id)
+        head = await chief.event_head(operation_id)
         if head is None:
             raise missing
         owner, _, last_seq, last_type = head
         nothing_newer = last_seq <= after and last_type in TERMINAL_EVENTS
-    if caller.owner is not ANY_OWNER and owner != caller.owner:
+    if not caller.sees(owner):
         raise missing
     if nothing_newer:
         return Response(status_code=204)
     # The stream subscribes to live events itself, before it reads the stored ones (no
     # gap); subscribing here would leak the subscription if the stream never started.
     stream = event_stream(
-        services.store,
-        services.bus,
+        chief,
         operation_id,
         after=after,
-        heartbeat=request.app.state.settings.api.heartbeat_seconds,
+        heartbeat=settings.api.heartbeat_seconds,
         deltas=deltas,
     )
     return StreamingResponse(

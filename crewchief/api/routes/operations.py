@@ -23,12 +23,13 @@ from crewchief.api.schemas import (
     TaskRerunAccepted,
     links,
 )
+from crewchief.client.validate import workspace_path
 from crewchief.config import Settings
+from crewchief.errors import InvalidRequest
 from crewchief.steering import PlanDecision, TaskRerun
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"], responses=ERROR_RESPONSES)
 
-MAX_METADATA_BYTES = 16_384
 OperationId = Annotated[str, PathParam(max_length=64, description="The operation's id.")]
 
 
@@ -39,7 +40,12 @@ def _invalid(path: str, message: str) -> ApiError:
 
 
 def check_workspace(workspace: str | None, settings: Settings) -> str | None:
-    """The workspace as a resolved directory under an allowed root, or a 422."""
+    """The server's rule on top of the request validator: a workspace lies under an allowed root.
+
+    Checked on the resolved path before anything else looks at it, so a caller learns
+    nothing about directories outside the roots; that it exists is the validator's check
+    (``Crewchief.start``).
+    """
     if workspace is None:
         return None
     roots = settings.api.workspace_roots
@@ -51,20 +57,27 @@ def check_workspace(workspace: str | None, settings: Settings) -> str | None:
         )
     if "\x00" in workspace:
         raise _invalid("body.workspace", "must not contain NUL bytes")
-    path = Path(workspace).expanduser()
+    try:
+        path = Path(workspace).expanduser()
+    except RuntimeError:  # "~someone" without a home directory: not absolute either
+        path = Path(workspace)
     if not path.is_absolute():
         raise _invalid("body.workspace", f"expected an absolute path, got {workspace!r}")
-    resolved = path.resolve()
+    try:
+        resolved = workspace_path(path)
+    except InvalidRequest as exc:  # the file system refused the path (too long, a link loop)
+        raise _invalid("body.workspace", str(exc).removeprefix("workspace: ")) from None
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
         raise _invalid("body.workspace", f"{workspace!r} is not under an allowed root ({allowed})")
-    if not resolved.is_dir():
-        raise _invalid("body.workspace", f"expected an existing directory, got {workspace!r}")
     return str(resolved)
 
 
 def check_models(models: dict[str, str] | None, settings: Settings) -> dict[str, str] | None:
-    """Per-operation model bindings, limited to specs the server allows."""
+    """Per-operation model bindings, limited to specs the server allows.
+
+    The refusal names the rule, not the allowed specs: they may name the server's files.
+    """
     if not models:
         return None
     allowed = set(settings.api.allowed_models)
@@ -74,7 +87,8 @@ def check_models(models: dict[str, str] | None, settings: Settings) -> dict[str,
         if spec not in allowed:
             raise _invalid(
                 f"body.models.{alias}",
-                f"{spec!r} is not allowed here; allowed: {sorted(allowed)}",
+                f"{spec!r} is not allowed on this server (a request may bind only the models"
+                " the server is configured with or lists in its api.allowed_models setting)",
             )
     return dict(models)
 
@@ -112,12 +126,6 @@ async def create_operation(
 ) -> OperationAccepted:
     workspace = check_workspace(body.workspace, settings)
     models = check_models(body.models, settings)
-    if body.metadata is not None:
-        size = len(json.dumps(body.metadata, default=str))
-        if size > MAX_METADATA_BYTES:
-            raise _invalid(
-                "body.metadata", f"at most {MAX_METADATA_BYTES} bytes as JSON, got {size}"
-            )
     handle = await chief.start(
         body.request,
         workspace=workspace,
@@ -143,7 +151,7 @@ async def list_operations(
     ] = None,
 ) -> OperationPage:
     before = _decode_cursor(cursor) if cursor else None
-    items = await chief.list(status=status, limit=limit + 1, before=before, owner=caller.owner)
+    items = await chief.list(status=status, limit=limit + 1, before=before, **caller.scope)
     more = len(items) > limit
     items = items[:limit]
     next_cursor = _cursor(items[-1].created_at, items[-1].id) if more and items else None
@@ -162,7 +170,7 @@ async def get_operation(
     chief: ChiefDep,
     events: Annotated[bool, Query(description="Include the stored events.")] = False,
 ) -> Any:
-    return await chief.get(operation_id, events=events, owner=caller.owner)
+    return await chief.get(operation_id, events=events, **caller.scope)
 
 
 @router.post(
@@ -174,7 +182,7 @@ async def get_operation(
     "An operation that already ended is returned unchanged.",
 )
 async def cancel_operation(operation_id: OperationId, caller: CallerDep, chief: ChiefDep) -> Any:
-    await chief.get(operation_id, owner=caller.owner)
+    await chief.get(operation_id, **caller.scope)
     return await chief.cancel(operation_id)
 
 
@@ -194,7 +202,7 @@ async def review_plan(
     caller: CallerDep,
     chief: ChiefDep,
 ) -> OperationAccepted:
-    handle = await chief.review_plan(operation_id, decision, owner=caller.owner)
+    handle = await chief.review_plan(operation_id, decision, **caller.scope)
     handle.detach()
     status = "rejected" if decision.action == "reject" else "running"
     return OperationAccepted(id=operation_id, status=status, links=links(operation_id))
@@ -223,7 +231,7 @@ async def rerun_task(
         task_id,
         description=body.description,
         instructions=body.instructions,
-        owner=caller.owner,
+        **caller.scope,
     )
     handle.detach()
     return TaskRerunAccepted(
