@@ -11,21 +11,32 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 # install VENV EXTRAS CHECK: create VENV if needed and install crewchief[EXTRAS] into it,
 # unless it is current; CHECK is Python code that fails when the install is broken.
+# The stamp file lists the extras installed so far: asking for one it lacks (the demo
+# installs [all], the tests need [dev]) installs the union, never fewer than before.
 install() {
     local venv="$1" extras="$2" check="$3"
     if [ ! -x "$venv/bin/python" ]; then
         echo "creating $venv with $("$PYTHON" --version)"
         "$PYTHON" -m venv "$venv"
     fi
-    local stamp="$venv/.crewchief-installed"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "installing crewchief[$extras] into $venv"
+    local stamp="$venv/.crewchief-installed" have="" missing=""
+    if [ -f "$stamp" ] && [ ! pyproject.toml -nt "$stamp" ]; then
+        have="$(cat "$stamp")"
+    fi
+    local extra
+    for extra in ${extras//,/ }; do
+        case ",$have," in *",$extra,"*) ;; *) missing="$missing $extra" ;; esac
+    done
+    if [ -n "$missing" ]; then
+        local wanted
+        wanted="$(printf '%s\n' ${have//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
+        echo "installing crewchief[$wanted] into $venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 \
             | grep -v "^WARNING: Location" || true
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]" 2>&1 \
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$wanted]" 2>&1 \
             | grep -v "^WARNING: Location" || true
         "$venv/bin/python" -c "$check" # fail here, not later, if the install is broken
-        touch "$stamp"
+        echo "$wanted" >"$stamp"
     fi
 }
 
