@@ -197,6 +197,28 @@ class Settings(BaseModel):
         description="Where LangGraph checkpoints go. Default: SQLite file in home, or the "
         "database URL when that is PostgreSQL.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis for events across processes (pub/sub), e.g. redis://127.0.0.1:6379/0. "
+        "Without it, a process sees other processes' events by polling the database. "
+        "Env: CREWCHIEF_REDIS_URL.",
+    )
+    redis_prefix: str = Field(
+        "crewchief",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every Redis channel and key, so deployments can share a server. "
+        "Env: CREWCHIEF_REDIS_PREFIX.",
+    )
+    events_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often a process looks in the database for events of the operations it "
+        "streams that reached it from no bus (another process wrote them and Redis is off or "
+        "down). Env: CREWCHIEF_EVENTS_POLL.",
+    )
     models: dict[str, AliasConfig] = Field(
         default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
     )
@@ -330,6 +352,9 @@ def plain_postgres_url(url: str) -> str:
 _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_HOME": "home",
     "CREWCHIEF_DATABASE_URL": "database_url",
+    "CREWCHIEF_REDIS_URL": "redis_url",
+    "CREWCHIEF_REDIS_PREFIX": "redis_prefix",
+    "CREWCHIEF_EVENTS_POLL": "events_poll_seconds",
     "CREWCHIEF_CHECKPOINT_URL": "checkpoint_url",
     "CREWCHIEF_SIMPLICITY_THRESHOLD": "simplicity_threshold",
     "CREWCHIEF_SIMPLICITY_DEEP_BELOW": "simplicity_deep_below",

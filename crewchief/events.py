@@ -73,13 +73,28 @@ class Event:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Stored events of an operation go up to ``seq``, some maybe written by another process.
+
+    A subscriber that has sent less reads the rest from the database.
+    """
+
+    operation_id: str
+    seq: int
+
+
 class Subscription:
-    """Events of one operation (or all, when ``operation_id`` is None) as they happen."""
+    """Events of one operation (or all, when ``operation_id`` is None) as they happen.
+
+    The queue holds :class:`Event` items and, for an operation, :class:`Notice` items
+    saying that more was stored than this process published (iterating skips those).
+    """
 
     def __init__(self, bus: EventBus, operation_id: str | None):
         self._bus = bus
         self.operation_id = operation_id
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.queue: asyncio.Queue[Event | Notice] = asyncio.Queue()
 
     def close(self) -> None:
         self._bus._unsubscribe(self)
@@ -89,14 +104,31 @@ class Subscription:
 
     async def _iter(self) -> AsyncIterator[Event]:
         while True:
-            yield await self.queue.get()
+            item = await self.queue.get()
+            if isinstance(item, Event):
+                yield item
 
 
 class EventBus:
-    """In-process fan-out. Publishing never blocks; each subscriber has its own queue."""
+    """In-process fan-out. Publishing never blocks; each subscriber has its own queue.
+
+    The bus remembers, for each operation somebody follows, the highest stored
+    ``seq`` it delivered, so that a poller can tell when the database holds more
+    (events written by another process) and :meth:`notify` the followers.
+    """
+
+    # Whether events published by other processes reach this bus (a Redis bus, while connected).
+    cross_process = False
 
     def __init__(self) -> None:
         self._subs: dict[str | None, set[Subscription]] = defaultdict(set)
+        self._seen: dict[str, int] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
     def subscribe(self, operation_id: str | None = None) -> Subscription:
         sub = Subscription(self, operation_id)
@@ -109,11 +141,36 @@ class EventBus:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.operation_id]
+                if sub.operation_id is not None:
+                    self._seen.pop(sub.operation_id, None)
 
     def publish(self, event: Event) -> None:
-        for key in (event.operation_id, None):
+        """Deliver an event to this process's subscribers."""
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        op = event.operation_id
+        if event.seq is not None and op in self._subs:
+            self._seen[op] = max(self._seen.get(op, 0), event.seq)
+        for key in (op, None):
             for sub in self._subs.get(key, ()):
                 sub.queue.put_nowait(event)
 
     def has_subscribers(self, operation_id: str) -> bool:
         return bool(self._subs.get(operation_id) or self._subs.get(None))
+
+    def followed(self) -> list[str]:
+        """The operations somebody in this process follows."""
+        return [op for op in self._subs if op is not None]
+
+    def seen(self, operation_id: str) -> int:
+        """The highest stored seq delivered for an operation since it was first followed."""
+        return self._seen.get(operation_id, 0)
+
+    def notify(self, operation_id: str, seq: int) -> None:
+        """Tell the operation's followers that stored events go up to ``seq``."""
+        if seq <= self._seen.get(operation_id, 0) or operation_id not in self._subs:
+            return
+        self._seen[operation_id] = seq
+        for sub in self._subs[operation_id]:
+            sub.queue.put_nowait(Notice(operation_id, seq))

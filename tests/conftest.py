@@ -115,3 +115,24 @@ def user_dir(tmp_path: Path) -> Path:
     root = tmp_path / "skills"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The machine's Redis; each test gets its own key prefix (see ``redis_prefix``)."""
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("CREWCHIEF_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} is not reachable: {exc}")
+    finally:
+        client.close()
+    yield url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A Redis namespace no other test run shares."""
+    return f"crewchief-test-{uuid.uuid4().hex[:12]}"

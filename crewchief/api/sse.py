@@ -8,7 +8,11 @@ the stream ends.
 
 No gap: the subscription to live events is opened *before* the database is
 read, so an event is either in the read or arrives on the subscription (or
-both). No repeat: live events with a seq already sent are dropped.
+both). Events are stored before they are published, so when a live event skips
+a seq (a message lost between processes) or a :class:`~crewchief.events.Notice`
+says the database holds more (written by a process whose events do not reach
+this one), the missing events are read from the database. No repeat: events
+with a seq already sent are dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from crewchief.events import TERMINAL_EVENTS, Event, Subscription
+from crewchief.events import TERMINAL_EVENTS, Event, Notice, Subscription
 
 RETRY_MS = 2000
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -90,14 +94,19 @@ async def event_stream(
         if await _ended(source, operation_id, stored, last, pending):
             return  # the operation had ended and nothing newer has started
         newest = stored[-1].seq if stored else 0
-        async for chunk in _live(queue, pending, last, newest, heartbeat, deltas):
+        follower = _Follower(source, operation_id, last, newest, deltas)
+        async for chunk in _live(follower, queue, pending, heartbeat):
             yield chunk
     finally:
         sub.close()
 
 
 async def _ended(
-    source: EventSource, operation_id: str, stored: list[Any], last: int, pending: deque[Event]
+    source: EventSource,
+    operation_id: str,
+    stored: list[Any],
+    last: int,
+    pending: deque[Event | Notice],
 ) -> bool:
     """Whether the operation's newest event is terminal and was sent (or resumed past)."""
     if any(e.seq is not None and e.seq > last for e in pending):
@@ -109,20 +118,53 @@ async def _ended(
     return head is not None and head[3] in TERMINAL_EVENTS and head[2] <= last
 
 
-async def _live(
-    queue: asyncio.Queue[Event],
-    pending: deque[Event],
-    last: int,
-    newest: int,
-    heartbeat: float,
-    deltas: bool,
-) -> AsyncIterator[bytes]:
-    """Live events until the terminal one.
+class _Follower:
+    """Turns live items into frames, in seq order, reading what is missing from the database."""
 
-    ``last`` is the highest seq sent (or resumed from); ``newest`` the highest
-    seq known to exist. A terminal event at or below ``last`` that is the
-    newest event still ends the stream: the client resumed past the end.
-    """
+    def __init__(
+        self, source: EventSource, operation_id: str, last: int, newest: int, deltas: bool
+    ):
+        self.source = source
+        self.operation_id = operation_id
+        self.last = last  # the highest seq sent (or resumed from)
+        self.newest = newest  # the highest seq known to exist
+        self.deltas = deltas
+
+    async def frames(self, item: Event | Notice) -> tuple[list[bytes], bool]:
+        """The frames for one queued item, and whether the stream has ended.
+
+        A terminal event at or below ``last`` that is the newest event still ends
+        the stream: the client resumed past the end.
+        """
+        if isinstance(item, Notice):
+            return await self._backfill() if item.seq > self.last else ([], False)
+        if item.seq is None:
+            return ([_event_frame(item)] if self.deltas else []), False
+        if item.seq <= self.last:
+            ended = item.terminal and item.seq >= self.newest
+            self.newest = max(self.newest, item.seq)
+            return [], ended
+        if item.seq > self.last + 1:
+            return await self._backfill()  # stored before published: the database has it
+        self.last = self.newest = item.seq
+        return [_event_frame(item)], item.terminal
+
+    async def _backfill(self) -> tuple[list[bytes], bool]:
+        records = await self.source.stored_events(self.operation_id, after=self.last)
+        out = [frame(r.seq, r.type, _record_data(self.operation_id, r)) for r in records]
+        if not records:
+            return [], False
+        self.last = self.newest = max(self.newest, records[-1].seq)
+        return out, records[-1].type in TERMINAL_EVENTS
+
+
+async def _live(
+    follower: _Follower,
+    queue: asyncio.Queue[Event | Notice],
+    pending: deque[Event | Notice],
+    heartbeat: float,
+) -> AsyncIterator[bytes]:
+    """Live events until the terminal one, a keep-alive comment after ``heartbeat`` idle seconds."""
     loop = asyncio.get_running_loop()
     wrote = loop.time()
     while True:
@@ -140,18 +182,8 @@ async def _live(
         out: list[bytes] = []
         ended = False
         while pending and not ended:
-            event = pending.popleft()
-            if event.seq is None:
-                if deltas:
-                    out.append(_event_frame(event))
-                continue
-            if event.seq <= last:
-                ended = event.terminal and event.seq >= newest
-                newest = max(newest, event.seq)
-                continue
-            out.append(_event_frame(event))
-            last = newest = event.seq
-            ended = event.terminal
+            frames, ended = await follower.frames(pending.popleft())
+            out += frames
         if out:
             yield b"".join(out)
             wrote = loop.time()

@@ -241,3 +241,25 @@ async def operation_head(
         return row[0], row[1], last[0] if last else 0, last[1] if last else None
 
     return await store.read(work)
+
+
+async def event_heads(store: Writer, operation_ids: list[str]) -> dict[str, int]:
+    """The highest stored event seq of each operation (operations without events are left out)."""
+    if not operation_ids:
+        return {}
+
+    def work(tx: Tx) -> dict[str, int]:
+        heads: dict[str, int] = {}
+        for i in range(0, len(operation_ids), 500):
+            chunk = operation_ids[i : i + 500]
+            names = {f"op{j}": op for j, op in enumerate(chunk)}
+            marks = ", ".join(f":{name}" for name in names)
+            rows = tx.execute(
+                "SELECT operation_id, MAX(seq) FROM operation_events"
+                f" WHERE operation_id IN ({marks}) GROUP BY operation_id",
+                names,
+            ).fetchall()
+            heads.update({op: seq for op, seq in rows})
+        return heads
+
+    return await store.read(work)

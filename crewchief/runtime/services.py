@@ -12,11 +12,13 @@ import asyncio
 from dataclasses import dataclass, field
 
 from crewchief.config import Settings
+from crewchief.db import repository
 from crewchief.db.memory import MemoryRecorder
 from crewchief.db.recorder import Recorder
 from crewchief.db.writer import Writer
 from crewchief.events import EventBus
 from crewchief.models.registry import ModelOverride, ModelRegistry
+from crewchief.runtime.fanout import EventPoller, RedisBus
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Services:
     bus: EventBus
     recorder: Recorder | MemoryRecorder
     store: Writer | None = None
+    poller: EventPoller | None = None
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -43,9 +46,9 @@ class Services:
         With ``persist=False`` nothing touches the disk: the recorder keeps each
         operation in memory (:class:`crewchief.db.memory.MemoryRecorder`).
         """
-        bus = EventBus()
         registry = ModelRegistry(settings, models)
         if not persist:
+            bus = EventBus()
             return cls(settings, registry, bus, MemoryRecorder(bus))
         from crewchief.db.migrate import ensure_current
 
@@ -57,7 +60,21 @@ class Services:
         except BaseException:
             await store.close()
             raise
-        return cls(settings, registry, bus, Recorder(store, bus), store)
+        bus = (
+            RedisBus(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else EventBus()
+        )
+        await bus.start()
+        poller = EventPoller(
+            bus,
+            lambda ops: repository.event_heads(store, ops),
+            interval=settings.events_poll_seconds,
+        )
+        if isinstance(bus, RedisBus):
+            bus.on_reconnect = poller.wake
+        poller.start()
+        return cls(settings, registry, bus, Recorder(store, bus), store, poller)
 
     def task_slots(self, operation_id: str, limit: int) -> asyncio.Semaphore:
         """The semaphore bounding how many tasks of one operation run at once."""
@@ -71,6 +88,9 @@ class Services:
 
     async def close(self) -> None:
         try:
+            if self.poller is not None:
+                await self.poller.close()
+            await self.bus.close()
             await self.recorder.close()
         finally:
             await asyncio.to_thread(self.models.close)
