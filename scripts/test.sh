@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install crewchief into .venv and run the whole test suite (SQLite and PostgreSQL).
+# Install crewchief into .venv and run the whole test suite (SQLite, PostgreSQL and Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -10,6 +10,16 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
         echo "starting PostgreSQL"
         pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
         for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+fi
+
+# The scaled-mode tests use the Redis on 127.0.0.1:6379 (each run its own key prefix).
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+    if command -v redis-server >/dev/null; then
+        echo "starting Redis"
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+            || true
+        for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 1; done
     fi
 fi
 
