@@ -219,6 +219,14 @@ class Settings(BaseModel):
         "streams that reached it from no bus (another process wrote them and Redis is off or "
         "down). Env: CREWCHIEF_EVENTS_POLL.",
     )
+    lease_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=600,
+        description="How long a process's claim on an operation it runs (its lease) holds without "
+        "renewal; renewed every third of it. When a process dies, another takes its operations "
+        "over within about 1.5 times this. Env: CREWCHIEF_LEASE_SECONDS.",
+    )
     models: dict[str, AliasConfig] = Field(
         default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
     )
@@ -355,6 +363,7 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_REDIS_URL": "redis_url",
     "CREWCHIEF_REDIS_PREFIX": "redis_prefix",
     "CREWCHIEF_EVENTS_POLL": "events_poll_seconds",
+    "CREWCHIEF_LEASE_SECONDS": "lease_seconds",
     "CREWCHIEF_CHECKPOINT_URL": "checkpoint_url",
     "CREWCHIEF_SIMPLICITY_THRESHOLD": "simplicity_threshold",
     "CREWCHIEF_SIMPLICITY_DEEP_BELOW": "simplicity_deep_below",

@@ -67,6 +67,12 @@ class OperationStateError(CrewchiefError):
     code = "operation_state"
 
 
+class OperationBusy(OperationStateError):
+    """Another process runs the operation (it holds the operation's lease)."""
+
+    code = "operation_busy"
+
+
 class ScriptError(CrewchiefError):
     """A ``fake:`` model script is malformed or has no reply for a call."""
 

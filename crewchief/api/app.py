@@ -40,17 +40,17 @@ def create_app(
             (``Host: localhost``, ``127.0.0.1``, ``[::1]``) are answered.
         chief: An already open :class:`Crewchief` to serve (kept open on
             shutdown); by default the app opens its own on start-up and closes
-            it on shutdown, which cancels operations still running.
+            it on shutdown, which cancels operations still running. Its own one
+            takes over the operations of a process that died (``recover=True``).
     """
     settings = settings or (chief.settings if chief else load_settings())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = chief is None
-        running = chief or Crewchief(settings)
+        running = chief or Crewchief(settings, recover=True)
         if own:
             await running.open()
-        # The only reach past the facade: it has no key lookup of its own (yet).
         app.state.keys = KeyCache(running.verify_key)
         app.state.chief = running
         try:

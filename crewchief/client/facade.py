@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -32,20 +33,29 @@ from crewchief.db import keys as api_keys
 from crewchief.db import repository
 from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.db.keys import ApiKeyInfo
-from crewchief.errors import OperationNotFound, OperationStateError
+from crewchief.errors import OperationBusy, OperationNotFound, OperationStateError
 from crewchief.events import Event, Subscription
 from crewchief.executor.inprocess import InProcessExecutor
 from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.models.registry import ModelOverride
 from crewchief.results import OperationResult, OperationSummary
+from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
 from crewchief.simplicity import load_detector
 from crewchief.state import OperationInput, RouteDecision, plan_text
 from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decision
 
+log = logging.getLogger(__name__)
+
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def stored_decision(current: OperationResult) -> RouteDecision | None:
@@ -69,6 +79,8 @@ class Crewchief:
         settings: Configuration; default :func:`crewchief.load_settings`.
         models: Rebind aliases for this instance: ``{"orchestrator": "openai:gpt-5"}``
             or a chat model instance such as :class:`crewchief.FakeChatModel`.
+        recover: Take over operations whose process died (their run lease expired) and
+            run them on from their last checkpoint; what ``crewchief serve`` does.
         **overrides: Settings fields to override (e.g. ``home=...``).
 
     Use it as an async context manager, or call :meth:`open` and :meth:`close`.
@@ -79,6 +91,7 @@ class Crewchief:
         settings: Settings | None = None,
         *,
         models: Mapping[str, ModelOverride] | None = None,
+        recover: bool = False,
         **overrides: Any,
     ):
         if settings is None:
@@ -91,6 +104,7 @@ class Crewchief:
         self._services: Services | None = None
         self._graph: Any = None
         self._executor: InProcessExecutor | None = None
+        self._recover = recover
         # Owners of the runs this instance started (an operation's owner never changes).
         self._owners: dict[str, str | None] = {}
 
@@ -107,8 +121,16 @@ class Crewchief:
             self._services.models.check()
             checkpointer = await stack.enter_async_context(_checkpointer(self.settings))
             self._graph = build_operation_graph(self.settings).compile(checkpointer=checkpointer)
-            self._executor = InProcessExecutor(self._services, self._graph)
+            leases = None
+            if self._services.store is not None:
+                leases = LeaseKeeper(self._services.store, self.settings.lease_seconds)
+                leases.start()
+                stack.push_async_callback(leases.close)
+            self._executor = InProcessExecutor(self._services, self._graph, leases)
             stack.push_async_callback(self._executor.close)
+            if self._recover and leases is not None:
+                sweeper = asyncio.create_task(self._take_over_orphans(), name="crewchief-recover")
+                stack.push_async_callback(_stop, sweeper)
         except BaseException:
             await stack.aclose()
             raise
@@ -187,6 +209,7 @@ class Crewchief:
                 owner=owner,
                 options=options,
                 decision=decision,
+                lease=self._lease_terms(),
             )
         except BaseException:
             sub.close()
@@ -199,7 +222,7 @@ class Crewchief:
             "approve_plan": approve_plan,
             "decision": decision,
         }
-        handle = self._launch(op, payload, options, sub)
+        handle = await self._launch(op, payload, options, sub)
         self._owners[op] = owner
         return handle
 
@@ -213,7 +236,25 @@ class Crewchief:
         ).decide(request, force=forced)
         return made.as_route()
 
-    def _launch(
+    def _lease_terms(self) -> tuple[str, float] | None:
+        holder = self._runner.holder
+        return (holder, self._runner.lease_seconds) if holder else None
+
+    @contextlib.asynccontextmanager
+    async def _claimed(self, operation_id: str) -> AsyncIterator[None]:
+        """Hold the right to run the operation while its state is changed for a new run.
+
+        Raises:
+            OperationBusy: another process runs it.
+        """
+        await self._runner.claim(operation_id)
+        try:
+            yield
+        except BaseException:
+            await self._runner.unclaim(operation_id)
+            raise
+
+    async def _launch(
         self,
         op: str,
         payload: OperationInput | Command | None,
@@ -221,7 +262,11 @@ class Crewchief:
         sub: Subscription | None = None,
     ) -> OperationHandle:
         sub = sub or self.services.bus.subscribe(op)
-        run = self._runner.launch(op, payload, options or {})
+        try:
+            run = await self._runner.launch(op, payload, options or {})
+        except BaseException:
+            sub.close()
+            raise
         run.add_done_callback(lambda _: self._owners.pop(op, None))
         return OperationHandle(self, op, run, sub)
 
@@ -284,9 +329,25 @@ class Crewchief:
             raise OperationStateError(
                 f"operation {operation_id} waits for a plan decision: use review_plan"
             )
-        sub = self.services.bus.subscribe(operation_id)
-        await self.services.recorder.operation_resumed(operation_id)
-        return self._launch(operation_id, payload, current.options, sub)
+        async with self._claimed(operation_id):
+            await self.services.recorder.operation_resumed(operation_id)
+            return await self._launch(operation_id, payload, current.options)
+
+    async def _take_over_orphans(self) -> None:
+        """Run on the operations whose process died: their run lease expired while running."""
+        keeper = self._runner.leases
+        assert keeper is not None
+        while True:
+            try:
+                for op in await keeper.orphans():
+                    try:
+                        await self.resume(op)
+                        log.warning("took over operation %s: its process stopped renewing it", op)
+                    except (OperationBusy, OperationStateError):
+                        pass  # another process was quicker, or it ended meanwhile
+            except Exception as exc:  # noqa: BLE001 - the next round may do better
+                log.warning("taking over orphaned operations failed: %s", exc)
+            await asyncio.sleep(self.settings.lease_seconds / 2)
 
     async def cancel(self, operation_id: str) -> OperationResult:
         """Cancel an operation running in this process (idempotent for ended ones)."""
@@ -330,25 +391,26 @@ class Crewchief:
             tasks = edited_tasks(decision, skills=skills, max_tasks=self.settings.max_plan_tasks)
             text = plan_text(tasks, "Plan edited by the reviewer.")
         plan_round = snapshot.values.get("plan_round") or 1
-        # Recorded here so the caller sees the new status at once (the node's write is then a
-        # no-op), and only once: a second decision on the same round is refused.
-        recorded = await self.services.recorder.plan_reviewed(
-            operation_id,
-            plan_round=plan_round,
-            action=decision.action,
-            tasks=tasks,
-            text=text,
-            feedback=getattr(decision, "feedback", None),
-        )
-        if not recorded:
-            raise OperationStateError(
-                f"operation {operation_id} already has a decision on plan round {plan_round}"
+        async with self._claimed(operation_id):
+            # Recorded here so the caller sees the new status at once (the node's write is then a
+            # no-op), and only once: a second decision on the same round is refused.
+            recorded = await self.services.recorder.plan_reviewed(
+                operation_id,
+                plan_round=plan_round,
+                action=decision.action,
+                tasks=tasks,
+                text=text,
+                feedback=getattr(decision, "feedback", None),
             )
-        if isinstance(decision, RejectPlan):
-            reason = f"plan rejected: {decision.reason}" if decision.reason else "plan rejected"
-            await self.services.recorder.finish(operation_id, "rejected", error=reason)
-        command = Command(resume=decision.model_dump(exclude_none=True))
-        return self._launch(operation_id, command, current.options)
+            if not recorded:
+                raise OperationStateError(
+                    f"operation {operation_id} already has a decision on plan round {plan_round}"
+                )
+            if isinstance(decision, RejectPlan):
+                reason = f"plan rejected: {decision.reason}" if decision.reason else "plan rejected"
+                await self.services.recorder.finish(operation_id, "rejected", error=reason)
+            command = Command(resume=decision.model_dump(exclude_none=True))
+            return await self._launch(operation_id, command, current.options)
 
     async def _settled(self, operation_id: str, owner: Any) -> OperationResult:
         """The operation as stored, once a run that already recorded where it stopped returned.
@@ -402,28 +464,29 @@ class Crewchief:
                 " (completed, failed or cancelled) can re-run a task"
             )
         fork = await plan_fork(self._graph, operation_id, sequence)
-        versions = await self.services.recorder.task_rerun(
-            operation_id,
-            sequence=sequence,
-            affected=fork.dependents,
-            description=description,
-            instructions=instructions,
-        )
-        sub = self.services.bus.subscribe(operation_id)
-        try:
-            await apply_fork(
-                self._graph,
-                fork,
+        async with self._claimed(operation_id):
+            versions = await self.services.recorder.task_rerun(
+                operation_id,
+                sequence=sequence,
+                affected=fork.dependents,
                 description=description,
                 instructions=instructions,
-                versions=versions,
-                ended_as=current.status,
             )
-        except BaseException as exc:
-            sub.close()
-            await self.services.recorder.finish(operation_id, "failed", error=f"rerun: {exc}")
-            raise
-        handle = self._launch(operation_id, None, current.options, sub)
+            sub = self.services.bus.subscribe(operation_id)
+            try:
+                await apply_fork(
+                    self._graph,
+                    fork,
+                    description=description,
+                    instructions=instructions,
+                    versions=versions,
+                    ended_as=current.status,
+                )
+            except BaseException as exc:
+                sub.close()
+                await self.services.recorder.finish(operation_id, "failed", error=f"rerun: {exc}")
+                raise
+            handle = await self._launch(operation_id, None, current.options, sub)
         handle.rerun = {
             "task": sequence,
             "version": versions[sequence],

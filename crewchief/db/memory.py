@@ -109,6 +109,7 @@ class MemoryRecorder:
         owner: str | None = None,
         options: dict[str, Any] | None = None,
         decision: RouteDecision | Any = None,
+        lease: tuple[str, float] | None = None,
     ) -> None:
         payload = {"request": request, "workspace": workspace, "forced_route": route}
         self._append(operation_id, EventType.OPERATION_STARTED, payload, "operation.started")

@@ -13,7 +13,7 @@ from crewchief.db.writer import Writer
 
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
 # so start-up can skip loading Alembic when the database is already current.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -57,6 +57,9 @@ class Operation(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # How it was started ({"approve_plan": ..., "models": {...}}), reused by resume and rerun.
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The process running it and until when its lease holds (see crewchief.db.leases).
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

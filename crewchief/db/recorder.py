@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from crewchief.db import _steering
@@ -128,8 +129,12 @@ class Recorder:
         owner: str | None = None,
         options: dict[str, Any] | None = None,
         decision: RouteDecision | Any = None,
+        lease: tuple[str, float] | None = None,
     ) -> None:
         """Insert the operation (status ``running``) with its first event, unless it exists.
+
+        ``lease`` is ``(holder, seconds)``: the process that will run it holds its lease
+        from the start, so no moment exists where it runs unowned (see :mod:`crewchief.db.leases`).
 
         With ``decision`` (the request was routed before the run) the route is recorded in
         the same transaction. Recording an operation that exists changes nothing.
@@ -141,9 +146,10 @@ class Recorder:
                 "INSERT INTO operations (id, request, workspace, status, route, route_forced, metadata,"
                 " owner, options, planning_input_tokens, planning_output_tokens,"
                 " planning_reasoning_tokens, input_tokens, output_tokens, reasoning_tokens,"
-                " created_at, started_at, updated_at)"
+                " lease_holder, lease_expires_at, created_at, started_at, updated_at)"
                 " VALUES (:id, :request, :workspace, 'running', :route, :forced, :metadata,"
-                " :owner, :options, 0, 0, 0, 0, 0, 0, :now, :now, :now) ON CONFLICT (id) DO NOTHING",
+                " :owner, :options, 0, 0, 0, 0, 0, 0, :holder, :expires, :now, :now, :now)"
+                " ON CONFLICT (id) DO NOTHING",
                 {
                     "id": operation_id,
                     "request": request,
@@ -153,6 +159,8 @@ class Recorder:
                     "metadata": tx.json(metadata) if metadata is not None else None,
                     "owner": owner,
                     "options": tx.json(options) if options else None,
+                    "holder": lease[0] if lease else None,
+                    "expires": tx.ts(now + timedelta(seconds=lease[1])) if lease else None,
                     "now": tx.ts(now),
                 },
             )

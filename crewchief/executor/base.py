@@ -11,7 +11,19 @@ from crewchief.state import OperationInput
 class Executor(Protocol):
     """Runs operation graphs; the facade records, validates and reads, the executor runs."""
 
-    def launch(
+    async def claim(self, operation_id: str) -> None:
+        """Take the right to run the operation before its state is changed for a new run.
+
+        Raises:
+            OperationBusy: another process runs it.
+        """
+        ...
+
+    async def unclaim(self, operation_id: str) -> None:
+        """Give a claim up when no run follows it after all."""
+        ...
+
+    async def launch(
         self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
     ) -> asyncio.Future[None]:
         """Start (or continue) a run of the operation; the future resolves when it stops.
@@ -19,6 +31,9 @@ class Executor(Protocol):
         ``payload`` is a new run's :class:`~crewchief.state.OperationInput`, a
         LangGraph ``Command`` (a plan decision), or None (go on from the last
         checkpoint). ``options`` are the operation's stored options (per-run models).
+
+        Raises:
+            OperationBusy: another process runs it.
         """
         ...
 

@@ -4,25 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from crewchief.graphs.operation import invoke_operation
 from crewchief.runtime.deps import RunContext
+from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
 from crewchief.state import OperationInput
 
+log = logging.getLogger(__name__)
+
 
 class InProcessExecutor:
-    """Runs operations on a compiled graph as asyncio tasks of the current event loop."""
+    """Runs operations on a compiled graph as asyncio tasks of the current event loop.
 
-    def __init__(self, services: Services, graph: Any):
+    With ``leases`` (operations persisted in a database), a run holds its operation's
+    lease: no other process runs it meanwhile, and if this process dies another one
+    takes it over (see :mod:`crewchief.db.leases`).
+    """
+
+    def __init__(self, services: Services, graph: Any, leases: LeaseKeeper | None = None):
         self._services = services
         self._graph = graph
+        self._leases = leases
         self._runs: dict[str, asyncio.Task[None]] = {}
+        self._lost: set[str] = set()
+        if leases is not None:
+            leases.on_lost = self._stop_lost
 
-    def launch(
+    @property
+    def leases(self) -> LeaseKeeper | None:
+        return self._leases
+
+    @property
+    def holder(self) -> str | None:
+        """This process's lease name, None when runs hold no leases."""
+        return self._leases.holder if self._leases is not None else None
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._leases.seconds if self._leases is not None else 0.0
+
+    async def claim(self, operation_id: str) -> None:
+        if self._leases is not None:
+            await self._leases.acquire(operation_id)
+
+    async def unclaim(self, operation_id: str) -> None:
+        if self._leases is not None and operation_id not in self._runs:
+            await self._leases.release(operation_id)
+
+    async def launch(
         self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
     ) -> asyncio.Task[None]:
+        await self.claim(operation_id)
         task = asyncio.create_task(
             self._execute(operation_id, payload, options), name=f"crewchief-op-{operation_id}"
         )
@@ -53,6 +88,13 @@ class InProcessExecutor:
         if runs:
             await asyncio.gather(*runs, return_exceptions=True)
 
+    def _stop_lost(self, operation_id: str) -> None:
+        """Another process runs it now, or it was cancelled elsewhere: stop, record nothing."""
+        task = self._runs.get(operation_id)
+        if task is not None:
+            self._lost.add(operation_id)
+            task.cancel()
+
     async def _execute(
         self, op: str, payload: OperationInput | Any | None, options: dict[str, Any]
     ) -> None:
@@ -68,9 +110,15 @@ class InProcessExecutor:
         try:
             await invoke_operation(self._graph, payload, config, context)
         except asyncio.CancelledError:
-            await services.recorder.finish(op, "cancelled", error="cancelled")
+            if op in self._lost:
+                log.info("operation %s: stopped here, its lease is elsewhere", op)
+            else:
+                await services.recorder.finish(op, "cancelled", error="cancelled")
         except Exception as exc:  # noqa: BLE001 - recorded on the operation
             await services.recorder.finish(op, "failed", error=str(exc) or type(exc).__name__)
         finally:
             services.release(op)
             self._runs.pop(op, None)
+            self._lost.discard(op)
+            if self._leases is not None:
+                await self._leases.release(op)
