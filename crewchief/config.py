@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -219,6 +219,12 @@ class Settings(BaseModel):
         "streams that reached it from no bus (another process wrote them and Redis is off or "
         "down). Env: CREWCHIEF_EVENTS_POLL.",
     )
+    executor: Literal["process", "queue"] = Field(
+        "process",
+        description="Where operations run: 'process', in the process that starts them (embedded "
+        "mode); 'queue', on `crewchief worker` processes fed by the job queue in the PostgreSQL "
+        "database (scaled mode). Env: CREWCHIEF_EXECUTOR.",
+    )
     lease_seconds: float = Field(
         10.0,
         ge=1,
@@ -364,6 +370,7 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_REDIS_PREFIX": "redis_prefix",
     "CREWCHIEF_EVENTS_POLL": "events_poll_seconds",
     "CREWCHIEF_LEASE_SECONDS": "lease_seconds",
+    "CREWCHIEF_EXECUTOR": "executor",
     "CREWCHIEF_CHECKPOINT_URL": "checkpoint_url",
     "CREWCHIEF_SIMPLICITY_THRESHOLD": "simplicity_threshold",
     "CREWCHIEF_SIMPLICITY_DEEP_BELOW": "simplicity_deep_below",

@@ -40,12 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     from crewchief.cli import ops as _cli_ops
     from crewchief.cli import serve as _cli_serve
     from crewchief.cli import skills as _cli_skills
+    from crewchief.cli import worker as _cli_worker
 
     _cli_ops.add_remote_options(run)
     _cli_ops.add_parser(sub)
     _cli_serve.add_parsers(sub)
     _cli_models.add_parser(sub)
     _cli_skills.add_parser(sub)
+    _cli_worker.add_parser(sub)
     _cli_classify.add_parsers(sub)
 
     db = sub.add_parser("db", help="app database")
@@ -128,6 +130,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crewchief.cli import skills as _cli_skills
 
         return _cli_skills.run(settings, args)
+    if args.command == "worker":
+        from crewchief.cli import worker as _cli_worker
+
+        return _cli_worker.run(settings, args)
     raise AssertionError(args.command)
 
 
@@ -182,6 +188,28 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     return exit_code(result.status)
 
 
+async def _upgrade_stores(settings: Any) -> list[str]:
+    """Create the checkpoint tables and, on PostgreSQL, the job queue's: what was done."""
+    from crewchief.db.checkpoint import checkpointer
+
+    async with checkpointer(settings):
+        pass  # opening it creates (or upgrades) LangGraph's checkpoint tables
+    done = [f"checkpoints: {settings.resolved_checkpoint_url.split('@')[-1]}: ready"]
+    if settings.is_postgres:
+        try:
+            from crewchief.executor.jobs import upgrade_queue_schema
+
+            applied = await upgrade_queue_schema(settings)
+        except ImportError:
+            return done
+        except Exception as exc:  # noqa: BLE001 - e.g. procrastinate not installed
+            if settings.executor == "queue":
+                raise
+            return [*done, f"job queue: skipped ({exc})"]
+        done.append(f"job queue: {', '.join(applied) if applied else 'up to date'}")
+    return done
+
+
 def _db(settings: Any, args: argparse.Namespace) -> int:
     import asyncio
 
@@ -191,6 +219,8 @@ def _db(settings: Any, args: argparse.Namespace) -> int:
     url = settings.resolved_database_url
     if args.db_command == "upgrade":
         upgrade(url)
+        for line in asyncio.run(_upgrade_stores(settings)):
+            print(line)
 
     async def revision() -> str | None:
         store = Writer(url)

@@ -35,7 +35,9 @@ from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.db.keys import ApiKeyInfo
 from crewchief.errors import OperationBusy, OperationNotFound, OperationStateError
 from crewchief.events import Event, Subscription
+from crewchief.executor import jobs
 from crewchief.executor.inprocess import InProcessExecutor
+from crewchief.executor.queue import QueueExecutor
 from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.models.registry import ModelOverride
@@ -103,7 +105,7 @@ class Crewchief:
         self._stack: contextlib.AsyncExitStack | None = None
         self._services: Services | None = None
         self._graph: Any = None
-        self._executor: InProcessExecutor | None = None
+        self._executor: InProcessExecutor | QueueExecutor | None = None
         self._recover = recover
         # Owners of the runs this instance started (an operation's owner never changes).
         self._owners: dict[str, str | None] = {}
@@ -121,21 +123,39 @@ class Crewchief:
             self._services.models.check()
             checkpointer = await stack.enter_async_context(_checkpointer(self.settings))
             self._graph = build_operation_graph(self.settings).compile(checkpointer=checkpointer)
-            leases = None
-            if self._services.store is not None:
-                leases = LeaseKeeper(self._services.store, self.settings.lease_seconds)
-                leases.start()
-                stack.push_async_callback(leases.close)
-            self._executor = InProcessExecutor(self._services, self._graph, leases)
-            stack.push_async_callback(self._executor.close)
-            if self._recover and leases is not None:
-                sweeper = asyncio.create_task(self._take_over_orphans(), name="crewchief-recover")
-                stack.push_async_callback(_stop, sweeper)
+            if self.settings.executor == "queue":
+                self._executor = await self._open_queue(stack)
+            else:
+                self._executor = self._open_in_process(stack)
         except BaseException:
             await stack.aclose()
             raise
         self._stack = stack
         return self
+
+    def _open_in_process(self, stack: contextlib.AsyncExitStack) -> InProcessExecutor:
+        services = self.services
+        leases = None
+        if services.store is not None:
+            leases = LeaseKeeper(services.store, self.settings.lease_seconds)
+            leases.start()
+            stack.push_async_callback(leases.close)
+        executor = InProcessExecutor(services, self._graph, leases)
+        stack.push_async_callback(executor.close)
+        if self._recover and leases is not None:
+            sweeper = asyncio.create_task(self._take_over_orphans(), name="crewchief-recover")
+            stack.push_async_callback(_stop, sweeper)
+        return executor
+
+    async def _open_queue(self, stack: contextlib.AsyncExitStack) -> QueueExecutor:
+        """Scaled mode: runs are jobs for ``crewchief worker`` processes."""
+        app = jobs.queue_app(self.settings)
+        if self.settings.auto_migrate:
+            await jobs.upgrade_queue_schema(self.settings)
+        await stack.enter_async_context(app.open_async())
+        executor = QueueExecutor(self.services, app)
+        stack.push_async_callback(executor.close)
+        return executor
 
     async def close(self) -> None:
         """Cancel runs still going (they end ``cancelled``) and release resources."""
@@ -271,7 +291,7 @@ class Crewchief:
         return OperationHandle(self, op, run, sub)
 
     @property
-    def _runner(self) -> InProcessExecutor:
+    def _runner(self) -> InProcessExecutor | QueueExecutor:
         self.services  # noqa: B018 - raises when not open
         assert self._executor is not None
         return self._executor

@@ -49,8 +49,8 @@ class OperationHandle:
         return await self._chief.get(self.id)
 
     async def cancel(self) -> OperationResult:
-        """Stop the run promptly; the operation ends ``cancelled``."""
-        self._task.cancel()
+        """Stop the run promptly, wherever it runs; the operation ends ``cancelled``."""
+        await self._chief.cancel(self.id)
         return await self.wait()
 
     @property

@@ -128,3 +128,17 @@ async def orphans(store: Writer, *, host: str, limit: int = 100) -> list[tuple[s
         return [(row[0], row[1], bool(row[2])) for row in rows]
 
     return await store.read(work)
+
+
+async def holder_of(store: Writer, op: str) -> LeaseHeld | None:
+    """Who holds the operation's lease now (None when nobody, or it expired)."""
+
+    def work(tx: Tx) -> LeaseHeld | None:
+        row = tx.one(
+            "SELECT lease_holder, lease_expires_at FROM operations WHERE id = :op"
+            " AND lease_holder IS NOT NULL AND lease_expires_at >= :now",
+            {"op": op, "now": tx.ts(utcnow())},
+        )
+        return LeaseHeld(row[0], tx.parse_ts(row[1])) if row else None
+
+    return await store.read(work)

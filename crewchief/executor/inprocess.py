@@ -76,6 +76,19 @@ class InProcessExecutor:
             await asyncio.shield(task)
         return True
 
+    async def hand_back(self, operation_id: str) -> None:
+        """Stop the run here without ending the operation, and give its lease up.
+
+        Another process continues it from its last checkpoint (a worker stopping).
+        """
+        task = self._runs.get(operation_id)
+        if task is None:
+            return
+        self._lost.add(operation_id)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+
     async def settle(self, operation_id: str) -> None:
         task = self._runs.get(operation_id)
         if task is not None:

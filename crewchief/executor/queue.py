@@ -1,0 +1,124 @@
+"""Scaled mode, API side: runs are jobs on the queue, executed by ``crewchief worker``.
+
+Launching defers a job and returns a future that resolves when the operation
+stops (it ended, or waits for a plan decision), wherever it ran. Cancelling
+aborts the operation's job: the worker running it cancels the run at once (the
+queue tells it through LISTEN/NOTIFY). Closing an API instance leaves the
+operations running on the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from crewchief.db import leases, repository
+from crewchief.errors import OperationBusy
+from crewchief.executor import jobs
+from crewchief.runtime.leases import dead_here
+from crewchief.runtime.services import Services
+from crewchief.state import OperationInput
+
+log = logging.getLogger(__name__)
+
+# An operation in one of these statuses stopped running (for now: a plan waits for a decision).
+_STOPPED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
+_STOP_EVENTS = (
+    "operation.completed",
+    "operation.failed",
+    "operation.cancelled",
+    "operation.rejected",
+    "plan.awaiting_approval",
+)
+
+
+class QueueExecutor:
+    """Defers runs to the queue and follows them until they stop."""
+
+    leases = None
+    holder = None
+    lease_seconds = 0.0
+
+    def __init__(self, services: Services, app: Any):
+        self._services = services
+        self._app = app
+        self._waiting: dict[str, asyncio.Task[None]] = {}
+
+    async def claim(self, operation_id: str) -> None:
+        """Refuse when a live process or a queued job already runs the operation."""
+        if await jobs.active_jobs(self._app, operation_id):
+            raise OperationBusy(f"operation {operation_id} is queued or running on a worker")
+        store = self._services.store
+        assert store is not None
+        held = await leases.holder_of(store, operation_id)
+        if held is not None and not dead_here(held.holder):
+            raise OperationBusy(
+                f"operation {operation_id} is running in another process ({held.holder})"
+            )
+
+    async def unclaim(self, operation_id: str) -> None:
+        return None
+
+    async def launch(
+        self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
+    ) -> asyncio.Task[None]:
+        await self._app.configure_task(
+            jobs.TASK, queue=jobs.QUEUE, lock=f"op:{operation_id}"
+        ).defer_async(operation_id=operation_id, run=jobs.encode(payload), options=options)
+        waiter = asyncio.create_task(self._until_stopped(operation_id), name=f"wait-{operation_id}")
+        self._waiting[operation_id] = waiter
+        waiter.add_done_callback(lambda _: self._waiting.pop(operation_id, None))
+        return waiter
+
+    def running(self, operation_id: str) -> bool:
+        return operation_id in self._waiting
+
+    async def cancel(self, operation_id: str) -> bool:
+        """Abort the operation's jobs; record the cancel for a job no worker had started."""
+        found = await jobs.active_jobs(self._app, operation_id)
+        for job_id, status in found:
+            await self._app.job_manager.cancel_job_by_id_async(job_id, abort=True)
+            if status == "todo":
+                await self._services.recorder.finish(operation_id, "cancelled", error="cancelled")
+        if found:
+            # The worker records the end; wait for it (bounded: a worker that died meanwhile
+            # leaves the job to the stalled-job check).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self._until_stopped(operation_id)
+        return bool(found)
+
+    async def settle(self, operation_id: str) -> None:
+        waiter = self._waiting.get(operation_id)
+        if waiter is not None:
+            await asyncio.wait({waiter})
+
+    async def close(self) -> None:
+        """Stop following; the runs go on on the workers."""
+        waiters = list(self._waiting.values())
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _until_stopped(self, operation_id: str) -> None:
+        """Return when the operation's stored status says its run stopped."""
+        store = self._services.store
+        assert store is not None
+        sub = self._services.bus.subscribe(operation_id)
+        try:
+            while True:
+                head = await repository.operation_head(store, operation_id)
+                if head is None or head[1] in _STOPPED:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        while True:
+                            item = await sub.queue.get()
+                            if getattr(item, "type", None) in _STOP_EVENTS or not hasattr(
+                                item, "type"
+                            ):
+                                break
+        finally:
+            sub.close()

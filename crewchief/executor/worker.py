@@ -1,0 +1,202 @@
+"""``crewchief worker``: runs the queue's operation jobs (scaled mode).
+
+A worker opens what a run needs (database, Redis bus, models, the Postgres
+checkpointer, the compiled graph) and runs each job with the in-process
+executor, holding the operation's run lease meanwhile.
+
+- **Killed (SIGKILL):** its heartbeat stops. Every worker looks every
+  ``REAP_EVERY_S`` for jobs whose worker has not beaten for ``STALLED_AFTER_S``
+  (one of them at a time, under an advisory lock) and puts them back on the queue;
+  the next worker continues the operation from its last checkpoint.
+- **Stopped (SIGTERM):** it takes no more jobs; each running operation stops and
+  its job goes back on the queue with its lease released, for another worker to
+  continue from the last checkpoint. The operation stays ``running``.
+- **Cancelled** (from any API instance): the queue aborts the job, the run stops
+  at once and the operation ends ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from langgraph.types import Command
+
+from crewchief.config import Settings
+from crewchief.db.checkpoint import checkpointer
+from crewchief.errors import OperationBusy
+from crewchief.executor import jobs
+from crewchief.executor.inprocess import InProcessExecutor
+from crewchief.graphs.operation import build_operation_graph
+from crewchief.results import TERMINAL_STATUSES
+from crewchief.runtime.leases import LeaseKeeper
+from crewchief.runtime.services import Services
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 2.0  # how often a worker says it is alive
+STALLED_AFTER_S = 8.0  # a worker silent this long is dead: its jobs go back on the queue
+REAP_EVERY_S = 2.0
+_REAPER_LOCK = 0x72656170
+
+
+class Worker:
+    """One worker process: a procrastinate worker running operation jobs.
+
+    Args:
+        settings: Must name a PostgreSQL database (and, for live streams, Redis).
+        concurrency: Operations this worker runs at once.
+        name: Shown in the queue's tables and in logs.
+    """
+
+    def __init__(self, settings: Settings, *, concurrency: int = 4, name: str | None = None):
+        self.settings = settings
+        self.concurrency = concurrency
+        self.name = name
+        self.app = jobs.queue_app(settings)
+        self._executor: InProcessExecutor | None = None
+        self._graph: Any = None
+        self._services: Services | None = None
+        self.app.task(
+            name=jobs.TASK,
+            queue=jobs.QUEUE,
+            pass_context=True,
+            # Only a hand-back or a busy lease puts the job back; anything else ends it.
+            retry=_retry_strategy(),
+        )(self._run_job)
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT; running operations are handed back."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self.settings.auto_migrate:
+                await jobs.upgrade_queue_schema(self.settings)
+            services = await Services.open(self.settings)
+            stack.push_async_callback(services.close)
+            services.models.check()
+            saver = await stack.enter_async_context(checkpointer(self.settings))
+            self._graph = build_operation_graph(self.settings).compile(checkpointer=saver)
+            keeper = LeaseKeeper(services.store, self.settings.lease_seconds)
+            keeper.start()
+            stack.push_async_callback(keeper.close)
+            self._services = services
+            self._executor = InProcessExecutor(services, self._graph, keeper)
+            self.name = self.name or keeper.holder
+            await stack.enter_async_context(self.app.open_async())
+            worker = asyncio.create_task(
+                self.app.run_worker_async(
+                    queues=[jobs.QUEUE],
+                    name=self.name,
+                    concurrency=self.concurrency,
+                    install_signal_handlers=False,
+                    shutdown_graceful_timeout=0,
+                    fetch_job_polling_interval=1.0,
+                    abort_job_polling_interval=1.0,
+                    update_heartbeat_interval=HEARTBEAT_S,
+                    stalled_worker_timeout=30.0,
+                ),
+                name="crewchief-worker",
+            )
+            reaper = asyncio.create_task(self._reap_stalled(), name="crewchief-reaper")
+            stack.push_async_callback(_stop, reaper)
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+            log.info("worker %s ready (concurrency %d)", self.name, self.concurrency)
+            print(f"crewchief worker {self.name} ready", flush=True)
+            done, _ = await asyncio.wait(
+                {worker, asyncio.create_task(stopping.wait())}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if worker not in done:
+                log.info("worker %s stopping: handing its operations back", self.name)
+                worker.cancel()  # exactly once: procrastinate treats a second cancel differently
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def _run_job(
+        self, context: Any, operation_id: str, run: dict[str, Any], options: dict[str, Any]
+    ) -> None:
+        from procrastinate.job_context import AbortReason
+
+        assert self._executor is not None and self._services is not None
+        payload = await self._payload(operation_id, run, retried=context.job.attempts > 0)
+        if payload is _NOTHING:
+            return
+        try:
+            task = await self._executor.launch(operation_id, payload, options)
+        except OperationBusy as exc:
+            raise jobs.LeaseBusy(str(exc)) from None
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if context.abort_reason() == AbortReason.SHUTDOWN:
+                await self._executor.hand_back(operation_id)
+                raise jobs.HandBack(operation_id) from None
+            await self._executor.cancel(operation_id)  # the operation ends cancelled
+            raise
+
+    async def _payload(self, operation_id: str, run: dict[str, Any], *, retried: bool) -> Any:
+        """What to invoke the graph with, from the job and the operation's checkpoint.
+
+        A job that runs again (its worker died or stopped) continues from the checkpoint,
+        and the operation gets an ``operation.resumed`` event.
+        """
+        services = self._services
+        assert services is not None and services.store is not None
+        from crewchief.db import repository
+
+        head = await repository.operation_head(services.store, operation_id)
+        if head is None or head[1] in TERMINAL_STATUSES:
+            return _NOTHING  # it ended meanwhile (cancelled, or a duplicate job)
+        snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
+        if retried:
+            await services.recorder.operation_resumed(operation_id)
+        kind = run.get("kind")
+        if kind == "input":
+            return None if snapshot.values else run["value"]
+        if kind == "decision":
+            return Command(resume=run["value"]) if snapshot.interrupts else None
+        return None
+
+    async def _reap_stalled(self) -> None:
+        """Put the jobs of dead workers back on the queue (one worker does it at a time)."""
+        while True:
+            await asyncio.sleep(REAP_EVERY_S)
+            try:
+                async with self.app.connector.pool.connection() as conn:
+                    got = await (
+                        await conn.execute("SELECT pg_try_advisory_lock(%s)", (_REAPER_LOCK,))
+                    ).fetchone()
+                    if not got[0]:
+                        continue
+                    try:
+                        stalled = await self.app.job_manager.get_stalled_jobs(
+                            seconds_since_heartbeat=STALLED_AFTER_S, queue=jobs.QUEUE
+                        )
+                        for job in stalled:
+                            log.warning("job %s of a dead worker goes back on the queue", job.id)
+                            await self.app.job_manager.retry_job(job)
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (_REAPER_LOCK,))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - try again next round
+                log.warning("stalled-job check failed: %s", exc)
+
+
+_NOTHING = object()
+
+
+def _retry_strategy() -> Any:
+    from procrastinate import RetryStrategy
+
+    return RetryStrategy(retry_exceptions=[jobs.HandBack, jobs.LeaseBusy], wait=1)
+
+
+async def _stop(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
