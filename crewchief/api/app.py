@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from crewchief.api import docs, errors
-from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter
+from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
 from crewchief.api.routes import events, health, operations
@@ -57,6 +57,8 @@ def create_app(
             yield
         finally:
             app.state.chief = None
+            if isinstance(app.state.limiter, SharedRateLimiter):
+                await app.state.limiter.close()
             if own:
                 await running.close()
 
@@ -82,7 +84,12 @@ def create_app(
     app.state.settings = settings
     app.state.auth = auth
     app.state.chief = None
-    app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute)
+    per_minute = settings.api.rate_limit_per_minute
+    app.state.limiter = (
+        SharedRateLimiter(per_minute, settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else RateLimiter(per_minute)
+    )
     app.state.auth_failures = FailureLimiter(settings.api.auth_failures_per_minute)
     errors.install(app)
     _document_optional_parameters_plainly(app)

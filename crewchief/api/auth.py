@@ -9,6 +9,7 @@ reaching the database; a key that does not have the format of the keys
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import re
 import time
@@ -18,6 +19,8 @@ from typing import Any
 
 from crewchief.api.errors import ApiError
 from crewchief.db.keys import KEY_PREFIX, ApiKeyInfo
+
+log = logging.getLogger(__name__)
 
 # A verified key is trusted this long without asking the database again, so a
 # key revoked with `crewchief keys revoke` stops working within this many seconds.
@@ -156,10 +159,19 @@ class TokenBuckets:
         self._buckets = kept if len(kept) < MAX_ENTRIES else {}
 
 
-class RateLimiter(TokenBuckets):
-    """Requests per API key: ``per_minute``, refilled evenly over the minute."""
+def _rate_limited(per_minute: int, wait: int) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"rate limit of {per_minute} requests per minute exceeded; retry in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
 
-    def check(self, key: str) -> None:
+
+class RateLimiter(TokenBuckets):
+    """Requests per API key: ``per_minute``, refilled evenly over the minute (this process)."""
+
+    async def check(self, key: str) -> None:
         """Take one token for ``key``.
 
         Raises:
@@ -167,12 +179,78 @@ class RateLimiter(TokenBuckets):
         """
         wait = self.take(key)
         if wait is not None:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"rate limit of {self.per_minute} requests per minute exceeded; retry in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+            raise _rate_limited(self.per_minute, wait)
+
+
+# One token bucket per key in a Redis hash, taken atomically: every API instance shares it.
+_TAKE = """
+local capacity = tonumber(ARGV[1])
+local rate = capacity / 60.0
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(bucket[1]) or capacity
+local at = tonumber(bucket[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens < 1 then
+  wait = math.ceil((1 - tokens) / rate)
+else
+  tokens = tokens - 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], 61)
+return wait
+"""
+
+
+class SharedRateLimiter:
+    """Requests per API key, counted in Redis so that every API instance shares the limit.
+
+    When Redis cannot be reached, each instance limits on its own meanwhile (a line in the
+    log says so) rather than refusing every request.
+    """
+
+    def __init__(self, per_minute: int, url: str, prefix: str):
+        self.per_minute = per_minute
+        self._url = url
+        self._prefix = f"{prefix}:ratelimit:"
+        self._client: Any = None
+        self._script: Any = None
+        self._local = RateLimiter(per_minute)
+        self._degraded = False
+
+    async def check(self, key: str) -> None:
+        """Take one token for ``key`` from the shared bucket.
+
+        Raises:
+            ApiError: 429 with ``Retry-After`` when the bucket is empty.
+        """
+        if self.per_minute <= 0:
+            return
+        try:
+            if self._client is None:
+                import redis.asyncio as redis
+
+                self._client = redis.from_url(self._url, socket_connect_timeout=1, socket_timeout=1)
+                self._script = self._client.register_script(_TAKE)
+            wait = int(await self._script(keys=[self._prefix + key], args=[self.per_minute]))
+        except Exception as exc:  # noqa: BLE001 - limit locally until Redis is back
+            if not self._degraded:
+                log.warning("rate limits: Redis unavailable (%s); limiting per instance", exc)
+                self._degraded = True
+            await self._local.check(key)
+            return
+        if self._degraded:
+            log.info("rate limits: shared through Redis again")
+            self._degraded = False
+        if wait:
+            raise _rate_limited(self.per_minute, wait)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 class FailureLimiter(TokenBuckets):

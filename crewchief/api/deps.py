@@ -51,7 +51,7 @@ async def get_caller(
     """
     state = request.app.state
     if not state.auth:
-        state.limiter.check(DEV_CALLER.key_id)
+        await state.limiter.check(DEV_CALLER.key_id)
         return DEV_CALLER
     failures: FailureLimiter = state.auth_failures
     address = client_address(request.client)
@@ -74,7 +74,7 @@ async def get_caller(
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         failures.give_back(address)
-    state.limiter.check(info.id)
+    await state.limiter.check(info.id)
     return Caller(key_id=info.id, owner=info.owner, name=info.name)
 
 
