@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the final operation as JSON")
 
     from crewchief.cli import classify as _cli_classify
+    from crewchief.cli import doctor as _cli_doctor
     from crewchief.cli import models as _cli_models
     from crewchief.cli import ops as _cli_ops
     from crewchief.cli import serve as _cli_serve
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_models.add_parser(sub)
     _cli_skills.add_parser(sub)
     _cli_worker.add_parser(sub)
+    _cli_doctor.add_parser(sub)
     _cli_classify.add_parsers(sub)
 
     db = sub.add_parser("db", help="app database")
@@ -130,6 +132,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crewchief.cli import skills as _cli_skills
 
         return _cli_skills.run(settings, args)
+    if args.command == "doctor":
+        from crewchief.cli import doctor as _cli_doctor
+
+        return _cli_doctor.run(settings, args)
     if args.command == "worker":
         from crewchief.cli import worker as _cli_worker
 
