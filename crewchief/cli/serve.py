@@ -29,6 +29,14 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument(
         "--access-log", action="store_true", help="log one line per request (off by default)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also start N `crewchief worker` processes and run operations on them (scaled mode"
+        " on one machine; needs a PostgreSQL database_url); they stop with the server",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     keys = sub.add_parser("keys", help="API keys of the REST service: create, list, revoke")
@@ -83,21 +91,89 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
             f" {api.host}:{api.port} can start, read and cancel every operation.",
             file=sys.stderr,
         )
+    if args.workers < 0:
+        print("error: --workers: expected 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers and not settings.is_postgres:
+        print(
+            "error: --workers needs a PostgreSQL database_url (CREWCHIEF_DATABASE_URL): the job"
+            " queue lives in it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.workers:
+        settings = settings.model_copy(update={"executor": "queue"})
     roots = ", ".join(str(r) for r in api.workspace_roots) or "none (set --workspace-root)"
     print(
-        f"crewchief API on http://{api.host}:{api.port} · docs /docs · workspaces: {roots}",
+        f"crewchief API on http://{api.host}:{api.port} · docs /docs · workspaces: {roots}"
+        + (f" · {args.workers} workers" if args.workers else ""),
         file=sys.stderr,
     )
-    app = create_app(settings, auth=not args.no_auth)
-    uvicorn.run(
-        app,
-        host=api.host,
-        port=api.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        timeout_graceful_shutdown=10,
-    )
+    workers = _start_workers(args) if args.workers else []
+    try:
+        app = create_app(settings, auth=not args.no_auth)
+        uvicorn.run(
+            app,
+            host=api.host,
+            port=api.port,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        _stop_workers(workers)
     return EXIT_OK
+
+
+def _start_workers(args: argparse.Namespace) -> list[Any]:
+    """``crewchief worker`` children with this process's environment, in queue mode."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, CREWCHIEF_EXECUTOR="queue")
+    command = [sys.executable, "-m", "crewchief.cli"]
+    if args.config:
+        command += ["--config", args.config]
+    if args.home:
+        command += ["--home", args.home]
+    return [
+        subprocess.Popen(
+            [*command, "worker", "--log-level", args.log_level],
+            env=env,
+            preexec_fn=_stop_with_parent,  # noqa: PLW1509 - only sets the death signal
+        )
+        for _ in range(args.workers)
+    ]
+
+
+def _stop_with_parent() -> None:
+    """In a worker child (Linux): get SIGTERM when the server dies, however it dies.
+
+    uvicorn re-raises the SIGTERM it caught once it has shut down, so the server may end
+    before its own cleanup runs; the kernel still tells the children.
+    """
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _stop_workers(workers: list[Any]) -> None:
+    """SIGTERM (they hand their operations back), then wait; kill what does not stop."""
+    import subprocess
+
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def keys(settings: Any, args: argparse.Namespace) -> int:

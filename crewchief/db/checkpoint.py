@@ -89,8 +89,11 @@ async def checkpointer(settings: Settings) -> AsyncIterator[Any]:
             raise CrewchiefError(
                 "PostgreSQL checkpoints need: pip install 'crewchief[postgres]'"
             ) from None
+        from crewchief.db.migrate import schema_lock
+
         async with AsyncPostgresSaver.from_conn_string(target) as saver:
-            await saver.setup()
+            async with schema_lock(target):
+                await saver.setup()
             yield saver
         return
 

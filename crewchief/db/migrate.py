@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from crewchief.db.writer import Writer
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
 # so start-up can skip loading Alembic when the database is already current.
 HEAD_REVISION = "0005"
+_SCHEMA_LOCK = 0x73636865
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -47,8 +50,31 @@ def _current(tx: Any) -> str | None:
     return row[0] if row else None
 
 
+@contextlib.asynccontextmanager
+async def schema_lock(url: str) -> AsyncIterator[None]:
+    """On PostgreSQL, one process at a time changes the schema (servers and workers starting
+    together on a fresh database); on SQLite, nothing (its writes are serialized anyway)."""
+    if make_url(normalize_database_url(url)).get_backend_name() != "postgresql":
+        yield
+        return
+    import psycopg
+
+    from crewchief.config import plain_postgres_url
+
+    async with await psycopg.AsyncConnection.connect(
+        plain_postgres_url(url), autocommit=True
+    ) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
 async def ensure_current(store: Writer, url: str) -> None:
     """Upgrade to head unless the database is already there (checked without loading Alembic)."""
     if await store.read(_current) == HEAD_REVISION:
         return
-    await asyncio.to_thread(upgrade, url)
+    async with schema_lock(url):
+        if await store.read(_current) != HEAD_REVISION:  # another process may have done it
+            await asyncio.to_thread(upgrade, url)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from typing import Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 2.0  # how often a worker says it is alive
 STALLED_AFTER_S = 8.0  # a worker silent this long is dead: its jobs go back on the queue
 REAP_EVERY_S = 2.0
+STOP_DEADLINE_S = 30  # a stopping worker that takes longer (a dead database) just exits
 _REAPER_LOCK = 0x72656170
 
 
@@ -104,7 +106,7 @@ class Worker:
             stopping = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stopping.set)
+                loop.add_signal_handler(sig, _on_stop_signal, stopping)
             log.info("worker %s ready (concurrency %d)", self.name, self.concurrency)
             print(f"crewchief worker {self.name} ready", flush=True)
             done, _ = await asyncio.wait(
@@ -113,8 +115,13 @@ class Worker:
             if worker not in done:
                 log.info("worker %s stopping: handing its operations back", self.name)
                 worker.cancel()  # exactly once: procrastinate treats a second cancel differently
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            try:
+                async with asyncio.timeout(STOP_DEADLINE_S):
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+            except TimeoutError:
+                log.error("worker %s did not stop in %d s: exiting", self.name, STOP_DEADLINE_S)
+                os._exit(1)  # its jobs go back on the queue through the stalled-job check
 
     async def _run_job(
         self, context: Any, operation_id: str, run: dict[str, Any], options: dict[str, Any]
@@ -188,6 +195,13 @@ class Worker:
 
 
 _NOTHING = object()
+
+
+def _on_stop_signal(stopping: asyncio.Event) -> None:
+    """The first SIGTERM/SIGINT stops the worker cleanly; a second one exits at once."""
+    if stopping.is_set():
+        os._exit(1)
+    stopping.set()
 
 
 def _retry_strategy() -> Any:
