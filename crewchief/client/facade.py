@@ -21,6 +21,7 @@ from typing import Any
 
 from langgraph.types import Command
 
+from crewchief._aio import cancel_and_wait
 from crewchief.client.handle import OperationHandle
 from crewchief.client.validate import (
     InvalidRequest,
@@ -52,12 +53,6 @@ log = logging.getLogger(__name__)
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def stored_decision(current: OperationResult) -> RouteDecision | None:
@@ -144,7 +139,7 @@ class Crewchief:
         stack.push_async_callback(executor.close)
         if self._recover and leases is not None:
             sweeper = asyncio.create_task(self._take_over_orphans(), name="crewchief-recover")
-            stack.push_async_callback(_stop, sweeper)
+            stack.push_async_callback(cancel_and_wait, sweeper)
         return executor
 
     async def _open_queue(self, stack: contextlib.AsyncExitStack) -> QueueExecutor:

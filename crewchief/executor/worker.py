@@ -26,6 +26,7 @@ from typing import Any
 
 from langgraph.types import Command
 
+from crewchief._aio import cancel_and_wait
 from crewchief.config import Settings
 from crewchief.db.checkpoint import checkpointer
 from crewchief.errors import OperationBusy
@@ -102,7 +103,7 @@ class Worker:
                 name="crewchief-worker",
             )
             reaper = asyncio.create_task(self._reap_stalled(), name="crewchief-reaper")
-            stack.push_async_callback(_stop, reaper)
+            stack.push_async_callback(cancel_and_wait, reaper)
             stopping = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -208,9 +209,3 @@ def _retry_strategy() -> Any:
     from procrastinate import RetryStrategy
 
     return RetryStrategy(retry_exceptions=[jobs.HandBack, jobs.LeaseBusy], wait=1)
-
-
-async def _stop(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from crewchief._aio import cancel_and_wait
 from crewchief.events import Event, EventBus, EventType
 
 log = logging.getLogger(__name__)
@@ -259,11 +260,8 @@ class EventPoller:
         self._wake.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

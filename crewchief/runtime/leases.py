@@ -9,7 +9,6 @@ the operation was cancelled elsewhere) stops that run here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -17,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from crewchief._aio import cancel_and_wait
 from crewchief.db import leases
 from crewchief.db.writer import Writer
 from crewchief.errors import OperationBusy
@@ -69,11 +69,8 @@ class LeaseKeeper:
         self._task = asyncio.create_task(self._renew_forever(), name="crewchief-leases")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def acquire(self, operation_id: str) -> None:
         """Hold the operation's lease (renewing it if this process already does).

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import _server_env, free_port, sse_events
+from tests.api.conftest import _server_env, free_port, sse_events, stop_processes, wait_ready
 from tests.conftest import plan_reply
 
 pytestmark = pytest.mark.slow
@@ -65,28 +65,11 @@ class Servers:
         )
         self.started.append(process)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + HANG_GUARD_S
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (
-                self.home / f"server-{len(self.started) - 1}.log"
-            ).read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("the server did not become ready")
+        wait_ready(url, process, self.home / f"server-{len(self.started) - 1}.log", HANG_GUARD_S)
+        return url
 
     def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop_processes(self.started)
 
     def query(self, sql: str, *args: object) -> list[tuple]:
         with sqlite3.connect(

@@ -7,7 +7,6 @@ while the run is on a worker; a task re-run through A.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -18,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import free_port, sse_events
-from tests.conftest import make_settings, plan_reply, write_script
-from tests.executor.test_executors import HANG_GUARD_S, Workers
+from tests.api.conftest import free_port, sse_events, stop_processes, wait_ready
+from tests.conftest import plan_reply, write_script
+from tests.executor.test_executors import HANG_GUARD_S, Workers, scaled_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -46,29 +45,12 @@ class Cluster:
         )
         self.servers.append(process)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + HANG_GUARD_S
-        while True:
-            assert process.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not become ready"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        wait_ready(url, process, self.tmp_path / f"server-{len(self.servers) - 1}.log")
         self.urls.append(url)
         return url
 
     def stop(self) -> None:
-        for process in self.servers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.servers:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.servers)
         self.workers.stop_all()
 
 
@@ -100,14 +82,7 @@ def cluster(
             {"node": "synthesize", "reply": "all parts joined"},
         ],
     )
-    settings = make_settings(
-        tmp_path / "home",
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        executor="queue",
-        lease_seconds=3,
-    )
+    settings = scaled_settings(tmp_path / "home", postgres_url, redis_url, redis_prefix)
     workers = Workers(settings, spec, tmp_path)
     group = Cluster(tmp_path, workers)
     try:

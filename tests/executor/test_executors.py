@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings
 from crewchief.events import EventType
+from tests.api.conftest import stop_processes
 from tests.conftest import make_settings, plan_reply, write_script
 
 # A hang guard, not a speed target: these runs take a second or two.
@@ -41,6 +41,18 @@ def _script(tmp_path: Path, slow: float = 0) -> str:
             {"node": "execute_task", "match": "Task:\nJoin", "reply": "joined"},
             {"node": "synthesize", "reply": "all parts joined"},
         ],
+    )
+
+
+def scaled_settings(home: Path, postgres_url: str, redis_url: str, redis_prefix: str) -> Settings:
+    """Scaled mode on a test's own database and Redis prefix, with short leases."""
+    return make_settings(
+        home,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        executor="queue",
+        lease_seconds=3,
     )
 
 
@@ -83,15 +95,7 @@ class Workers:
         return process
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes)
 
 
 @pytest.fixture(
@@ -104,16 +108,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
     queue = {}
     if request.param == "queue":
         queue = {
-            "database_url": request.getfixturevalue("postgres_url"),
-            "redis_url": request.getfixturevalue("redis_url"),
-            "redis_prefix": request.getfixturevalue("redis_prefix"),
+            name: request.getfixturevalue(name)
+            for name in ("postgres_url", "redis_url", "redis_prefix")
         }
 
     def make(spec: str) -> Settings:
         home = tmp_path / "home"
         if request.param == "process":
             return make_settings(home)
-        settings = make_settings(home, **queue, executor="queue", lease_seconds=3)
+        settings = scaled_settings(home, **queue)
         workers = Workers(settings, spec, tmp_path)
         started.append(workers)
         workers.start()

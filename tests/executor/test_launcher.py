@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import free_port
+from tests.api.conftest import free_port, wait_ready
 from tests.executor.test_executors import HANG_GUARD_S
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -66,16 +66,8 @@ def test_serve_with_workers_runs_operations_on_them(
     )
     url = f"http://127.0.0.1:{port}"
     try:
+        wait_ready(url, server, tmp_path / "serve.log")
         deadline = time.monotonic() + HANG_GUARD_S
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
         workers = _children(server.pid)
         assert len(workers) == 2
         op = httpx.post(

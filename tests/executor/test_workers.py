@@ -18,8 +18,7 @@ import pytest
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings
 from crewchief.events import EventType
-from tests.conftest import make_settings
-from tests.executor.test_executors import HANG_GUARD_S, Workers, _script
+from tests.executor.test_executors import HANG_GUARD_S, Workers, _script, scaled_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,14 +28,7 @@ def scaled(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
 ) -> Iterator[tuple[Settings, str, Workers]]:
     spec = _script(tmp_path, slow=3)
-    settings = make_settings(
-        tmp_path / "home",
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        executor="queue",
-        lease_seconds=3,
-    )
+    settings = scaled_settings(tmp_path / "home", postgres_url, redis_url, redis_prefix)
     workers = Workers(settings, spec, tmp_path)
     workers.start()
     workers.start()
