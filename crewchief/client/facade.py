@@ -153,7 +153,8 @@ class Crewchief:
         return executor
 
     async def close(self) -> None:
-        """Cancel runs still going (they end ``cancelled``) and release resources."""
+        """Release resources. Runs in this process are cancelled (they end ``cancelled``);
+        in scaled mode (``executor = "queue"``) operations go on on the workers."""
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = None
@@ -237,7 +238,7 @@ class Crewchief:
             "approve_plan": approve_plan,
             "decision": decision,
         }
-        handle = await self._launch(op, payload, options, sub)
+        handle = await self._launch(op, payload, options, sub, created=True)
         self._owners[op] = owner
         return handle
 
@@ -275,10 +276,12 @@ class Crewchief:
         payload: OperationInput | Command | None,
         options: dict[str, Any] | None,
         sub: Subscription | None = None,
+        *,
+        created: bool = False,
     ) -> OperationHandle:
         sub = sub or self.services.bus.subscribe(op)
         try:
-            run = await self._runner.launch(op, payload, options or {})
+            run = await self._runner.launch(op, payload, options or {}, created=created)
         except BaseException:
             sub.close()
             raise
@@ -365,7 +368,12 @@ class Crewchief:
             await asyncio.sleep(self.settings.lease_seconds / 2)
 
     async def cancel(self, operation_id: str) -> OperationResult:
-        """Cancel an operation running in this process (idempotent for ended ones)."""
+        """Cancel an operation, wherever it runs (idempotent for ended ones).
+
+        In this process its run is cancelled at once; in scaled mode its job is aborted and the
+        worker running it stops; an operation run by another embedded process stops when that
+        process next renews its lease (within a third of ``lease_seconds``).
+        """
         if await self._runner.cancel(operation_id):
             return await self.get(operation_id)
         current = await self.get(operation_id)

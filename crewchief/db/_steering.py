@@ -18,7 +18,7 @@ RERUNNABLE = ("completed", "failed", "cancelled")
 
 
 def awaiting_approval(op: str, *, plan_round: int, tasks: list[dict[str, Any]], text: str) -> Any:
-    """The plan waits for a reviewer: status ``awaiting_approval`` and an event."""
+    """The plan waits for a reviewer: status ``awaiting_approval``, an event, the lease given up."""
 
     def work(tx: TxLike) -> list:
         payload = {"round": plan_round, "tasks": tasks, "text": text}
@@ -27,7 +27,8 @@ def awaiting_approval(op: str, *, plan_round: int, tasks: list[dict[str, Any]], 
         # The node runs again when the decision arrives: only its first run waits.
         if event is not None:
             tx.execute(
-                "UPDATE operations SET status = 'awaiting_approval', updated_at = :now"
+                "UPDATE operations SET status = 'awaiting_approval', updated_at = :now,"
+                " lease_holder = NULL, lease_expires_at = NULL"
                 " WHERE id = :op AND status = 'running'",
                 {"op": op, "now": tx.ts(utcnow())},
             )

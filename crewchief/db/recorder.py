@@ -448,6 +448,8 @@ class Recorder:
     ) -> None:
         """End the operation: token totals from the ledger, open tasks closed, terminal event.
 
+        The run lease is given up in the same transaction (nothing runs an ended operation).
+
         Does nothing if the operation already ended (a node recorded the failure
         before the runner saw it).
         """
@@ -478,7 +480,8 @@ class Recorder:
                 )
             tx.execute(
                 "UPDATE operations SET status = :status, answer = :answer, error = :error, completed_at = :now,"
-                " updated_at = :now, input_tokens = :i, output_tokens = :o, reasoning_tokens = :r WHERE id = :op",
+                " updated_at = :now, input_tokens = :i, output_tokens = :o, reasoning_tokens = :r,"
+                " lease_holder = NULL, lease_expires_at = NULL WHERE id = :op",
                 {
                     "op": op,
                     "status": status,

@@ -24,13 +24,19 @@ class Executor(Protocol):
         ...
 
     async def launch(
-        self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
+        self,
+        operation_id: str,
+        payload: OperationInput | Any | None,
+        options: dict[str, Any],
+        *,
+        created: bool = False,
     ) -> asyncio.Future[None]:
         """Start (or continue) a run of the operation; the future resolves when it stops.
 
         ``payload`` is a new run's :class:`~crewchief.state.OperationInput`, a
         LangGraph ``Command`` (a plan decision), or None (go on from the last
         checkpoint). ``options`` are the operation's stored options (per-run models).
+        ``created``: the operation was just created already holding this process's lease.
 
         Raises:
             OperationBusy: another process runs it.

@@ -30,6 +30,7 @@ class InProcessExecutor:
         self._leases = leases
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
+        self._handed_back: set[str] = set()
         if leases is not None:
             leases.on_lost = self._stop_lost
 
@@ -55,9 +56,18 @@ class InProcessExecutor:
             await self._leases.release(operation_id)
 
     async def launch(
-        self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
+        self,
+        operation_id: str,
+        payload: OperationInput | Any | None,
+        options: dict[str, Any],
+        *,
+        created: bool = False,
     ) -> asyncio.Task[None]:
-        await self.claim(operation_id)
+        """Start a run; ``created``: the operation was just created holding this lease."""
+        if created and self._leases is not None:
+            self._leases.adopt(operation_id)
+        else:
+            await self.claim(operation_id)
         task = asyncio.create_task(
             self._execute(operation_id, payload, options), name=f"crewchief-op-{operation_id}"
         )
@@ -85,6 +95,7 @@ class InProcessExecutor:
         if task is None:
             return
         self._lost.add(operation_id)
+        self._handed_back.add(operation_id)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(task)
@@ -132,6 +143,13 @@ class InProcessExecutor:
         finally:
             services.release(op)
             self._runs.pop(op, None)
+            handed_back = op in self._handed_back
             self._lost.discard(op)
+            self._handed_back.discard(op)
             if self._leases is not None:
-                await self._leases.release(op)
+                if handed_back:
+                    await self._leases.release(op)  # for another process to take at once
+                else:
+                    # Every other way a run stops wrote its end (or its wait for a plan
+                    # decision), and that write gave the lease up; a lost one is not ours.
+                    self._leases.forget(op)

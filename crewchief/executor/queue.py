@@ -62,7 +62,12 @@ class QueueExecutor:
         return None
 
     async def launch(
-        self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
+        self,
+        operation_id: str,
+        payload: OperationInput | Any | None,
+        options: dict[str, Any],
+        *,
+        created: bool = False,
     ) -> asyncio.Task[None]:
         await self._app.configure_task(
             jobs.TASK, queue=jobs.QUEUE, lock=f"op:{operation_id}"

@@ -98,8 +98,16 @@ class LeaseKeeper:
             )
         self._held.add(operation_id)
 
+    def adopt(self, operation_id: str) -> None:
+        """Count a lease taken in another write as held (the operation was created with it)."""
+        self._held.add(operation_id)
+
+    def forget(self, operation_id: str) -> None:
+        """Stop renewing a lease the run's last write gave up (its end, or a plan review wait)."""
+        self._held.discard(operation_id)
+
     async def release(self, operation_id: str) -> None:
-        """Give the lease up: the run here stopped."""
+        """Give the lease up: the run here stopped without ending (handed back)."""
         if operation_id in self._held:
             self._held.discard(operation_id)
             await leases.release(self.store, operation_id, self.holder)
