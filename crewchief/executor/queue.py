@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # An operation in one of these statuses stopped running (for now: a plan waits for a decision).
 _STOPPED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
+# How long a claim waits for a job whose run has recorded its stop to finish.
+_SETTLE_S = 5.0
 _STOP_EVENTS = (
     "operation.completed",
     "operation.failed",
@@ -47,11 +49,20 @@ class QueueExecutor:
         self._waiting: dict[str, asyncio.Task[None]] = {}
 
     async def claim(self, operation_id: str) -> None:
-        """Refuse when a live process or a queued job already runs the operation."""
-        if await jobs.active_jobs(self._app, operation_id):
-            raise OperationBusy(f"operation {operation_id} is queued or running on a worker")
+        """Refuse when a live process or a queued job already runs the operation.
+
+        A job whose run already recorded where it stopped (its end, or a wait for a plan
+        decision) is about to finish: that is waited for (a few seconds at most), not refused.
+        """
         store = self._services.store
         assert store is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _SETTLE_S
+        while await jobs.active_jobs(self._app, operation_id):
+            head = await repository.operation_head(store, operation_id)
+            if head is None or head[1] not in _STOPPED or loop.time() > deadline:
+                raise OperationBusy(f"operation {operation_id} is queued or running on a worker")
+            await asyncio.sleep(0.05)
         held = await leases.holder_of(store, operation_id)
         if held is not None and not dead_here(held.holder):
             raise OperationBusy(

@@ -130,13 +130,16 @@ class Worker:
         from procrastinate.job_context import AbortReason
 
         assert self._executor is not None and self._services is not None
-        payload = await self._payload(operation_id, run, retried=context.job.attempts > 0)
+        payload = await self._payload(operation_id, run)
         if payload is _NOTHING:
             return
         try:
-            task = await self._executor.launch(operation_id, payload, options)
+            await self._executor.claim(operation_id)
         except OperationBusy as exc:
-            raise jobs.LeaseBusy(str(exc)) from None
+            raise jobs.LeaseBusy(str(exc)) from None  # tried again shortly, nothing recorded
+        if context.job.attempts > 0:  # its worker died or stopped: this run takes it over
+            await self._services.recorder.operation_resumed(operation_id)
+        task = await self._executor.launch(operation_id, payload, options)
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -146,11 +149,10 @@ class Worker:
             await self._executor.cancel(operation_id)  # the operation ends cancelled
             raise
 
-    async def _payload(self, operation_id: str, run: dict[str, Any], *, retried: bool) -> Any:
+    async def _payload(self, operation_id: str, run: dict[str, Any]) -> Any:
         """What to invoke the graph with, from the job and the operation's checkpoint.
 
-        A job that runs again (its worker died or stopped) continues from the checkpoint,
-        and the operation gets an ``operation.resumed`` event.
+        A job that runs again (its worker died or stopped) continues from the checkpoint.
         """
         services = self._services
         assert services is not None and services.store is not None
@@ -160,8 +162,6 @@ class Worker:
         if head is None or head[1] in TERMINAL_STATUSES:
             return _NOTHING  # it ended meanwhile (cancelled, or a duplicate job)
         snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
-        if retried:
-            await services.recorder.operation_resumed(operation_id)
         kind = run.get("kind")
         if kind == "input":
             return None if snapshot.values else run["value"]
