@@ -15,8 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from crewchief.db._sql import route_fields
-from crewchief.db.recorder import END_EVENTS, FinishedTask, delta_event
+from crewchief.db._sql import round_key, route_fields
+from crewchief.db.recorder import END_EVENTS, FinishedTask, delta_event, usage_payload
 from crewchief.errors import OperationStateError
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.types import CallInfo, CallRecord, Usage
@@ -44,10 +44,6 @@ class _Operation:
     usage: Usage = field(default_factory=Usage)
     runs: int = 0  # how many times it was started again (resumed, or a task re-run)
     resumes: int = 0
-
-
-def _round_key(key: str, plan_round: int) -> str:
-    return key if plan_round <= 1 else f"{key}:r{plan_round}"
 
 
 class MemoryRecorder:
@@ -135,7 +131,7 @@ class MemoryRecorder:
 
     async def plan_invalid(self, op: str, attempt: int, error: str, *, plan_round: int = 1) -> None:
         payload = {"attempt": attempt, "error": error, "round": plan_round}
-        key = _round_key(f"plan.invalid:{attempt}", plan_round)
+        key = round_key(f"plan.invalid:{attempt}", plan_round)
         self._append(op, EventType.PLAN_INVALID, payload, key)
 
     async def plan_generated(
@@ -145,23 +141,23 @@ class MemoryRecorder:
         payload = {
             "text": text,
             "tasks": tasks,
-            "usage": {"input": usage.input, "output": usage.output, "reasoning": usage.reasoning},
+            "usage": usage_payload(usage),
             "round": plan_round,
         }
         if not self._append(
-            op, EventType.PLAN_GENERATED, payload, _round_key("plan.generated", plan_round)
+            op, EventType.PLAN_GENERATED, payload, round_key("plan.generated", plan_round)
         ):
             return
         # A later round replaces the tasks of the previous one, which never ran.
         state.tasks = {t["id"]: _Task(dict(t)) for t in tasks}
         for t in tasks:
-            key = _round_key(f"task.created:{t['id']}", plan_round)
+            key = round_key(f"task.created:{t['id']}", plan_round)
             self._append(op, EventType.TASK_CREATED, dict(t, sequence=t["id"]), key)
 
     async def plan_tool_called(
         self, op: str, step: int, call: dict[str, Any], *, plan_round: int = 1
     ) -> None:
-        key = _round_key(f"plan.tool_called:{step}", plan_round)
+        key = round_key(f"plan.tool_called:{step}", plan_round)
         self._append(op, EventType.PLAN_TOOL_CALLED, {"step": step, **call}, key)
 
     # -- tasks -----------------------------------------------------------------------------
@@ -188,7 +184,7 @@ class MemoryRecorder:
             "sequence": seq,
             "result": result,
             "model": model,
-            "usage": {"input": usage.input, "output": usage.output, "reasoning": usage.reasoning},
+            "usage": usage_payload(usage),
         }
         self._append(op, EventType.TASK_COMPLETED, payload, key)
 
@@ -213,7 +209,7 @@ class MemoryRecorder:
         self, op: str, *, plan_round: int, tasks: list[dict[str, Any]], text: str
     ) -> None:
         payload = {"round": plan_round, "tasks": tasks, "text": text}
-        key = _round_key("plan.awaiting_approval", plan_round)
+        key = round_key("plan.awaiting_approval", plan_round)
         state = self._op(op)
         if self._append(op, EventType.PLAN_AWAITING_APPROVAL, payload, key) and (
             state.status == "running"
@@ -235,7 +231,7 @@ class MemoryRecorder:
             payload["feedback"] = feedback
         if tasks is not None:
             payload["tasks"] = tasks
-        key = _round_key("plan.reviewed", plan_round)
+        key = round_key("plan.reviewed", plan_round)
         if not self._append(op, EventType.PLAN_REVIEWED, payload, key):
             return False
         state = self._op(op)
@@ -295,12 +291,11 @@ class MemoryRecorder:
             for task in state.tasks.values():
                 if task.status in ("pending", "in_progress"):
                     task.status, task.error = closed, f"operation {status}"
-        u = state.usage
         payload = {
             "status": status,
             "answer": answer,
             "error": error,
-            "usage": {"input": u.input, "output": u.output, "reasoning": u.reasoning},
+            "usage": usage_payload(state.usage),
         }
         self._append(op, END_EVENTS[status], payload, f"operation.end:{state.runs}")
         self._ended[op] = None

@@ -62,7 +62,8 @@ def delta_event(info: CallInfo, text: str) -> Event:
     return Event(info.operation_id or "", EventType.MODEL_DELTA, payload)
 
 
-def _usage(u: Usage) -> dict[str, int]:
+def usage_payload(u: Usage) -> dict[str, int]:
+    """Tokens as events carry them."""
     return {"input": u.input, "output": u.output, "reasoning": u.reasoning}
 
 
@@ -258,7 +259,7 @@ class Recorder:
             plan_payload = {
                 "text": text,
                 "tasks": tasks,
-                "usage": _usage(usage),
+                "usage": usage_payload(usage),
                 "round": plan_round,
             }
             key = round_key("plan.generated", plan_round)
@@ -318,7 +319,12 @@ class Recorder:
                     "now": tx.ts(now),
                 },
             )
-            payload = {"sequence": seq, "result": result, "model": model, "usage": _usage(usage)}
+            payload = {
+                "sequence": seq,
+                "result": result,
+                "model": model,
+                "usage": usage_payload(usage),
+            }
             key = task_key(tx, "task.completed", op, seq)
             return [tx.append(op, EventType.TASK_COMPLETED, payload, key, now)]
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
+from crewchief._aio import cancel_all
 from crewchief.graphs.operation import invoke_operation
 from crewchief.runtime.deps import RunContext
 from crewchief.runtime.leases import LeaseKeeper
@@ -106,11 +107,7 @@ class InProcessExecutor:
             await asyncio.wait({task})
 
     async def close(self) -> None:
-        runs = list(self._runs.values())
-        for task in runs:
-            task.cancel()
-        if runs:
-            await asyncio.gather(*runs, return_exceptions=True)
+        await cancel_all(list(self._runs.values()))
 
     def _stop_lost(self, operation_id: str) -> None:
         """Another process runs it now, or it was cancelled elsewhere: stop, record nothing."""

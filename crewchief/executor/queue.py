@@ -14,8 +14,10 @@ import contextlib
 import logging
 from typing import Any
 
+from crewchief._aio import cancel_all
 from crewchief.db import leases, repository
 from crewchief.errors import OperationBusy
+from crewchief.events import Notice
 from crewchief.executor import jobs
 from crewchief.runtime.leases import dead_here
 from crewchief.runtime.services import Services
@@ -113,10 +115,7 @@ class QueueExecutor:
 
     async def close(self) -> None:
         """Stop following; the runs go on on the workers."""
-        waiters = list(self._waiting.values())
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
+        await cancel_all(list(self._waiting.values()))
 
     async def _until_stopped(self, operation_id: str) -> None:
         """Return when the operation's stored status says its run stopped."""
@@ -132,9 +131,8 @@ class QueueExecutor:
                     async with asyncio.timeout(1.0):
                         while True:
                             item = await sub.queue.get()
-                            if getattr(item, "type", None) in _STOP_EVENTS or not hasattr(
-                                item, "type"
-                            ):
+                            # A stop event, or a notice of events stored elsewhere: look again.
+                            if isinstance(item, Notice) or item.type in _STOP_EVENTS:
                                 break
         finally:
             sub.close()
