@@ -170,6 +170,11 @@ class ApiSettings(BaseModel):
         description="Model specs a request's `models` may bind, besides those already configured "
         "for an alias. Env: CREWCHIEF_API_ALLOWED_MODELS (comma-separated).",
     )
+    metrics: bool = Field(
+        True,
+        description="Serve Prometheus metrics at /metrics (no API key: expose the port to your "
+        "monitoring network only, or turn this off). Env: CREWCHIEF_API_METRICS.",
+    )
 
 
 def _default_home() -> Path:
@@ -232,6 +237,12 @@ class Settings(BaseModel):
         description="How long a process's claim on an operation it runs (its lease) holds without "
         "renewal; renewed every third of it. When a process dies, another takes its operations "
         "over within about 1.5 times this. Env: CREWCHIEF_LEASE_SECONDS.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How `crewchief serve` and `crewchief worker` write log lines: 'text' for "
+        "people, 'json' for log pipelines (one object per line, with request_id, operation_id, "
+        "task_id and worker). Env: CREWCHIEF_LOG_FORMAT.",
     )
     models: dict[str, AliasConfig] = Field(
         default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
@@ -371,6 +382,7 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_EVENTS_POLL": "events_poll_seconds",
     "CREWCHIEF_LEASE_SECONDS": "lease_seconds",
     "CREWCHIEF_EXECUTOR": "executor",
+    "CREWCHIEF_LOG_FORMAT": "log_format",
     "CREWCHIEF_CHECKPOINT_URL": "checkpoint_url",
     "CREWCHIEF_SIMPLICITY_THRESHOLD": "simplicity_threshold",
     "CREWCHIEF_SIMPLICITY_DEEP_BELOW": "simplicity_deep_below",
@@ -399,6 +411,7 @@ _API_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_API_RATE_LIMIT": "rate_limit_per_minute",
     "CREWCHIEF_API_AUTH_FAILURES": "auth_failures_per_minute",
     "CREWCHIEF_API_MAX_BODY": "max_body_bytes",
+    "CREWCHIEF_API_METRICS": "metrics",
 }
 
 

@@ -136,3 +136,27 @@ def redis_url() -> Iterator[str]:
 def redis_prefix() -> str:
     """A Redis namespace no other test run shares."""
     return f"crewchief-test-{uuid.uuid4().hex[:12]}"
+
+
+def metric_samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """``{(sample name, labels): value}`` of a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric_total(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float:
+    """The sum of the samples called ``name`` whose labels include ``labels``."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+def local_metrics() -> dict[tuple[str, frozenset], float]:
+    """This process's metrics, as ``/metrics`` would show them."""
+    from crewchief import metrics
+
+    return metric_samples(metrics.exposition().decode())

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from crewchief.api import docs, errors
+from crewchief.api import docs, errors, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
@@ -94,12 +94,15 @@ def create_app(
     errors.install(app)
     _document_optional_parameters_plainly(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(observe.Observe)
     if not auth:
         # Outermost: a request to a foreign host name is refused before anything else.
         app.add_middleware(LoopbackHostOnly)
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(events.router)
+    if settings.api.metrics:
+        app.include_router(observe.router)
     docs.install(app)
     return app
 

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from crewchief import metrics
 from crewchief.events import TERMINAL_EVENTS, Event, Notice, Subscription
 
 RETRY_MS = 2000
@@ -79,6 +80,8 @@ async def event_stream(
     events are read, and closed when the stream ends or the client goes away.
     """
     sub = source.subscribe(operation_id)
+    clients = metrics.get().sse_clients
+    clients.inc()
     try:
         last = after
         stored = await source.stored_events(operation_id, after=after)
@@ -98,6 +101,7 @@ async def event_stream(
         async for chunk in _live(follower, queue, pending, heartbeat):
             yield chunk
     finally:
+        clients.dec()
         sub.close()
 
 

@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 EXIT_OK, EXIT_FAILED = 0, 1
-# A worker whose heartbeat is older than this counts as gone (the queue's own limit).
-_ALIVE_S = 8
 
 
 @dataclass
@@ -144,22 +142,7 @@ async def _queue(settings: Any) -> list[Check]:
                     await conn.execute("SELECT name FROM crewchief_queue_migrations")
                 ).fetchall()
             }
-            depth = dict(
-                await (
-                    await conn.execute(
-                        "SELECT status, count(*) FROM procrastinate_jobs WHERE queue_name = %s"
-                        " AND status IN ('todo', 'doing') GROUP BY status",
-                        (jobs.QUEUE,),
-                    )
-                ).fetchall()
-            )
-            alive = await (
-                await conn.execute(
-                    "SELECT count(*) FROM procrastinate_workers"
-                    " WHERE last_heartbeat > now() - make_interval(secs => %s)",
-                    (_ALIVE_S,),
-                )
-            ).fetchone()
+            depth, _, alive = await jobs.queue_stats(conn)
     except Exception as exc:  # noqa: BLE001 - reported
         return [Check("queue", False, f"cannot inspect the job queue: {exc}", None)]
     missing = sorted(files - done)
@@ -172,8 +155,8 @@ async def _queue(settings: Any) -> list[Check]:
     )
     workers = Check(
         "workers",
-        alive[0] > 0,
-        f"{alive[0]} alive (heartbeat in the last {_ALIVE_S} s)",
-        None if alive[0] else "start crewchief worker (operations wait in the queue meanwhile)",
+        alive > 0,
+        f"{alive} alive (heartbeat in the last {jobs.WORKER_ALIVE_S:g} s)",
+        None if alive else "start crewchief worker (operations wait in the queue meanwhile)",
     )
     return [queue, workers]

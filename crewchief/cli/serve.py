@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
@@ -103,12 +104,19 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.workers:
         settings = settings.model_copy(update={"executor": "queue"})
+    from crewchief import logs
+
+    logs.configure(args.log_level, settings.log_format)
     roots = ", ".join(str(r) for r in api.workspace_roots) or "none (set --workspace-root)"
-    print(
-        f"crewchief API on http://{api.host}:{api.port} · docs /docs · workspaces: {roots}"
-        + (f" · {args.workers} workers" if args.workers else ""),
-        file=sys.stderr,
+    banner = f"crewchief API on http://{api.host}:{api.port} · docs /docs · workspaces: {roots}" + (
+        f" · {args.workers} workers" if args.workers else ""
     )
+    if settings.log_format == "json":
+        logging.getLogger("crewchief.serve").info(banner)
+    else:
+        print(banner, file=sys.stderr)
+    if args.workers:
+        _share_metrics(settings)
     workers = _start_workers(args) if args.workers else []
     try:
         app = create_app(settings, auth=not args.no_auth)
@@ -119,10 +127,32 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=args.access_log,
             timeout_graceful_shutdown=10,
+            # JSON: uvicorn's lines go through the same handler as everyone's.
+            **({"log_config": None} if settings.log_format == "json" else {}),
         )
     finally:
         _stop_workers(workers)
     return EXIT_OK
+
+
+def _share_metrics(settings: Any) -> None:
+    """The server and its workers write their metrics to one directory; the server's
+    ``/metrics`` adds them up (prometheus-client's multiprocess mode).
+
+    An existing ``PROMETHEUS_MULTIPROC_DIR`` is used as it is; otherwise a directory of
+    this server's own under the home, emptied first (old files would count twice).
+    """
+    import os
+    import shutil
+
+    from crewchief import metrics
+
+    if metrics.multiprocess():
+        return
+    where = settings.home / "metrics" / f"serve-{settings.api.port}"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    os.environ[metrics.MULTIPROC_ENV] = str(where)
 
 
 def _start_workers(args: argparse.Namespace) -> list[Any]:
@@ -162,18 +192,24 @@ def _stop_with_parent() -> None:
 
 
 def _stop_workers(workers: list[Any]) -> None:
-    """SIGTERM (they hand their operations back), then wait; kill what does not stop."""
+    """SIGTERM (they let running steps finish and hand the rest back), then wait; kill what
+    does not stop in the time a worker gives itself."""
     import subprocess
+
+    from crewchief.executor.worker import DRAIN_S, STOP_DEADLINE_S
 
     for worker in workers:
         if worker.poll() is None:
             worker.terminate()
+    from crewchief import metrics
+
     for worker in workers:
         try:
-            worker.wait(timeout=15)
+            worker.wait(timeout=DRAIN_S + STOP_DEADLINE_S)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+        metrics.process_dead(worker.pid)
 
 
 def keys(settings: Any, args: argparse.Namespace) -> int:

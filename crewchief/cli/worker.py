@@ -20,20 +20,45 @@ def add_parser(sub: Any) -> None:
     )
     worker.add_argument("--name", help="this worker's name in the queue (default: host:pid:token)")
     worker.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="on SIGTERM, how long running operations may take to finish their current step"
+        " before they go back on the queue (20)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve this worker's Prometheus metrics on PORT (when each process is scraped on"
+        " its own; not needed under `crewchief serve --workers`)",
+    )
+    worker.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
 
 
 def run(settings: Any, args: argparse.Namespace) -> int:
     """Run a worker until SIGTERM or SIGINT; its running operations go back on the queue."""
+    from crewchief import logs, metrics
     from crewchief.errors import CrewchiefError
     from crewchief.executor.worker import Worker
 
     if args.concurrency < 1:
         raise CrewchiefError("--concurrency: expected 1 or more")
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if args.drain_seconds is not None and not 0 <= args.drain_seconds <= 3600:
+        raise CrewchiefError("--drain-seconds: expected 0 to 3600")
+    if args.metrics_port is not None and not 1 <= args.metrics_port <= 65535:
+        raise CrewchiefError("--metrics-port: expected a port number, 1 to 65535")
+    logs.configure(args.log_level, settings.log_format)
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    asyncio.run(Worker(settings, concurrency=args.concurrency, name=args.name).run())
+    if args.metrics_port is not None:
+        metrics.serve_http(args.metrics_port)
+    options: dict[str, Any] = {}
+    if args.drain_seconds is not None:
+        options["drain_seconds"] = args.drain_seconds
+    worker = Worker(settings, concurrency=args.concurrency, name=args.name, **options)
+    asyncio.run(worker.run())
     return EXIT_OK

@@ -21,6 +21,7 @@ from typing import Any
 
 from langgraph.types import Command
 
+from crewchief import metrics
 from crewchief._aio import cancel_and_wait
 from crewchief.client.handle import OperationHandle
 from crewchief.client.validate import (
@@ -41,6 +42,7 @@ from crewchief.executor.inprocess import InProcessExecutor
 from crewchief.executor.queue import QueueExecutor
 from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
+from crewchief.metrics import ClusterStats
 from crewchief.models.registry import ModelOverride
 from crewchief.results import OperationResult, OperationSummary
 from crewchief.runtime.leases import LeaseKeeper
@@ -326,6 +328,9 @@ class Crewchief:
             OperationStateError: the operation already ended, is running here,
                 or has no checkpoint to resume from.
         """
+        return await self._resume(operation_id, "manual")
+
+    async def _resume(self, operation_id: str, reason: str) -> OperationHandle:
         current = await self.get(operation_id)
         if current.finished:
             raise OperationStateError(f"operation {operation_id} already ended ({current.status})")
@@ -349,6 +354,7 @@ class Crewchief:
             )
         async with self._claimed(operation_id):
             await self.services.recorder.operation_resumed(operation_id)
+            metrics.get().takeovers.labels(reason).inc()
             return await self._launch(operation_id, payload, current.options)
 
     async def _take_over_orphans(self) -> None:
@@ -359,7 +365,7 @@ class Crewchief:
             try:
                 for op in await keeper.orphans():
                     try:
-                        await self.resume(op)
+                        await self._resume(op, "crash")
                         log.warning("took over operation %s: its process stopped renewing it", op)
                     except (OperationBusy, OperationStateError):
                         pass  # another process was quicker, or it ended meanwhile
@@ -575,6 +581,16 @@ class Crewchief:
     async def ping(self) -> None:
         """Raise if the app database cannot be reached."""
         await self._store().read(lambda tx: tx.one("SELECT 1"))
+
+    async def cluster_stats(self) -> ClusterStats:
+        """What the database says about the deployment: open operations, and in scaled mode
+        the queue and the workers (the cluster-wide gauges of ``/metrics``)."""
+        ops = await repository.open_operation_counts(self._store())
+        runner = self._runner
+        if isinstance(runner, QueueExecutor):
+            depth, oldest, alive = await runner.queue_stats()
+            return ClusterStats(ops, depth, oldest, alive)
+        return ClusterStats(ops)
 
     def _store(self) -> Any:
         store = self.services.store

@@ -142,3 +142,14 @@ async def holder_of(store: Writer, op: str) -> LeaseHeld | None:
         return LeaseHeld(row[0], tx.parse_ts(row[1])) if row else None
 
     return await store.read(work)
+
+
+async def last_holder(store: Writer, op: str) -> str | None:
+    """Who holds or last held the operation's lease, expired or not (None once it was given
+    up: a run that ended, or handed it back)."""
+
+    def work(tx: Tx) -> str | None:
+        row = tx.one("SELECT lease_holder FROM operations WHERE id = :op", {"op": op})
+        return row[0] if row else None
+
+    return await store.read(work)

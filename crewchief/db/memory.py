@@ -11,10 +11,12 @@ nothing).
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from crewchief import metrics
 from crewchief.db._sql import round_key, route_fields
 from crewchief.db.recorder import END_EVENTS, FinishedTask, delta_event, usage_payload
 from crewchief.errors import OperationStateError
@@ -44,6 +46,8 @@ class _Operation:
     usage: Usage = field(default_factory=Usage)
     runs: int = 0  # how many times it was started again (resumed, or a task re-run)
     resumes: int = 0
+    route: str | None = None
+    created: float = field(default_factory=time.monotonic)
 
 
 class MemoryRecorder:
@@ -88,6 +92,9 @@ class MemoryRecorder:
 
     async def model_call(self, record: CallRecord) -> None:
         """Add a call's tokens to its operation's totals (reported when it ends)."""
+        metrics.model_call(
+            record.alias, record.model, record.usage, record.duration_ms, record.error
+        )
         op = record.info.operation_id
         if op is not None and op in self._ops:
             self._ops[op].usage = self._ops[op].usage + record.usage
@@ -109,6 +116,7 @@ class MemoryRecorder:
     ) -> None:
         payload = {"request": request, "workspace": workspace, "forced_route": route}
         self._append(operation_id, EventType.OPERATION_STARTED, payload, "operation.started")
+        self._op(operation_id).route = route
         if decision is not None:
             await self.route_decided(operation_id, decision)
 
@@ -124,6 +132,7 @@ class MemoryRecorder:
     async def route_decided(self, op: str, decision: RouteDecision | Any) -> None:
         fields = route_fields(decision)
         self._append(op, EventType.ROUTE_DECIDED, dict(fields), "route.decided")
+        self._op(op).route = fields.get("route")
 
     async def fast_path_failed(self, op: str, error: str) -> None:
         payload = {"error": error, "fallback": "plan"}
@@ -171,6 +180,7 @@ class MemoryRecorder:
             task.status, task.error = "in_progress", None
         payload = {"sequence": seq, "version": version, "active_form": active_form}
         self._append(op, EventType.TASK_STARTED, payload, self._task_key(op, "task.started", seq))
+        metrics.task_started(op, seq)
         return None
 
     async def task_completed(
@@ -187,6 +197,7 @@ class MemoryRecorder:
             "usage": usage_payload(usage),
         }
         self._append(op, EventType.TASK_COMPLETED, payload, key)
+        metrics.task_ended(op, seq, "completed")
 
     async def task_failed(self, op: str, seq: int, error: str, *, model: str | None = None) -> None:
         key = self._task_key(op, "task.failed", seq)
@@ -194,6 +205,7 @@ class MemoryRecorder:
         if task is not None:
             task.status, task.error = "failed", error
         self._append(op, EventType.TASK_FAILED, {"sequence": seq, "error": error}, key)
+        metrics.task_ended(op, seq, "failed")
 
     async def tool_called(self, op: str, seq: int, step: int, call: dict[str, Any]) -> None:
         key = f"{self._task_key(op, 'task.tool_called', seq)}:{step}"
@@ -298,6 +310,8 @@ class MemoryRecorder:
             "usage": usage_payload(state.usage),
         }
         self._append(op, END_EVENTS[status], payload, f"operation.end:{state.runs}")
+        metrics.forget(op)
+        metrics.operation_finished(state.route, status, time.monotonic() - state.created)
         self._ended[op] = None
         self._ended.move_to_end(op)
         while len(self._ended) > self._keep_ended:

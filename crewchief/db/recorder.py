@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from crewchief import metrics
 from crewchief.db import _steering
 from crewchief.db._sql import (
     CURRENT_TASK,
@@ -111,6 +112,9 @@ class Recorder:
 
     async def model_call(self, record: CallRecord) -> None:
         """Add one attempt to the usage ledger (written with the operation's next write)."""
+        metrics.model_call(
+            record.alias, record.model, record.usage, record.duration_ms, record.error
+        )
         op = record.info.operation_id
         if op is None:
             await self.writer.run(lambda tx: insert_call(tx, record))
@@ -296,7 +300,10 @@ class Recorder:
             key = task_key(tx, "task.started", op, seq)
             return [tx.append(op, EventType.TASK_STARTED, payload, key, now)], None
 
-        return await self._write(op, work)
+        finished = await self._write(op, work)
+        if finished is None:
+            metrics.task_started(op, seq)
+        return finished
 
     async def task_completed(
         self, op: str, seq: int, *, result: str, model: str | None, usage: Usage
@@ -329,6 +336,7 @@ class Recorder:
             return [tx.append(op, EventType.TASK_COMPLETED, payload, key, now)]
 
         await self._write(op, work)
+        metrics.task_ended(op, seq, "completed")
 
     async def tool_called(self, op: str, seq: int, step: int, call: dict[str, Any]) -> None:
         """Record one tool call of a task: ``{tool, args, ok, output, repairs, refused}``."""
@@ -388,6 +396,7 @@ class Recorder:
             return [tx.append(op, EventType.TASK_FAILED, payload, key, now)]
 
         await self._write(op, work)
+        metrics.task_ended(op, seq, "failed")
 
     # -- steering ------------------------------------------------------------------------
 
@@ -461,11 +470,18 @@ class Recorder:
         """
         type_ = END_EVENTS[status]
 
+        ended: list[tuple[str | None, float | None]] = []
+
         def work(tx: TxLike) -> list:
-            row = tx.one("SELECT status FROM operations WHERE id = :op", {"op": op})
+            row = tx.one(
+                "SELECT status, route, created_at FROM operations WHERE id = :op", {"op": op}
+            )
             if row is not None and row[0] in TERMINAL_STATUSES:
                 return []
             now = utcnow()
+            if row is not None:
+                created = tx.parse_ts(row[2])
+                ended.append((row[1], (now - created).total_seconds() if created else None))
             totals = tx.one(
                 "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
                 " COALESCE(SUM(reasoning_tokens), 0) FROM model_calls WHERE operation_id = :op",
@@ -510,3 +526,6 @@ class Recorder:
 
         await self._write(op, work)
         self.writer.forget(op)
+        metrics.forget(op)
+        for route, seconds in ended:
+            metrics.operation_finished(route, status, seconds)

@@ -263,3 +263,16 @@ async def event_heads(store: Writer, operation_ids: list[str]) -> dict[str, int]
         return heads
 
     return await store.read(work)
+
+
+async def open_operation_counts(store: Writer) -> dict[tuple[str, str], int]:
+    """``{(status, route): count}`` of the operations that have not ended."""
+
+    def work(tx: Tx) -> dict[tuple[str, str], int]:
+        rows = tx.execute(
+            "SELECT status, route, COUNT(*) FROM operations"
+            " WHERE status IN ('pending', 'running', 'awaiting_approval') GROUP BY status, route"
+        ).fetchall()
+        return {(status, route or "none"): n for status, route, n in rows}
+
+    return await store.read(work)

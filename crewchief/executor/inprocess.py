@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
+from crewchief import logs, metrics
 from crewchief._aio import cancel_all
-from crewchief.graphs.operation import invoke_operation
+from crewchief.graphs.operation import StepBoundary, StepGate, invoke_operation
 from crewchief.runtime.deps import RunContext
 from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
@@ -25,11 +27,20 @@ class InProcessExecutor:
     takes it over (see :mod:`crewchief.db.leases`).
     """
 
-    def __init__(self, services: Services, graph: Any, leases: LeaseKeeper | None = None):
+    def __init__(
+        self,
+        services: Services,
+        graph: Any,
+        leases: LeaseKeeper | None = None,
+        *,
+        gated: bool = False,
+    ):
         self._services = services
         self._graph = graph
         self._leases = leases
-        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._gated = gated  # runs can be stopped at a step boundary (hand_back's drain)
+        self._gates: dict[str, StepGate] = {}
+        self._runs: dict[str, asyncio.Task[str]] = {}
         self._lost: set[str] = set()
         self._handed_back: set[str] = set()
         if leases is not None:
@@ -63,8 +74,11 @@ class InProcessExecutor:
         options: dict[str, Any],
         *,
         created: bool = False,
-    ) -> asyncio.Task[None]:
-        """Start a run; ``created``: the operation was just created holding this lease."""
+    ) -> asyncio.Task[str]:
+        """Start a run; ``created``: the operation was just created holding this lease.
+
+        The task's result says how the run stopped (see :meth:`_execute`).
+        """
         if created and self._leases is not None:
             self._leases.adopt(operation_id)
         else:
@@ -87,19 +101,30 @@ class InProcessExecutor:
             await asyncio.shield(task)
         return True
 
-    async def hand_back(self, operation_id: str) -> None:
+    async def hand_back(self, operation_id: str, *, drain: float = 0.0) -> bool:
         """Stop the run here without ending the operation, and give its lease up.
 
         Another process continues it from its last checkpoint (a worker stopping).
+        With ``drain`` (seconds; runs launched by a ``gated`` executor) the run first
+        finishes the tasks of the step it is in, so nothing it did is done again; one
+        still busy after ``drain`` is stopped where it is. Returns False when the run
+        ended (or began waiting for a plan decision) meanwhile: nothing to hand back.
         """
         task = self._runs.get(operation_id)
         if task is None:
-            return
+            return False
         self._lost.add(operation_id)
         self._handed_back.add(operation_id)
-        task.cancel()
+        gate = self._gates.get(operation_id)
+        if drain > 0 and gate is not None:
+            gate.close()
+            if not gate.idle:
+                await asyncio.wait({task}, timeout=drain)
+        if not task.done():
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(task)
+        return task.cancelled() or task.result() in ("handed_back", "lost")
 
     async def settle(self, operation_id: str) -> None:
         task = self._runs.get(operation_id)
@@ -118,7 +143,16 @@ class InProcessExecutor:
 
     async def _execute(
         self, op: str, payload: OperationInput | Any | None, options: dict[str, Any]
-    ) -> None:
+    ) -> str:
+        """Run the operation; how it stopped: ``stopped`` (it ended, or waits for a plan
+        decision), ``cancelled``, ``failed``, ``handed_back`` or ``lost`` (another
+        process runs it now)."""
+        logs.operation_id.set(op)  # this task's own context
+        m = metrics.get()
+        m.runs_active.inc()
+        started = time.perf_counter()
+        outcome = "stopped"
+        gate = self._gates[op] = StepGate() if self._gated else None
         services = self._services
         models = options.get("models") or {}
         context = RunContext.open(
@@ -129,24 +163,38 @@ class InProcessExecutor:
             "recursion_limit": 20 + 3 * services.settings.max_plan_tasks,
         }
         try:
-            await invoke_operation(self._graph, payload, config, context)
+            await invoke_operation(self._graph, payload, config, context, gate)
+        except StepBoundary:
+            outcome = "handed_back"
+            log.info("operation %s: stopped after its current step, for another worker", op)
         except asyncio.CancelledError:
-            if op in self._lost:
+            if op in self._handed_back:
+                outcome = "handed_back"
+                log.info("operation %s: stopped mid-step, for another worker", op)
+            elif op in self._lost:
+                outcome = "lost"
                 log.info("operation %s: stopped here, its lease is elsewhere", op)
             else:
+                outcome = "cancelled"
                 await services.recorder.finish(op, "cancelled", error="cancelled")
         except Exception as exc:  # noqa: BLE001 - recorded on the operation
+            outcome = "failed"
+            log.warning("operation %s failed: %s", op, exc)
             await services.recorder.finish(op, "failed", error=str(exc) or type(exc).__name__)
         finally:
+            m.runs_active.dec()
+            m.run_duration.labels(outcome).observe(time.perf_counter() - started)
+            metrics.forget(op)
+            self._gates.pop(op, None)
             services.release(op)
             self._runs.pop(op, None)
-            handed_back = op in self._handed_back
             self._lost.discard(op)
             self._handed_back.discard(op)
             if self._leases is not None:
-                if handed_back:
+                if outcome == "handed_back":
                     await self._leases.release(op)  # for another process to take at once
                 else:
                     # Every other way a run stops wrote its end (or its wait for a plan
                     # decision), and that write gave the lease up; a lost one is not ours.
                     self._leases.forget(op)
+        return outcome

@@ -145,3 +145,37 @@ async def active_jobs(app: procrastinate.App, operation_id: str) -> list[tuple[i
         lock=f"op:{operation_id}",
     )
     return [(row["id"], row["status"]) for row in rows]
+
+
+WORKER_ALIVE_S = 8.0  # a worker that beat this recently counts as alive (the stalled-job limit)
+
+
+async def queue_stats(conn: Any) -> tuple[dict[str, int], float, int]:
+    """``({status: jobs}, oldest wait in seconds, workers alive)`` of the operations queue,
+    read on an open psycopg connection."""
+    depth = dict(
+        await (
+            await conn.execute(
+                "SELECT status, count(*) FROM procrastinate_jobs WHERE queue_name = %s"
+                " AND status IN ('todo', 'doing') GROUP BY status",
+                (QUEUE,),
+            )
+        ).fetchall()
+    )
+    oldest = await (
+        await conn.execute(
+            "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(e.at)), 0) FROM procrastinate_jobs j"
+            " JOIN LATERAL (SELECT max(at) AS at FROM procrastinate_events"
+            "  WHERE job_id = j.id) e ON true"
+            " WHERE j.queue_name = %s AND j.status = 'todo'",
+            (QUEUE,),
+        )
+    ).fetchone()
+    alive = await (
+        await conn.execute(
+            "SELECT count(*) FROM procrastinate_workers"
+            " WHERE last_heartbeat > now() - make_interval(secs => %s)",
+            (WORKER_ALIVE_S,),
+        )
+    ).fetchone()
+    return depth, float(oldest[0] or 0), int(alive[0])

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
+from crewchief import logs
 from crewchief._aio import cancel_all
 from crewchief.db import leases, repository
 from crewchief.errors import OperationBusy
@@ -84,7 +86,16 @@ class QueueExecutor:
     ) -> asyncio.Task[None]:
         await self._app.configure_task(
             jobs.TASK, queue=jobs.QUEUE, lock=f"op:{operation_id}"
-        ).defer_async(operation_id=operation_id, run=jobs.encode(payload), options=options)
+        ).defer_async(
+            operation_id=operation_id,
+            # When it was deferred (the queue-wait metric) and for which request (log lines).
+            run={
+                **jobs.encode(payload),
+                "deferred_at": time.time(),
+                "request_id": logs.request_id.get(),
+            },
+            options=options,
+        )
         waiter = asyncio.create_task(self._until_stopped(operation_id), name=f"wait-{operation_id}")
         self._waiting[operation_id] = waiter
         waiter.add_done_callback(lambda _: self._waiting.pop(operation_id, None))
@@ -107,6 +118,11 @@ class QueueExecutor:
                 async with asyncio.timeout(10):
                     await self._until_stopped(operation_id)
         return bool(found)
+
+    async def queue_stats(self) -> tuple[dict[str, int], float, int]:
+        """``({status: jobs}, oldest wait in seconds, workers alive)`` (see jobs.queue_stats)."""
+        async with self._app.connector.pool.connection() as conn:
+            return await jobs.queue_stats(conn)
 
     async def settle(self, operation_id: str) -> None:
         waiter = self._waiting.get(operation_id)

@@ -8,9 +8,11 @@ executor, holding the operation's run lease meanwhile.
   ``REAP_EVERY_S`` for jobs whose worker has not beaten for ``STALLED_AFTER_S``
   (one of them at a time, under an advisory lock) and puts them back on the queue;
   the next worker continues the operation from its last checkpoint.
-- **Stopped (SIGTERM):** it takes no more jobs; each running operation stops and
-  its job goes back on the queue with its lease released, for another worker to
-  continue from the last checkpoint. The operation stays ``running``.
+- **Stopped (SIGTERM):** it takes no more jobs; each running operation finishes
+  the tasks of the step it is in (up to ``drain_seconds``; the worker keeps
+  beating meanwhile), stops there, and its job goes back on the queue with its
+  lease released, for another worker to continue from that checkpoint. The
+  operation stays ``running``.
 - **Cancelled** (from any API instance): the queue aborts the job, the run stops
   at once and the operation ends ``cancelled``.
 """
@@ -22,12 +24,15 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 from langgraph.types import Command
 
+from crewchief import logs, metrics
 from crewchief._aio import cancel_and_wait
 from crewchief.config import Settings
+from crewchief.db import leases
 from crewchief.db.checkpoint import checkpointer
 from crewchief.errors import OperationBusy
 from crewchief.executor import jobs
@@ -40,9 +45,10 @@ from crewchief.runtime.services import Services
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0  # how often a worker says it is alive
-STALLED_AFTER_S = 8.0  # a worker silent this long is dead: its jobs go back on the queue
+STALLED_AFTER_S = jobs.WORKER_ALIVE_S  # a worker silent this long is dead: its jobs go back
 REAP_EVERY_S = 2.0
-STOP_DEADLINE_S = 30  # a stopping worker that takes longer (a dead database) just exits
+DRAIN_S = 20.0  # how long a stopping worker lets running steps finish (a deploy's grace period)
+STOP_DEADLINE_S = 30  # a stopping worker that takes longer than drain + this just exits
 _REAPER_LOCK = 0x72656170
 
 
@@ -55,10 +61,18 @@ class Worker:
         name: Shown in the queue's tables and in logs.
     """
 
-    def __init__(self, settings: Settings, *, concurrency: int = 4, name: str | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        concurrency: int = 4,
+        name: str | None = None,
+        drain_seconds: float = DRAIN_S,
+    ):
         self.settings = settings
         self.concurrency = concurrency
         self.name = name
+        self.drain_seconds = drain_seconds
         self.app = jobs.queue_app(settings)
         self._executor: InProcessExecutor | None = None
         self._graph: Any = None
@@ -85,8 +99,9 @@ class Worker:
             keeper.start()
             stack.push_async_callback(keeper.close)
             self._services = services
-            self._executor = InProcessExecutor(services, self._graph, keeper)
+            self._executor = InProcessExecutor(services, self._graph, keeper, gated=True)
             self.name = self.name or keeper.holder
+            logs.set_worker(self.name)
             await stack.enter_async_context(self.app.open_async())
             worker = asyncio.create_task(
                 self.app.run_worker_async(
@@ -109,7 +124,8 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, _on_stop_signal, stopping)
             log.info("worker %s ready (concurrency %d)", self.name, self.concurrency)
-            print(f"crewchief worker {self.name} ready", flush=True)
+            if self.settings.log_format == "text":  # JSON logs have the line above
+                print(f"crewchief worker {self.name} ready", flush=True)
             done, _ = await asyncio.wait(
                 {worker, asyncio.create_task(stopping.wait())}, return_when=asyncio.FIRST_COMPLETED
             )
@@ -117,11 +133,12 @@ class Worker:
                 log.info("worker %s stopping: handing its operations back", self.name)
                 worker.cancel()  # exactly once: procrastinate treats a second cancel differently
             try:
-                async with asyncio.timeout(STOP_DEADLINE_S):
+                async with asyncio.timeout(self.drain_seconds + STOP_DEADLINE_S):
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
             except TimeoutError:
-                log.error("worker %s did not stop in %d s: exiting", self.name, STOP_DEADLINE_S)
+                limit = self.drain_seconds + STOP_DEADLINE_S
+                log.error("worker %s did not stop in %g s: exiting", self.name, limit)
                 os._exit(1)  # its jobs go back on the queue through the stalled-job check
 
     async def _run_job(
@@ -130,21 +147,42 @@ class Worker:
         from procrastinate.job_context import AbortReason
 
         assert self._executor is not None and self._services is not None
+        logs.operation_id.set(operation_id)
+        if context.job.attempts == 0 and "deferred_at" in run:
+            metrics.get().queue_wait.observe(max(0.0, time.time() - run["deferred_at"]))
+        if run.get("request_id"):
+            logs.request_id.set(run["request_id"])  # the request that started or steered it
         payload = await self._payload(operation_id, run)
         if payload is _NOTHING:
             return
+        store = self._services.store
+        # A stopping worker gave its lease up; a dead one left its name on it.
+        handed_back = context.job.attempts > 0 and not await leases.last_holder(store, operation_id)
         try:
             await self._executor.claim(operation_id)
         except OperationBusy as exc:
             raise jobs.LeaseBusy(str(exc)) from None  # tried again shortly, nothing recorded
         if context.job.attempts > 0:  # its worker died or stopped: this run takes it over
             await self._services.recorder.operation_resumed(operation_id)
+            metrics.get().takeovers.labels("handback" if handed_back else "crash").inc()
+        log.info("operation %s: run starts (attempt %d)", operation_id, context.job.attempts + 1)
         task = await self._executor.launch(operation_id, payload, options)
         try:
-            await asyncio.shield(task)
+            outcome = await asyncio.shield(task)
+            log.info("operation %s: run %s", operation_id, outcome)
         except asyncio.CancelledError:
             if context.abort_reason() == AbortReason.SHUTDOWN:
-                await self._executor.hand_back(operation_id)
+                # The queue stopped this worker's heartbeat: beat on while steps finish.
+                beat = asyncio.create_task(self._beat(context.job.worker_id))
+                try:
+                    unfinished = await self._executor.hand_back(
+                        operation_id, drain=self.drain_seconds
+                    )
+                finally:
+                    await cancel_and_wait(beat)
+                if not unfinished:
+                    return  # it ended (or waits for a decision) while its step finished
+                metrics.get().handbacks.inc()
                 raise jobs.HandBack(operation_id) from None
             await self._executor.cancel(operation_id)  # the operation ends cancelled
             raise
@@ -168,6 +206,17 @@ class Worker:
         if kind == "decision":
             return Command(resume=run["value"]) if snapshot.interrupts else None
         return None
+
+    async def _beat(self, worker_id: int | None) -> None:
+        """Keep this worker's heartbeat while it drains (the queue stopped its own)."""
+        if worker_id is None:
+            return
+        while True:
+            try:
+                await self.app.job_manager.update_heartbeat(worker_id)
+            except Exception as exc:  # noqa: BLE001 - the stalled-job check decides
+                log.warning("heartbeat while draining failed: %s", exc)
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def _reap_stalled(self) -> None:
         """Put the jobs of dead workers back on the queue (one worker does it at a time)."""

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -111,8 +112,64 @@ def build_operation_graph(settings: Settings | None = None) -> StateGraph:
     return graph
 
 
+class StepGate:
+    """Lets a run be stopped where nothing is lost: once the tasks of its current step ended.
+
+    A worker that is told to stop (a deploy) calls :meth:`close`; the run then stops
+    as soon as no task of it is running (their results are saved with the step), with
+    :class:`StepBoundary`. ``idle`` says whether that is already the case.
+    """
+
+    def __init__(self) -> None:
+        self.running: set[str] = set()
+        self.closed = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.running
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class StepBoundary(Exception):  # noqa: N818 - a signal, not an error
+    """The run stopped at a step boundary because its :class:`StepGate` was closed."""
+
+
+async def _invoke(
+    graph: Any,
+    payload: Any,
+    config: dict[str, Any],
+    context: Any,
+    gate: StepGate | None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """``graph.ainvoke``; with a gate, a stream that stops at the gate's step boundary."""
+    if gate is None:
+        return await graph.ainvoke(payload, config, context=context, **kwargs)
+    out: dict[str, Any] = {}
+    stream = graph.astream(
+        payload, config, context=context, stream_mode=["tasks", "values"], **kwargs
+    )
+    async with contextlib.aclosing(stream):
+        async for mode, chunk in stream:
+            if mode == "values":
+                out = chunk
+            elif "input" in chunk:  # a task started
+                gate.running.add(chunk["id"])
+            else:  # a task ended: its writes are saved with the step
+                gate.running.discard(chunk["id"])
+            if gate.closed and gate.idle:
+                raise StepBoundary
+    return out
+
+
 async def invoke_operation(
-    graph: Any, payload: OperationInput | Any, config: dict[str, Any], context: Any
+    graph: Any,
+    payload: OperationInput | Any,
+    config: dict[str, Any],
+    context: Any,
+    gate: StepGate | None = None,
 ) -> None:
     """Run (or continue) one operation on a compiled operation graph, to its end or its interrupt.
 
@@ -122,16 +179,19 @@ async def invoke_operation(
     plan node (saving that checkpoint) and goes on with a checkpoint after every step.
     Everything else (planned runs, resumes, plan decisions, re-runs) checkpoints
     after every step.
+
+    With a ``gate``, closing it stops the run after the step it is in (see
+    :class:`StepGate`).
     """
     decision = payload.get("decision") if isinstance(payload, dict) else None
     if not decision or decision.get("route") != "fast":
-        await graph.ainvoke(payload, config, context=context)
+        await _invoke(graph, payload, config, context, gate)
         return
-    out = await graph.ainvoke(
-        payload, config, context=context, durability="exit", interrupt_before=["plan"]
+    out = await _invoke(
+        graph, payload, config, context, gate, durability="exit", interrupt_before=["plan"]
     )
     if out.get("status") in TERMINAL_STATUSES:
         return
     snapshot = await graph.aget_state(config)
     if snapshot.next == ("plan",) and not snapshot.interrupts:
-        await graph.ainvoke(None, config, context=context)
+        await _invoke(graph, None, config, context, gate)

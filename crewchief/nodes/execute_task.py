@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from crewchief import prompts
+from crewchief import logs, prompts
 from crewchief.models.types import Usage
 from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
 from crewchief.nodes.task_context import (
@@ -130,6 +130,7 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
     """
     op, task = state["operation_id"], state["task"]
     seq, key = task["id"], str(task["id"])
+    logs.task_id.set(seq)  # this task's own context: its log lines name it
     async with deps.services.task_slots(op, deps.max_parallel):
         done = await deps.recorder.task_started(op, seq, task["active_form"])
         if done is not None:

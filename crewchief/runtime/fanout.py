@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from crewchief import metrics
 from crewchief._aio import cancel_and_wait
 from crewchief.events import Event, EventBus, EventType
 
@@ -125,10 +126,12 @@ class RedisBus(EventBus):
                 if not self._sending:
                     log.info("event bus: publishing on Redis again")
                 self._sending = True
+                self._report()
             except Exception as exc:  # noqa: BLE001 - the events are stored; pollers catch up
                 if self._sending:
                     self._degraded(f"cannot publish ({exc})")
                 self._sending = False
+                self._report()
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -143,6 +146,7 @@ class RedisBus(EventBus):
                         log.info("event bus: Redis is back, streams are live again")
                     self._listening = True
                     self._sending = True  # the next publish says otherwise if it fails
+                    self._report()
                     if self.on_reconnect is not None:
                         self.on_reconnect()  # what was missed meanwhile is in the database
                 if not connected.done():
@@ -156,6 +160,7 @@ class RedisBus(EventBus):
                 if self._listening or not connected.done():
                     self._degraded(f"lost the subscription ({exc})")
                 self._listening = False
+                self._report()
                 if not connected.done():
                     connected.set_result(None)
             finally:
@@ -185,9 +190,13 @@ class RedisBus(EventBus):
 
     def _degraded(self, why: str) -> None:
         self.fallbacks += 1
+        metrics.get().bus_fallbacks.inc()
         log.warning(
             "event bus: Redis unavailable (%s); streams fall back to polling the database", why
         )
+
+    def _report(self) -> None:
+        metrics.get().bus_degraded.set(0 if self._listening and self._sending else 1)
 
     # -- token deltas: published only for operations someone streams --------------------------
 

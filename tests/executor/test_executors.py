@@ -76,10 +76,11 @@ class Workers:
         self.logs = logs
         self.processes: list[subprocess.Popen] = []
 
-    def start(self) -> subprocess.Popen:
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start a worker (``args``: more ``crewchief worker`` options) and wait until ready."""
         log = open(self.logs / f"worker-{len(self.processes)}.log", "w")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "crewchief.cli", "worker", "--concurrency", "4"],
+            [sys.executable, "-m", "crewchief.cli", "worker", "--concurrency", "4", *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -27,7 +27,13 @@ from crewchief.client.facade import Crewchief
 from crewchief.events import Event, EventType
 from crewchief.runtime.fanout import RedisBus
 from tests.api.conftest import _server_factory, sse_events
-from tests.conftest import make_settings, plan_reply, write_script
+from tests.conftest import (
+    local_metrics,
+    make_settings,
+    metric_total,
+    plan_reply,
+    write_script,
+)
 
 # A hang guard, not a speed target: these runs take a second or two.
 HANG_GUARD_S = 30
@@ -201,8 +207,12 @@ async def test_streams_survive_redis_going_away_and_go_live_when_it_is_back(
         handle.detach()
         follow = asyncio.create_task(_follow(other, handle.id))
         await asyncio.sleep(0.3)  # some events went through Redis...
+        fallbacks = metric_total(local_metrics(), "crewchief_event_bus_fallbacks_total")
         own_redis.kill()  # ...then it is gone while the tasks run
         frames = await follow
+        seen = local_metrics()  # and /metrics says so
+        assert metric_total(seen, "crewchief_event_bus_degraded") == 1
+        assert metric_total(seen, "crewchief_event_bus_fallbacks_total") > fallbacks
         stored = (await other.get(handle.id, events=True)).events
         assert [f["seq"] for f in frames] == [e.seq for e in stored]
         assert frames[-1]["type"] == "operation.completed"
@@ -215,6 +225,7 @@ async def test_streams_survive_redis_going_away_and_go_live_when_it_is_back(
             while not (bus.cross_process and runner.services.bus.cross_process):  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         assert "streams are live again" in caplog.text
+        assert metric_total(local_metrics(), "crewchief_event_bus_degraded") == 0
         received = bus.received
         second = await runner.start("Sum up A and B again", route="plan")
         second.detach()
