@@ -4,7 +4,7 @@ Run from the repository root::
 
     python -m bench.scaled [--seconds 10] [--clients 20] [--n 100] [--recoveries 3]
                            [--streams 2000] [--json]
-    python -m bench.scaled --only throughput|latency|recovery|streams
+    python -m bench.scaled --only throughput|latency|streams|cancel|recovery
 
 The harness creates its own PostgreSQL database and Redis key prefix, starts
 ``crewchief serve`` and ``crewchief worker`` processes itself, reads the CPU time
@@ -50,7 +50,7 @@ from bench._cluster import (
 from bench._http import Connection, HttpError
 from bench.server import ServerProcess, run_async
 
-SCENARIOS = ("latency", "throughput", "streams", "recovery")
+SCENARIOS = ("latency", "throughput", "streams", "cancel", "recovery")
 # key → (bound, target); keys not listed are informational.
 TARGETS: dict[str, tuple[str, float]] = {
     "latency_scaled_first_event_p50_ms": ("≤", 25.0),
@@ -64,12 +64,16 @@ TARGETS: dict[str, tuple[str, float]] = {
     "streams_event_latency_p95_ms": ("≤", 100.0),
     "streams_errors": ("≤", 0),
     "recovery_errors": ("≤", 0),
+    "cancel_stopped_max_ms": ("≤", 1000.0),
+    "cancel_errors": ("≤", 0),
 }
 TOKEN_DELAY = 0.02  # seconds between streamed chunks in the streams scenario
 # Markers in the requests that the fake model's script answers specially.
 STREAM_MARK = "when a Python programmer would reach for one"
 STREAM_ANSWER = f"Answer to: {scenarios.STREAM_REQUEST}"
 RECOVERY_REQUEST = "Recovery drill: join the parts"
+CANCEL_REQUEST = "Recovery drill, cancelled on the way"
+CANCEL_TASK_S = 60.0  # the slow task's model call when it is cancelled: far longer than 1 s
 THROUGHPUT_LABELS = {
     "embedded": "embedded (SQLite)",
     "scaled_1w": "1 API + 1 worker",
@@ -101,7 +105,7 @@ def write_script(path: Path, hold: float, slow: float) -> str:
         },
         {
             "node": "plan",
-            "match": "Recovery drill",
+            "match": "Recovery drill",  # the cancel drill's request starts alike
             "reply": {
                 "plan": {
                     "summary": "three parts",
@@ -112,6 +116,11 @@ def write_script(path: Path, hold: float, slow: float) -> str:
                     ],
                 }
             },
+        },
+        {
+            "node": "execute_task",
+            "match": "(?s)cancelled on the way.*Task:\nSlow part",
+            "reply": {"text": "slow done", "delay": CANCEL_TASK_S},
         },
         {
             "node": "execute_task",
@@ -367,6 +376,69 @@ def measure_recovery(cluster: Cluster, pg: Postgres, runs: int, slow: float) -> 
         "recovery_slow_task_s": slow,
         "recovery_runs": len(resumed),
         "recovery_errors": errors,
+    }
+
+
+# -- cancel -------------------------------------------------------------------------------------
+
+
+async def _cancel_once(cluster: Cluster, limit: float) -> float:
+    """Start the drill on instance A; once its slow task (a 60 s model call) runs on a worker,
+    cancel it through the last instance; seconds from the cancel request to the
+    ``operation.cancelled`` event on A's stream (the run, and its model call, stopped)."""
+    first, last = cluster.apis[0], cluster.apis[-1]
+    conn = Connection("127.0.0.1", first.port)
+    other = Connection("127.0.0.1", last.port)
+    try:
+        body = {"request": CANCEL_REQUEST, "route": "plan"}
+        response = await conn.request("POST", "/v1/operations", body, cluster.auth)
+        if response.status != 202:
+            raise RecoveryError(f"POST: HTTP {response.status}: {response.body[:300]!r}")
+        op_id = response.json()["id"]
+        asked = 0.0
+        async with asyncio.timeout(limit):
+            async for event in conn.events(f"/v1/operations/{op_id}/events", cluster.auth):
+                if (
+                    not asked
+                    and event.event == "task.started"
+                    and _payload(event.data).get("sequence") == 2
+                ):
+                    await asyncio.sleep(0.2)  # the model call is under way
+                    asked = time.time()
+                    cancel = await other.request(
+                        "POST", f"/v1/operations/{op_id}/cancel", {}, cluster.auth
+                    )
+                    if cancel.status != 200:
+                        raise RecoveryError(f"cancel: HTTP {cancel.status}")
+                if event.event == "operation.cancelled":
+                    return event.received - asked
+                if event.event in ("operation.completed", "operation.failed"):
+                    raise RecoveryError(f"the operation ended {event.event}")
+    finally:
+        await conn.close()
+        await other.close()
+    raise RecoveryError("no operation.cancelled event")
+
+
+def measure_cancel(cluster: Cluster, runs: int) -> dict[str, Any]:
+    took: list[float] = []
+    errors = 0
+    for i in range(runs):
+        print(f"  cancel {i + 1}/{runs}: a 60 s model call on a worker", file=sys.stderr)
+        try:
+            took.append(run_async(lambda: _cancel_once(cluster, limit=60)))
+        except (RecoveryError, HttpError, OSError, TimeoutError) as exc:
+            errors += 1
+            print(f"    cancel error: {exc!r}", file=sys.stderr)
+        else:
+            print(f"    stopped {took[-1] * 1000:.0f} ms after the request", file=sys.stderr)
+    ms = [x * 1000 for x in took]
+    return {
+        "cancel_stopped_ms": [round(x, 1) for x in ms],
+        "cancel_stopped_median_ms": statistics.median(ms) if ms else None,
+        "cancel_stopped_max_ms": max(ms) if ms else None,
+        "cancel_runs": len(ms),
+        "cancel_errors": errors,
     }
 
 
@@ -696,6 +768,11 @@ def run_scaled(
                 )
             )
             values.update(measure_fanout(cluster, redis, meter, args.fanout))
+        if _wants(args, "cancel"):
+            cluster.start(
+                apis=max(0, 2 - len(cluster.apis)), workers=max(0, 2 - len(cluster.workers))
+            )
+            values.update(measure_cancel(cluster, args.cancels))
         if _wants(args, "recovery"):
             cluster.start(
                 apis=max(0, 1 - len(cluster.apis)), workers=max(0, 2 - len(cluster.workers))
@@ -919,6 +996,15 @@ def _rows() -> dict[str, tuple[str, str, str]]:
             "recovery_slow_task_s": ("recovery", "the slow task's model call", "s"),
             "recovery_runs": ("recovery", "runs", ""),
             "recovery_errors": ("recovery", "errors", ""),
+            "cancel_stopped_ms": (
+                "cancel",
+                "cancel on instance B → operation.cancelled on A, each run",
+                "ms",
+            ),
+            "cancel_stopped_median_ms": ("cancel", "cancel → cancelled, median", "ms"),
+            "cancel_stopped_max_ms": ("cancel", "cancel → cancelled, worst", "ms"),
+            "cancel_runs": ("cancel", "runs", ""),
+            "cancel_errors": ("cancel", "errors", ""),
         }
     )
     return rows
@@ -977,6 +1063,7 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup", type=int, default=10, help="untimed sequential operations first (10)"
     )
     parser.add_argument("--recoveries", type=int, default=3, help="worker kills (3)")
+    parser.add_argument("--cancels", type=int, default=5, help="cancelled operations (5)")
     parser.add_argument(
         "--slow-task", type=float, default=3.0, help="the killed task's model call, s (3)"
     )

@@ -95,6 +95,17 @@ class Subscription:
         self._bus = bus
         self.operation_id = operation_id
         self.queue: asyncio.Queue[Event | Notice] = asyncio.Queue()
+        self.watching = False
+
+    def watch(self) -> None:
+        """Ask for the operation's token deltas wherever it runs (a client streams it).
+
+        Runners in other processes publish an operation's deltas only while somebody
+        watches it; following its stored events needs no watch.
+        """
+        if not self.watching and self.operation_id is not None:
+            self.watching = True
+            self._bus._watch_now(self.operation_id)
 
     def close(self) -> None:
         self._bus._unsubscribe(self)
@@ -162,6 +173,14 @@ class EventBus:
     def followed(self) -> list[str]:
         """The operations somebody in this process follows."""
         return [op for op in self._subs if op is not None]
+
+    def watched(self) -> list[str]:
+        """The operations whose token deltas somebody in this process wants (see watch)."""
+        return [op for op, subs in self._subs.items() if op and any(s.watching for s in subs)]
+
+    def _watch_now(self, operation_id: str) -> None:
+        """Tell runners elsewhere that deltas are wanted (in-process: they always are)."""
+        return None
 
     def seen(self, operation_id: str) -> int:
         """The highest stored seq delivered for an operation since it was first followed."""

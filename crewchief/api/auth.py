@@ -8,6 +8,7 @@ reaching the database; a key that does not have the format of the keys
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
@@ -90,6 +91,12 @@ class KeyCache:
         self._verify = verify
         self._hits: dict[str, tuple[float, ApiKeyInfo]] = {}
         self._misses: dict[str, float] = {}
+        # One lookup per secret at a time: requests that arrive meanwhile share its answer.
+        self._inflight: dict[str, asyncio.Task[ApiKeyInfo | None]] = {}
+
+    def in_flight(self, secret: str) -> bool:
+        """Whether a lookup of this secret is under way (joining it costs no lookup)."""
+        return secret in self._inflight
 
     def cached(self, secret: str) -> ApiKeyInfo | None:
         """The key if it was verified in the last :data:`KEY_CACHE_SECONDS`, else None."""
@@ -108,7 +115,12 @@ class KeyCache:
         missed = self._misses.get(secret)
         if missed is not None and time.monotonic() - missed < UNKNOWN_KEY_SECONDS:
             return None
-        info = await self._verify(secret)
+        task = self._inflight.get(secret)
+        if task is None:
+            # Its own task: a caller that goes away does not cancel it for the others.
+            task = self._inflight[secret] = asyncio.create_task(self._verify(secret))
+            task.add_done_callback(lambda _: self._inflight.pop(secret, None))
+        info = await asyncio.shield(task)
         now = time.monotonic()
         if info is None:
             self._hits.pop(secret, None)

@@ -64,16 +64,24 @@ async def get_caller(
     keys: KeyCache = state.keys
     info = keys.cached(secret)
     if info is None:
-        failures.charge(address)
+        # A lookup of the same secret already under way was charged for: join it. So a
+        # burst of requests with a valid key whose cache entry just expired is not taken
+        # for a burst of failures.
+        joining = keys.in_flight(secret)
+        if not joining:
+            failures.charge(address)
         info = await keys.lookup(secret)
         if info is None:
+            if joining:
+                failures.charge(address)  # a failure all the same
             raise ApiError(
                 401,
                 "unauthorized",
                 "unknown or revoked API key",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        failures.give_back(address)
+        if not joining:
+            failures.give_back(address)
     await state.limiter.check(info.id)
     return Caller(key_id=info.id, owner=info.owner, name=info.name)
 

@@ -80,6 +80,8 @@ async def event_stream(
     events are read, and closed when the stream ends or the client goes away.
     """
     sub = source.subscribe(operation_id)
+    if deltas:
+        sub.watch()  # runners elsewhere publish its token deltas while somebody watches
     clients = metrics.get().sse_clients
     clients.inc()
     try:

@@ -117,7 +117,7 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
         print(banner, file=sys.stderr)
     if args.workers:
         _share_metrics(settings)
-    workers = _start_workers(args) if args.workers else []
+    workers = _Workers(args) if args.workers else None
     try:
         app = create_app(settings, auth=not args.no_auth)
         uvicorn.run(
@@ -131,7 +131,8 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
             **({"log_config": None} if settings.log_format == "json" else {}),
         )
     finally:
-        _stop_workers(workers)
+        if workers is not None:
+            workers.stop()
     return EXIT_OK
 
 
@@ -155,25 +156,87 @@ def _share_metrics(settings: Any) -> None:
     os.environ[metrics.MULTIPROC_ENV] = str(where)
 
 
-def _start_workers(args: argparse.Namespace) -> list[Any]:
-    """``crewchief worker`` children with this process's environment, in queue mode."""
-    import os
-    import subprocess
+class _Workers:
+    """``crewchief worker`` children with this process's environment, in queue mode.
 
-    env = dict(os.environ, CREWCHIEF_EXECUTOR="queue")
-    command = [sys.executable, "-m", "crewchief.cli"]
-    if args.config:
-        command += ["--config", args.config]
-    if args.home:
-        command += ["--home", args.home]
-    return [
-        subprocess.Popen(
-            [*command, "worker", "--log-level", args.log_level],
-            env=env,
+    A worker that exits while the server runs (killed, out of memory) is reaped and
+    started again, after a pause that doubles while new ones keep dying young.
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        import os
+        import threading
+
+        self.env = dict(os.environ, CREWCHIEF_EXECUTOR="queue")
+        self.command = [sys.executable, "-m", "crewchief.cli"]
+        if args.config:
+            self.command += ["--config", args.config]
+        if args.home:
+            self.command += ["--home", args.home]
+        self.command += ["worker", "--log-level", args.log_level]
+        self.processes = [self._start() for _ in range(args.workers)]
+        self._stopping = threading.Event()
+        self._watch = threading.Thread(target=self._supervise, name="workers", daemon=True)
+        self._watch.start()
+
+    def _start(self) -> Any:
+        import subprocess
+        import time
+
+        process = subprocess.Popen(
+            self.command,
+            env=self.env,
             preexec_fn=_stop_with_parent,  # noqa: PLW1509 - only sets the death signal
         )
-        for _ in range(args.workers)
-    ]
+        process.started = time.monotonic()  # type: ignore[attr-defined]
+        return process
+
+    def _supervise(self) -> None:
+        import time
+
+        from crewchief import metrics
+
+        log = logging.getLogger("crewchief.serve")
+        pause = 1.0
+        while not self._stopping.wait(0.5):
+            for i, process in enumerate(self.processes):
+                code = process.poll()  # reaps it: a zombie would look alive to its lease
+                if code is None or self._stopping.is_set():
+                    continue
+                metrics.process_dead(process.pid)
+                lived = time.monotonic() - process.started
+                pause = min(pause * 2, 30.0) if lived < 10 else 1.0
+                log.warning(
+                    "worker %d exited (code %s) after %.0f s; starting another in %.0f s",
+                    process.pid,
+                    code,
+                    lived,
+                    pause,
+                )
+                if self._stopping.wait(pause):
+                    return
+                self.processes[i] = self._start()
+
+    def stop(self) -> None:
+        """SIGTERM (they let running steps finish and hand the rest back), then wait; kill
+        what does not stop in the time a worker gives itself."""
+        import subprocess
+
+        from crewchief import metrics
+        from crewchief.executor.worker import DRAIN_S, STOP_DEADLINE_S
+
+        self._stopping.set()
+        self._watch.join(timeout=5)
+        for worker in self.processes:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in self.processes:
+            try:
+                worker.wait(timeout=DRAIN_S + STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+            metrics.process_dead(worker.pid)
 
 
 def _stop_with_parent() -> None:
@@ -189,27 +252,6 @@ def _stop_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
-
-
-def _stop_workers(workers: list[Any]) -> None:
-    """SIGTERM (they let running steps finish and hand the rest back), then wait; kill what
-    does not stop in the time a worker gives itself."""
-    import subprocess
-
-    from crewchief.executor.worker import DRAIN_S, STOP_DEADLINE_S
-
-    for worker in workers:
-        if worker.poll() is None:
-            worker.terminate()
-    from crewchief import metrics
-
-    for worker in workers:
-        try:
-            worker.wait(timeout=DRAIN_S + STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        metrics.process_dead(worker.pid)
 
 
 def keys(settings: Any, args: argparse.Namespace) -> int:

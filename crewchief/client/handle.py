@@ -32,7 +32,9 @@ class OperationHandle:
         self._sub.close()
 
     async def events(self) -> AsyncIterator[Event]:
-        """Events from the start of this run until (and including) the terminal one."""
+        """Events from the start of this run until (and including) the terminal one,
+        token deltas (``model.delta``) included, wherever the run executes."""
+        self._sub.watch()
         try:
             async for event in self._sub:
                 yield event

@@ -64,11 +64,26 @@ async def schema_lock(url: str) -> AsyncIterator[None]:
     async with await psycopg.AsyncConnection.connect(
         plain_postgres_url(url), autocommit=True
     ) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        await advisory_lock(conn, _SCHEMA_LOCK)
         try:
             yield
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+async def advisory_lock(conn: Any, key: int, poll: float = 0.05) -> None:
+    """Take a session advisory lock on an autocommit connection, polling for it.
+
+    Never ``pg_advisory_lock``: a session blocked in that statement holds a snapshot,
+    and ``CREATE INDEX CONCURRENTLY`` (LangGraph's checkpoint setup runs it under the
+    lock) waits for every such snapshot to go away: the two processes would wait for
+    each other forever, unseen by PostgreSQL's deadlock detector.
+    """
+    while True:
+        got = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+        if got[0]:
+            return
+        await asyncio.sleep(poll)
 
 
 async def ensure_current(store: Writer, url: str) -> None:

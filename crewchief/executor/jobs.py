@@ -16,6 +16,7 @@ import pathlib
 from typing import TYPE_CHECKING, Any
 
 from crewchief.config import Settings, plain_postgres_url
+from crewchief.db.migrate import advisory_lock
 from crewchief.errors import CrewchiefError
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ async def upgrade_queue_schema(settings: Settings) -> list[str]:
     applied: list[str] = []
     conninfo = plain_postgres_url(settings.resolved_database_url)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        await advisory_lock(conn, _LOCK_KEY)
         try:
             await conn.execute(_BOOKKEEPING)
             present = await (

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _STOPPED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
 # How long a claim waits for a job whose run has recorded its stop to finish.
 _SETTLE_S = 5.0
+# A waiter reads the status on every stop event or notice, and this often regardless.
+_RECHECK_S = 10.0
 _STOP_EVENTS = (
     "operation.completed",
     "operation.failed",
@@ -84,6 +86,23 @@ class QueueExecutor:
         *,
         created: bool = False,
     ) -> asyncio.Task[None]:
+        # Subscribed before the job exists, so no stop event can come before the waiter.
+        sub = self._services.bus.subscribe(operation_id)
+        try:
+            await self._defer(operation_id, payload, options)
+        except BaseException:
+            sub.close()
+            raise
+        waiter = asyncio.create_task(
+            self._until_stopped(operation_id, sub, fresh=created), name=f"wait-{operation_id}"
+        )
+        self._waiting[operation_id] = waiter
+        waiter.add_done_callback(lambda _: self._waiting.pop(operation_id, None))
+        return waiter
+
+    async def _defer(
+        self, operation_id: str, payload: OperationInput | Any | None, options: dict[str, Any]
+    ) -> None:
         await self._app.configure_task(
             jobs.TASK, queue=jobs.QUEUE, lock=f"op:{operation_id}"
         ).defer_async(
@@ -96,10 +115,6 @@ class QueueExecutor:
             },
             options=options,
         )
-        waiter = asyncio.create_task(self._until_stopped(operation_id), name=f"wait-{operation_id}")
-        self._waiting[operation_id] = waiter
-        waiter.add_done_callback(lambda _: self._waiting.pop(operation_id, None))
-        return waiter
 
     def running(self, operation_id: str) -> bool:
         return operation_id in self._waiting
@@ -116,7 +131,9 @@ class QueueExecutor:
             # leaves the job to the stalled-job check).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
-                    await self._until_stopped(operation_id)
+                    await self._until_stopped(
+                        operation_id, self._services.bus.subscribe(operation_id)
+                    )
         return bool(found)
 
     async def queue_stats(self) -> tuple[dict[str, int], float, int]:
@@ -133,18 +150,24 @@ class QueueExecutor:
         """Stop following; the runs go on on the workers."""
         await cancel_all(list(self._waiting.values()))
 
-    async def _until_stopped(self, operation_id: str) -> None:
-        """Return when the operation's stored status says its run stopped."""
+    async def _until_stopped(self, operation_id: str, sub: Any, *, fresh: bool = False) -> None:
+        """Return when the operation's stored status says its run stopped.
+
+        The status is read when a stop event (or a notice of events stored elsewhere)
+        arrives, and every ``_RECHECK_S`` in case a message was lost; ``fresh``: the run was
+        just created, so the first read is left out (``sub`` was open before its job).
+        """
         store = self._services.store
         assert store is not None
-        sub = self._services.bus.subscribe(operation_id)
         try:
             while True:
-                head = await repository.operation_head(store, operation_id)
-                if head is None or head[1] in _STOPPED:
-                    return
+                if not fresh:
+                    head = await repository.operation_head(store, operation_id)
+                    if head is None or head[1] in _STOPPED:
+                        return
+                fresh = False
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(_RECHECK_S):
                         while True:
                             item = await sub.queue.get()
                             # A stop event, or a notice of events stored elsewhere: look again.

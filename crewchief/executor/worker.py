@@ -152,7 +152,7 @@ class Worker:
             metrics.get().queue_wait.observe(max(0.0, time.time() - run["deferred_at"]))
         if run.get("request_id"):
             logs.request_id.set(run["request_id"])  # the request that started or steered it
-        payload = await self._payload(operation_id, run)
+        payload = await self._payload(operation_id, run, context.job.attempts)
         if payload is _NOTHING:
             return
         store = self._services.store
@@ -187,11 +187,14 @@ class Worker:
             await self._executor.cancel(operation_id)  # the operation ends cancelled
             raise
 
-    async def _payload(self, operation_id: str, run: dict[str, Any]) -> Any:
+    async def _payload(self, operation_id: str, run: dict[str, Any], attempts: int) -> Any:
         """What to invoke the graph with, from the job and the operation's checkpoint.
 
         A job that runs again (its worker died or stopped) continues from the checkpoint.
+        A new operation's first attempt has nothing stored to look at.
         """
+        if attempts == 0 and run.get("kind") == "input":
+            return run["value"]
         services = self._services
         assert services is not None and services.store is not None
         from crewchief.db import repository

@@ -54,7 +54,10 @@ class RedisBus(EventBus):
         self._events = f"{prefix}:events"
         self._deltas = f"{prefix}:deltas"
         self._watch = f"{prefix}:watch:"
+        self._watching = f"{prefix}:watching"  # "somebody watches op X now", to every runner
+        self._watching_bytes = self._watching.encode()
         self._origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._origin_bytes = self._origin.encode()
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Any = None
@@ -62,6 +65,7 @@ class RedisBus(EventBus):
         self._sending = True
         self._watched: dict[str, tuple[float, bool]] = {}
         self._checking: set[str] = set()
+        self._announcing: set[asyncio.Task[None]] = set()
         self.on_reconnect: Callable[[], None] | None = None
         self.fallbacks = 0  # how many times streams fell back to polling
         self.received = 0  # events other processes published that reached this one
@@ -109,9 +113,10 @@ class RedisBus(EventBus):
         self._outbox.put_nowait((channel, self._encode(event)))
 
     def _encode(self, event: Event) -> bytes:
-        data = event.to_dict()
-        data["origin"] = self._origin
-        return json.dumps(data, separators=(",", ":"), default=str).encode()
+        """``origin op json``: a receiver skips its own echoes and operations nobody follows
+        there without decoding the JSON."""
+        body = json.dumps(event.to_dict(), separators=(",", ":"), default=str).encode()
+        return b"%s %s %s" % (self._origin_bytes, event.operation_id.encode(), body)
 
     async def _send(self) -> None:
         while True:
@@ -140,7 +145,7 @@ class RedisBus(EventBus):
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._events, self._deltas)
+                await pubsub.subscribe(self._events, self._deltas, self._watching)
                 if not self._listening:
                     if connected.done():
                         log.info("event bus: Redis is back, streams are live again")
@@ -153,7 +158,10 @@ class RedisBus(EventBus):
                     connected.set_result(None)
                 delay = 0.2
                 async for message in pubsub.listen():
-                    self._receive(message.get("data"))
+                    if message.get("channel") == self._watching_bytes:
+                        self._mark_watched(message.get("data"))
+                    else:
+                        self._receive(message.get("data"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect, meanwhile the database
@@ -171,9 +179,13 @@ class RedisBus(EventBus):
 
     def _receive(self, body: Any) -> None:
         try:
-            data = json.loads(body)
-            if data.get("origin") == self._origin:
+            origin, op, rest = body.split(b" ", 2)
+            if origin == self._origin_bytes:
                 return  # delivered here already, when it was published
+            if op.decode() not in self._subs and None not in self._subs:
+                self.received += 1
+                return  # nobody here follows it
+            data = json.loads(rest)
             event = Event(
                 data["operation_id"],
                 EventType(data["type"]),
@@ -181,7 +193,7 @@ class RedisBus(EventBus):
                 data["seq"],
                 datetime.fromisoformat(data["created_at"]),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("event bus: ignoring a malformed message on Redis: %s", exc)
             return
         self.received += 1
@@ -224,10 +236,32 @@ class RedisBus(EventBus):
         if len(self._watched) > 10_000:
             self._watched.clear()
 
+    def _mark_watched(self, body: Any) -> None:
+        with contextlib.suppress(AttributeError, UnicodeDecodeError):
+            self._watched[body.decode()] = (asyncio.get_running_loop().time(), True)
+
+    def _watch_now(self, operation_id: str) -> None:
+        """Mark the operation watched at once, and tell every runner (their cached "no"
+        would otherwise drop deltas for up to a second)."""
+        if self._client is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._announce(operation_id))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announce(self, operation_id: str) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.set(self._watch + operation_id, b"1", ex=int(WATCH_SECONDS))
+                pipe.publish(self._watching, operation_id.encode())
+                await pipe.execute()
+        except Exception:  # noqa: BLE001 - deltas are transient; events are not lost
+            pass
+
     async def _keep_watching(self) -> None:
         """Mark the operations streamed here as watched, so their runners publish deltas."""
         while True:
-            ops = self.followed()
+            ops = self.watched()
             if ops and self._client is not None:
                 try:
                     async with self._client.pipeline(transaction=False) as pipe:

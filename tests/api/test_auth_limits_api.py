@@ -195,3 +195,31 @@ def test_keyless_server_checks_the_host_header(live_server_factory) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "host_not_allowed"
     assert httpx.get(url, headers={"Host": "localhost"}, timeout=5).status_code == 200
     assert httpx.get(url, timeout=5).status_code == 200  # Host: 127.0.0.1:<port>
+
+
+async def test_a_burst_with_a_valid_key_is_not_taken_for_failed_attempts(api_factory) -> None:
+    """Many requests at once with a valid key whose cache entry is cold (or just expired)
+    share one lookup: none of them counts as a failed authentication, so none gets 429."""
+    async with api_factory(api={"auth_failures_per_minute": 5}) as api:
+        calls = 0
+        verify = api.app.state.chief.verify_key
+
+        async def counted(secret: str):
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.05)  # a slow database: everyone arrives during the lookup
+            return await verify(secret)
+
+        api.app.state.keys = KeyCache(counted)
+        answers = await asyncio.gather(
+            *(api.client.get("/v1/operations", headers=api.auth()) for _ in range(50))
+        )
+        assert [r.status_code for r in answers] == [200] * 50
+        assert calls == 1
+        # Failures still count, joined or not: a burst with an unknown key is refused.
+        bad = _well_formed_unknown_key()
+        answers = await asyncio.gather(
+            *(api.client.get("/v1/operations", headers=bad) for _ in range(20))
+        )
+        codes = sorted(r.status_code for r in answers)
+        assert codes.count(401) <= 5 and codes.count(429) >= 15

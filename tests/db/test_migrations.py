@@ -96,3 +96,35 @@ def test_upgrade_is_idempotent(empty_db_url: str) -> None:
     assert [tuple(row) for row in versions] == [(HEAD_REVISION,)]
     assert set(Base.metadata.tables) <= set(first), "the first upgrade created no tables"
     assert second == first, "a second upgrade changed the schema"
+
+
+@pytest.mark.postgres
+async def test_waiting_for_the_schema_lock_does_not_block_an_index_build(postgres_url: str) -> None:
+    """Servers and workers starting together: one builds LangGraph's checkpoint indexes
+    (CREATE INDEX CONCURRENTLY) under the schema lock while the others wait for it. Waiting
+    must hold no snapshot, or the build and the waiters wait for each other forever."""
+    import asyncio
+
+    import psycopg
+
+    from crewchief.config import plain_postgres_url
+    from crewchief.db.migrate import schema_lock
+
+    url = plain_postgres_url(postgres_url)
+    entered = asyncio.Event()
+
+    async def second_process() -> None:
+        async with schema_lock(url):
+            entered.set()
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE lock_probe (id int)")
+        async with schema_lock(url):
+            waiter = asyncio.create_task(second_process())
+            await asyncio.sleep(0.3)  # it is waiting for the lock now
+            assert not entered.is_set()
+            async with asyncio.timeout(10):
+                await conn.execute("CREATE INDEX CONCURRENTLY lock_probe_id ON lock_probe (id)")
+        async with asyncio.timeout(10):
+            await waiter
+    assert entered.is_set()

@@ -102,6 +102,19 @@ def test_serve_with_workers_runs_operations_on_them(
             timeout=HANG_GUARD_S,
         )
         assert "2 alive" in doctor.stdout, doctor.stdout + doctor.stderr
+        # A worker that dies is replaced (and reaped: no zombie left to look alive).
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + HANG_GUARD_S
+        while (now := _children(server.pid)) == workers or len(now) != 2:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        assert workers[0] not in now and workers[1] in now
+        assert not Path(f"/proc/{workers[0]}").exists()
+        workers = now
+        op = httpx.post(
+            f"{url}/v1/operations", json={"request": "Add a docstring", "route": "plan"}, timeout=10
+        ).json()["id"]
+        assert _finish(url, op, tmp_path / "serve.log") == "completed"
     gone = time.monotonic() + HANG_GUARD_S
     while any(Path(f"/proc/{pid}").exists() for pid in workers):
         assert time.monotonic() < gone, "the workers outlived the server"

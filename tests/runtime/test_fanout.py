@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import socket
@@ -118,6 +119,47 @@ async def test_a_follower_reads_what_a_lost_message_skipped(
         )
         frames = await task
     assert [f["seq"] for f in frames] == [e.seq for e in stored[2:]]
+
+
+@pytest.mark.postgres
+async def test_a_watcher_elsewhere_gets_every_token_delta(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """Token deltas are never stored: a client streaming from another process gets them live,
+    through Redis, or not at all. Its runner learns at once that somebody watches, so none
+    goes missing. (Without Redis, other processes see stored events only.)"""
+    settings = make_settings(
+        tmp_path / "home",
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        events_poll_seconds=30,
+    )
+    chunks = [f"part {i}. " for i in range(12)]
+    spec = write_script(
+        tmp_path,
+        [
+            {"node": "plan", "reply": plan_reply("Read A", "Read B", ("Sum up", [1, 2]))},
+            {"node": "execute_task", "reply": {"text": "done", "delay": 0.3}},
+            {"node": "synthesize", "reply": {"chunks": chunks, "token_delay": 0.01}},
+        ],
+    )
+    async with (
+        Crewchief(settings, models={"orchestrator": spec, "delegate": spec}) as runner,
+        Crewchief(settings) as other,
+    ):
+        handle = await runner.start("Sum up A and B", route="plan")
+        handle.detach()
+        texts = []
+        async with asyncio.timeout(HANG_GUARD_S):
+            async for chunk in event_stream(other, handle.id, after=0, heartbeat=5):
+                for block in chunk.decode().split("\n\n"):
+                    lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+                    if lines.get("event") == "model.delta":
+                        payload = json.loads(lines["data"])["payload"]
+                        if payload["node"] == "synthesize":
+                            texts.append(payload["text"])
+    assert "".join(texts) == "".join(chunks)
 
 
 # -- Redis going away mid-stream ---------------------------------------------------------------
