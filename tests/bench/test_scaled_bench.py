@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # A hang guard, not a speed target: this tiny run normally takes 45-60 s on 2 cores.
 HANG_GUARD_S = 240
 TINY = ["--seconds", "2", "--n", "5", "--warmup", "2", "--recoveries", "1", "--streams", "50"]
+TINY += ["--cancels", "1"]
 TINY += ["--fanout", "5000", "--settle", "1", "--json"]
 
 
@@ -65,7 +66,7 @@ def test_tiny_run_reports_every_figure_and_cleans_up() -> None:
         assert set(m) == {"value", "target", "pass"}, key
     value = {key: m["value"] for key, m in report.items()}
     errors = [k for k in report if k.endswith("_errors")]
-    assert len(errors) == 7  # latency ×2, throughput ×3, streams, recovery
+    assert len(errors) == 8  # latency ×2, throughput ×3, streams, cancel, recovery
     for key in errors:
         assert value[key] == 0, (key, proc.stderr[-3000:])
 
@@ -95,6 +96,7 @@ def test_tiny_run_reports_every_figure_and_cleans_up() -> None:
         assert value[f"streams_peak_rss_{name}_mb"] > 0
 
     assert value["recovery_runs"] == 1
+    assert value["cancel_runs"] == 1 and 0 < value["cancel_stopped_max_ms"] < 60_000
     assert len(value["recovery_resumed_s"]) == 1
     assert 0 < value["recovery_resumed_median_s"] < value["recovery_completed_median_s"]
     overall = all(m["pass"] is not False for k, m in report.items() if k != "all_targets_met")
