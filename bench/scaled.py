@@ -582,16 +582,15 @@ def measure_fanout(cluster: Cluster, redis: Redis, meter: Meter, n: int) -> dict
     channel; the CPU each process used meanwhile, less what it uses idle for as long, is
     divided by ``n``.
     """
-    when = datetime.now().astimezone().isoformat()
-    event = {
-        "operation_id": "00000000-0000-0000-0000-000000000000",
-        "seq": None,
-        "type": "model.delta",
-        "payload": {"node": "fast_path", "alias": "fast", "text": "monad "},
-        "created_at": when,
-        "origin": "bench",
-    }
-    bodies = [json.dumps(event, separators=(",", ":")).encode()] * n
+    from crewchief.events import Event, EventType
+    from crewchief.runtime.fanout import wire
+
+    event = Event(
+        "00000000-0000-0000-0000-000000000000",
+        EventType.MODEL_DELTA,
+        {"node": "fast_path", "alias": "fast", "text": "monad "},
+    )
+    bodies = [wire(b"bench", event)] * n
     idle0 = meter.snapshot()
     time.sleep(2)
     idle = Meter.delta(idle0, meter.snapshot())

@@ -40,6 +40,13 @@ WATCH_SECONDS = 15.0
 _RECONNECT_MAX_SECONDS = 5.0
 
 
+def wire(origin: bytes, event: Event) -> bytes:
+    """An event as a Redis message: ``origin op json``. A receiver skips its own echoes, and
+    operations nobody follows there, without decoding the JSON."""
+    body = json.dumps(event.to_dict(), separators=(",", ":"), default=str).encode()
+    return b"%s %s %s" % (origin, event.operation_id.encode(), body)
+
+
 class RedisBus(EventBus):
     """The in-process bus, plus Redis pub/sub between processes.
 
@@ -69,6 +76,7 @@ class RedisBus(EventBus):
         self.on_reconnect: Callable[[], None] | None = None
         self.fallbacks = 0  # how many times streams fell back to polling
         self.received = 0  # events other processes published that reached this one
+        self.malformed = 0
 
     @property
     def cross_process(self) -> bool:  # type: ignore[override]
@@ -113,10 +121,7 @@ class RedisBus(EventBus):
         self._outbox.put_nowait((channel, self._encode(event)))
 
     def _encode(self, event: Event) -> bytes:
-        """``origin op json``: a receiver skips its own echoes and operations nobody follows
-        there without decoding the JSON."""
-        body = json.dumps(event.to_dict(), separators=(",", ":"), default=str).encode()
-        return b"%s %s %s" % (self._origin_bytes, event.operation_id.encode(), body)
+        return wire(self._origin_bytes, event)
 
     async def _send(self) -> None:
         while True:
@@ -194,7 +199,13 @@ class RedisBus(EventBus):
                 datetime.fromisoformat(data["created_at"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("event bus: ignoring a malformed message on Redis: %s", exc)
+            self.malformed += 1
+            if self.malformed % 1000 == 1:  # the first, then one line per thousand
+                log.warning(
+                    "event bus: ignoring malformed messages on Redis (%d so far): %s",
+                    self.malformed,
+                    exc,
+                )
             return
         self.received += 1
         if event.operation_id in self._subs or None in self._subs:
