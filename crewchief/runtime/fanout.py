@@ -38,6 +38,7 @@ SAFETY_POLL_SECONDS = 5.0
 # processes running it publish its token deltas (transient, so only when someone listens).
 WATCH_SECONDS = 15.0
 _RECONNECT_MAX_SECONDS = 5.0
+_WATCHED_MAX = 20_000  # operations whose watch answer a process remembers
 
 
 def wire(origin: bytes, event: Event) -> bytes:
@@ -243,13 +244,19 @@ class RedisBus(EventBus):
             watched = False
         finally:
             self._checking.discard(operation_id)
-        self._watched[operation_id] = (asyncio.get_running_loop().time(), watched)
-        if len(self._watched) > 10_000:
-            self._watched.clear()
+        self._remember_watch(operation_id, watched)
 
     def _mark_watched(self, body: Any) -> None:
         with contextlib.suppress(AttributeError, UnicodeDecodeError):
-            self._watched[body.decode()] = (asyncio.get_running_loop().time(), True)
+            self._remember_watch(body.decode(), True)
+
+    def _remember_watch(self, operation_id: str, watched: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        self._watched[operation_id] = (now, watched)
+        if len(self._watched) > _WATCHED_MAX:
+            # Answers older than a few seconds are asked again anyway: drop those first.
+            fresh = {op: v for op, v in self._watched.items() if now - v[0] < 5.0}
+            self._watched = fresh if len(fresh) <= _WATCHED_MAX else {operation_id: (now, watched)}
 
     def _watch_now(self, operation_id: str) -> None:
         """Mark the operation watched at once, and tell every runner (their cached "no"
