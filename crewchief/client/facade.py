@@ -150,7 +150,7 @@ class Crewchief:
         if self.settings.auto_migrate:
             await jobs.upgrade_queue_schema(self.settings)
         await stack.enter_async_context(app.open_async())
-        executor = QueueExecutor(self.services, app)
+        executor = QueueExecutor(self.services, app, jobs.sync_queue_app(self.settings))
         stack.push_async_callback(executor.close)
         return executor
 
@@ -215,6 +215,14 @@ class Crewchief:
         if models:
             options["models"] = models
         op = operation_id or str(uuid.uuid4())
+        payload: OperationInput = {
+            "request": request,
+            "operation_id": op,
+            "workspace": ws,
+            "forced_route": route,
+            "approve_plan": approve_plan,
+            "decision": decision,
+        }
         # Subscribe first so the handle's events start with operation.started.
         sub = self.services.bus.subscribe(op)
         try:
@@ -228,18 +236,13 @@ class Crewchief:
                 options=options,
                 decision=decision,
                 lease=self._lease_terms(),
+                # A job queue enqueues the run in the same transaction.
+                then=self._runner.with_record(op, payload, options),
             )
         except BaseException:
             sub.close()
+            await self._runner.unclaim(op)
             raise
-        payload: OperationInput = {
-            "request": request,
-            "operation_id": op,
-            "workspace": ws,
-            "forced_route": route,
-            "approve_plan": approve_plan,
-            "decision": decision,
-        }
         handle = await self._launch(op, payload, options, sub, created=True)
         self._owners[op] = owner
         return handle

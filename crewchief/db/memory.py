@@ -19,7 +19,7 @@ from typing import Any
 from crewchief import metrics
 from crewchief.db._sql import round_key, route_fields
 from crewchief.db.recorder import END_EVENTS, FinishedTask, delta_event, usage_payload
-from crewchief.errors import OperationStateError
+from crewchief.errors import CrewchiefError, OperationStateError
 from crewchief.events import Event, EventBus, EventType
 from crewchief.models.types import CallInfo, CallRecord, Usage
 from crewchief.results import TERMINAL_STATUSES
@@ -113,7 +113,10 @@ class MemoryRecorder:
         options: dict[str, Any] | None = None,
         decision: RouteDecision | Any = None,
         lease: tuple[str, float] | None = None,
+        then: Any = None,
     ) -> None:
+        if then is not None:
+            raise CrewchiefError("an operation kept in memory cannot take a queued job")
         payload = {"request": request, "workspace": workspace, "forced_route": route}
         self._append(operation_id, EventType.OPERATION_STARTED, payload, "operation.started")
         self._op(operation_id).route = route

@@ -135,8 +135,11 @@ class Recorder:
         options: dict[str, Any] | None = None,
         decision: RouteDecision | Any = None,
         lease: tuple[str, float] | None = None,
+        then: Callable[[TxLike], Any] | None = None,
     ) -> None:
         """Insert the operation (status ``running``) with its first event, unless it exists.
+
+        ``then(tx)`` runs last in the same transaction (a job queue enqueues the run).
 
         ``lease`` is ``(holder, seconds)``: the process that will run it holds its lease
         from the start, so no moment exists where it runs unowned (see :mod:`crewchief.db.leases`).
@@ -173,9 +176,12 @@ class Recorder:
             started = tx.append(
                 operation_id, EventType.OPERATION_STARTED, payload, "operation.started", now
             )
-            if decision is None:
-                return [started]
-            return [started, record_route(tx, operation_id, route_fields(decision))]
+            events = [started]
+            if decision is not None:
+                events.append(record_route(tx, operation_id, route_fields(decision)))
+            if then is not None and started is not None:  # not for a repeated record
+                then(tx)
+            return events
 
         await self._write(operation_id, work)
 

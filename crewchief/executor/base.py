@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from crewchief.state import OperationInput
@@ -21,6 +22,17 @@ class Executor(Protocol):
 
     async def unclaim(self, operation_id: str) -> None:
         """Give a claim up when no run follows it after all."""
+        ...
+
+    def with_record(
+        self, operation_id: str, payload: OperationInput, options: dict[str, Any]
+    ) -> Callable[[Any], None] | None:
+        """What to do in the transaction that records a new operation, if anything.
+
+        A job queue in the same database enqueues the run's job there: the operation and
+        its job exist together or not at all, in one round trip. ``launch(created=True)``
+        then only follows the run.
+        """
         ...
 
     async def launch(

@@ -67,6 +67,11 @@ class InProcessExecutor:
         if self._leases is not None and operation_id not in self._runs:
             await self._leases.release(operation_id)
 
+    def with_record(
+        self, operation_id: str, payload: OperationInput, options: dict[str, Any]
+    ) -> None:
+        return None  # nothing to enqueue: the run starts here
+
     async def launch(
         self,
         operation_id: str,

@@ -71,6 +71,28 @@ def queue_app(settings: Settings) -> procrastinate.App:
     return procrastinate.App(connector=connector)
 
 
+def sync_queue_app(settings: Settings) -> procrastinate.App:
+    """A procrastinate app that only defers jobs on a connection it is handed (no pool of
+    its own): the app's writer enqueues a new operation's job in the transaction that
+    records the operation."""
+    require_queue()
+    import procrastinate
+
+    connector = procrastinate.SyncPsycopgConnector(
+        conninfo=plain_postgres_url(settings.resolved_database_url)
+    )
+    return procrastinate.App(connector=connector)
+
+
+def defer_on(
+    app: procrastinate.App, connection: Any, operation_id: str, run: dict, options: dict
+) -> None:
+    """Enqueue the operation's job on ``connection`` (inside its open transaction)."""
+    app.configure_task(TASK, queue=QUEUE, lock=f"op:{operation_id}", connection=connection).defer(
+        operation_id=operation_id, run=run, options=options
+    )
+
+
 def _migration_files() -> list[pathlib.Path]:
     from procrastinate.schema import SchemaManager
 

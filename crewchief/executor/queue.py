@@ -49,9 +49,11 @@ class QueueExecutor:
     holder = None
     lease_seconds = 0.0
 
-    def __init__(self, services: Services, app: Any):
+    def __init__(self, services: Services, app: Any, sync_app: Any = None):
         self._services = services
         self._app = app
+        self._sync_app = sync_app  # defers on the writer's connection (see with_record)
+        self._early: dict[str, Any] = {}  # subscriptions opened before a job was recorded
         self._waiting: dict[str, asyncio.Task[None]] = {}
 
     async def claim(self, operation_id: str) -> None:
@@ -76,7 +78,24 @@ class QueueExecutor:
             )
 
     async def unclaim(self, operation_id: str) -> None:
-        return None
+        early = self._early.pop(operation_id, None)
+        if early is not None:  # the operation was not recorded after all
+            early.close()
+
+    def with_record(
+        self, operation_id: str, payload: OperationInput, options: dict[str, Any]
+    ) -> Any:
+        """Enqueue the new operation's job in the transaction that records it."""
+        if self._sync_app is None:
+            return None
+        run = self._run_args(payload)
+        # The job can run as soon as the record commits: the waiter must already listen.
+        self._early[operation_id] = self._services.bus.subscribe(operation_id)
+
+        def defer(tx: Any) -> None:
+            jobs.defer_on(self._sync_app, tx.cur.connection, operation_id, run, options)
+
+        return defer
 
     async def launch(
         self,
@@ -86,10 +105,12 @@ class QueueExecutor:
         *,
         created: bool = False,
     ) -> asyncio.Task[None]:
-        # Subscribed before the job exists, so no stop event can come before the waiter.
-        sub = self._services.bus.subscribe(operation_id)
+        # Subscribed before the job runs, so no stop event can come before the waiter.
+        early = self._early.pop(operation_id, None) if created else None
+        sub = early or self._services.bus.subscribe(operation_id)
         try:
-            await self._defer(operation_id, payload, options)
+            if early is None:  # else the job was recorded with the operation
+                await self._defer(operation_id, payload, options)
         except BaseException:
             sub.close()
             raise
@@ -105,16 +126,16 @@ class QueueExecutor:
     ) -> None:
         await self._app.configure_task(
             jobs.TASK, queue=jobs.QUEUE, lock=f"op:{operation_id}"
-        ).defer_async(
-            operation_id=operation_id,
-            # When it was deferred (the queue-wait metric) and for which request (log lines).
-            run={
-                **jobs.encode(payload),
-                "deferred_at": time.time(),
-                "request_id": logs.request_id.get(),
-            },
-            options=options,
-        )
+        ).defer_async(operation_id=operation_id, run=self._run_args(payload), options=options)
+
+    @staticmethod
+    def _run_args(payload: OperationInput | Any | None) -> dict[str, Any]:
+        # When it was deferred (the queue-wait metric) and for which request (log lines).
+        return {
+            **jobs.encode(payload),
+            "deferred_at": time.time(),
+            "request_id": logs.request_id.get(),
+        }
 
     def running(self, operation_id: str) -> bool:
         return operation_id in self._waiting

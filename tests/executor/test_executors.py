@@ -141,9 +141,23 @@ async def _wait(handle: Any) -> Any:
 
 async def test_an_operation_runs_to_its_end(tmp_path: Path, backend: Any) -> None:
     spec = _script(tmp_path)
-    async with _chief(backend(spec), spec) as cc:
+    settings = backend(spec)
+    async with _chief(settings, spec) as cc:
         result = await _wait(await cc.start("Join the parts", route="plan"))
         stored = await cc.get(result.id, events=True)
+        if settings.executor == "queue":
+            # One job, enqueued by the transaction that recorded the operation (the rows
+            # neither transaction touched again carry its id).
+            rows = await cc.services.store.read(
+                lambda tx: tx.execute(
+                    "SELECT e.xmin::text, s.xmin::text FROM procrastinate_jobs j"
+                    " JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'"
+                    " JOIN operation_events s ON s.operation_id = :op AND s.seq = 1"
+                    " WHERE j.lock = :lock",
+                    {"op": result.id, "lock": f"op:{result.id}"},
+                ).fetchall()
+            )
+            assert len(rows) == 1 and rows[0][0] == rows[0][1], rows
     assert result.status == "completed", result.error
     assert [t.status for t in result.tasks] == ["completed"] * 3
     assert [e.seq for e in stored.events] == list(range(1, len(stored.events) + 1))
