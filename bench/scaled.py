@@ -49,6 +49,7 @@ from bench._cluster import (
 )
 from bench._http import Connection, HttpError
 from bench.server import ServerProcess, run_async
+from bench.server import build_report as server_report
 
 SCENARIOS = ("latency", "throughput", "streams", "cancel", "recovery")
 # key → (bound, target); keys not listed are informational.
@@ -837,21 +838,7 @@ def per_delta(values: dict[str, Any], hold: float) -> dict[str, Any]:
 
 def build_report(values: dict[str, Any], streams: int) -> dict[str, dict[str, Any]]:
     """``{key: {"value", "target", "pass"}}`` plus ``all_targets_met``."""
-    targets = {**TARGETS, "streams_connections_held": ("≥", streams)}
-    report: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
-        bound, target = targets.get(key, (None, None))
-        if target is None:
-            ok = None
-        elif value is None:
-            ok = False
-        else:
-            ok = value <= target if bound == "≤" else value >= target
-        shown = round(value, 3) if isinstance(value, float) else value
-        report[key] = {"value": shown, "target": target, "pass": ok}
-    met = all(m["pass"] is not False for m in report.values())
-    report["all_targets_met"] = {"value": met, "target": True, "pass": met}
-    return report
+    return server_report(values, streams, TARGETS)
 
 
 def _rows() -> dict[str, tuple[str, str, str]]:

@@ -62,7 +62,7 @@ class ServerProcess:
             CREWCHIEF_ALLOW_MODEL_REQUESTS="0",
             CREWCHIEF_API_RATE_LIMIT="0",
         )
-        self.host, self.port = "127.0.0.1", _free_port()
+        self.host, self.port = "127.0.0.1", free_port()
         self.key = ""
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -89,7 +89,7 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_raise_fd_limit,
+            preexec_fn=raise_fd_limit,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -133,13 +133,13 @@ class ServerProcess:
         return out
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _raise_fd_limit(want: int = 65536) -> None:
+def raise_fd_limit(want: int = 65536) -> None:
     """Raise this process's soft open-file limit towards ``want`` (up to the hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = want if hard == resource.RLIM_INFINITY else min(want, hard)
@@ -184,7 +184,7 @@ def hold_seconds(streams: int) -> float:
 def collect(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen scenarios; return measurement name → value."""
     values: dict[str, Any] = {}
-    _raise_fd_limit()
+    raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="crewchief-bench-server-") as tmp:
         root = Path(tmp)
         if args.only in (None, "latency", "throughput"):
@@ -211,9 +211,15 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def build_report(values: dict[str, Any], streams: int) -> dict[str, dict[str, Any]]:
-    """``{key: {"value", "target", "pass"}}`` plus ``all_targets_met``."""
-    targets = {**TARGETS, "streams_connections_held": ("≥", streams)}
+def build_report(
+    values: dict[str, Any], streams: int, targets: dict[str, tuple[str, float]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """``{key: {"value", "target", "pass"}}`` plus ``all_targets_met`` (``targets``: this
+    module's ``TARGETS`` unless given)."""
+    targets = {
+        **(TARGETS if targets is None else targets),
+        "streams_connections_held": ("≥", streams),
+    }
     report: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         bound, target = targets.get(key, (None, None))
