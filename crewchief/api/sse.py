@@ -21,10 +21,14 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crewchief import metrics
 from crewchief.events import TERMINAL_EVENTS, Event, Notice, Subscription
+
+if TYPE_CHECKING:
+    from crewchief.db.repository import Replay
 
 RETRY_MS = 2000
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -41,9 +45,38 @@ class EventSource(Protocol):
         """Stored events with ``seq > after``, in order."""
         ...
 
-    async def event_head(self, operation_id: str) -> tuple[Any, str, int, str | None] | None:
-        """``(owner, status, last seq, last event type)``, or None for an unknown operation."""
+    async def replay(self, operation_id: str, *, after: int = 0) -> Replay | None:
+        """Owner, status, stored events after ``after`` and the newest event, in one read;
+        None for an unknown operation."""
         ...
+
+
+@dataclass
+class Opened:
+    """A stream's start, taken before its response begins: the live subscription, opened
+    first, then the read of what is stored (see :func:`open_stream`)."""
+
+    sub: Subscription
+    replay: Replay
+
+
+async def open_stream(
+    source: EventSource, operation_id: str, *, after: int, deltas: bool = True
+) -> Opened | None:
+    """Subscribe to the operation's live events, then read what is stored; None (and
+    nothing left open) for an unknown operation."""
+    sub = source.subscribe(operation_id)
+    try:
+        found = await source.replay(operation_id, after=after)
+    except BaseException:
+        sub.close()
+        raise
+    if found is None:
+        sub.close()
+        return None
+    if deltas:
+        sub.watch()  # runners elsewhere publish its token deltas while somebody watches
+    return Opened(sub, found)
 
 
 def frame(seq: int | None, type_: str, data: dict[str, Any]) -> bytes:
@@ -73,33 +106,36 @@ async def event_stream(
     after: int,
     heartbeat: float,
     deltas: bool = True,
+    opened: Opened | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of an operation's events with ``seq > after``.
 
-    The live subscription is opened on the first iteration, before the stored
-    events are read, and closed when the stream ends or the client goes away.
+    ``opened``: the stream's start, taken already (:func:`open_stream`); without it the
+    stream opens it on its first iteration. The subscription is closed when the stream
+    ends or the client goes away.
     """
-    sub = source.subscribe(operation_id)
-    if deltas:
-        sub.watch()  # runners elsewhere publish its token deltas while somebody watches
+    if opened is None:
+        opened = await open_stream(source, operation_id, after=after, deltas=deltas)
+        if opened is None:
+            return
+    sub, stored = opened.sub, opened.replay
     clients = metrics.get().sse_clients
     clients.inc()
     try:
         last = after
-        stored = await source.stored_events(operation_id, after=after)
+        events = stored.events
         # The replay goes out as one write: a client resuming far back gets it in one go.
         head = [f"retry: {RETRY_MS}\n\n".encode()]
-        head += [frame(r.seq, r.type, _record_data(operation_id, r)) for r in stored]
+        head += [frame(r.seq, r.type, _record_data(operation_id, r)) for r in events]
         yield b"".join(head)
-        if stored:
-            last = stored[-1].seq
+        if events:
+            last = events[-1].seq
         queue = sub.queue
         # Events that arrived while the database was read (some already sent above).
         pending = deque(queue.get_nowait() for _ in range(queue.qsize()))
-        if await _ended(source, operation_id, stored, last, pending):
+        if _ended(stored, last, pending):
             return  # the operation had ended and nothing newer has started
-        newest = stored[-1].seq if stored else 0
-        follower = _Follower(source, operation_id, last, newest, deltas)
+        follower = _Follower(source, operation_id, last, stored.last_seq, deltas)
         async for chunk in _live(follower, queue, pending, heartbeat):
             yield chunk
     finally:
@@ -107,21 +143,11 @@ async def event_stream(
         sub.close()
 
 
-async def _ended(
-    source: EventSource,
-    operation_id: str,
-    stored: list[Any],
-    last: int,
-    pending: deque[Event | Notice],
-) -> bool:
+def _ended(stored: Replay, last: int, pending: deque[Event | Notice]) -> bool:
     """Whether the operation's newest event is terminal and was sent (or resumed past)."""
     if any(e.seq is not None and e.seq > last for e in pending):
         return False
-    if stored:
-        return stored[-1].type in TERMINAL_EVENTS
-    # Nothing after ``last`` was stored: it may have ended before the subscription opened.
-    head = await source.event_head(operation_id)
-    return head is not None and head[3] in TERMINAL_EVENTS and head[2] <= last
+    return stored.last_type in TERMINAL_EVENTS and stored.last_seq <= last
 
 
 class _Follower:

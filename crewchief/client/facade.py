@@ -105,7 +105,6 @@ class Crewchief:
         self._executor: InProcessExecutor | QueueExecutor | None = None
         self._recover = recover
         # Owners of the runs this instance started (an operation's owner never changes).
-        self._owners: dict[str, str | None] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -244,7 +243,6 @@ class Crewchief:
             await self._runner.unclaim(op)
             raise
         handle = await self._launch(op, payload, options, sub, created=True)
-        self._owners[op] = owner
         return handle
 
     async def _route(self, request: str, forced: str | None) -> RouteDecision:
@@ -290,7 +288,6 @@ class Crewchief:
         except BaseException:
             sub.close()
             raise
-        run.add_done_callback(lambda _: self._owners.pop(op, None))
         return OperationHandle(self, op, run, sub)
 
     @property
@@ -528,16 +525,6 @@ class Crewchief:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def running_owner(self, operation_id: str) -> tuple[bool, str | None]:
-        """``(True, owner)`` while an operation started here is running, else ``(False, None)``.
-
-        Lets a caller skip a database read for the common case of following an
-        operation just started.
-        """
-        if operation_id in self._owners and self._runner.running(operation_id):
-            return True, self._owners[operation_id]
-        return False, None
-
     async def get(
         self, operation_id: str, *, events: bool = False, owner: Any = repository.ANY_OWNER
     ) -> OperationResult:
@@ -565,9 +552,10 @@ class Crewchief:
             self.services.store, status=status, limit=limit, before=before, owner=owner
         )
 
-    async def event_head(self, operation_id: str) -> tuple[Any, str, int, str | None] | None:
-        """``(owner, status, last seq, last event type)`` of an operation, or None if unknown."""
-        return await repository.operation_head(self._store(), operation_id)
+    async def replay(self, operation_id: str, *, after: int = 0) -> repository.Replay | None:
+        """Owner, status, stored events with ``seq > after`` and the newest event of an
+        operation, in one read; None if unknown."""
+        return await repository.replay(self._store(), operation_id, after=after)
 
     async def stored_events(self, operation_id: str, *, after: int = 0) -> list[Any]:
         """The operation's stored events with ``seq > after``, in order."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
@@ -78,6 +79,48 @@ class ThreadedSqliteSaver(SqliteSaver):
         await self._thread.stop()
 
 
+# Threads known to have no checkpoint yet (see ``fresh_thread``), in this run's context.
+_fresh: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "crewchief_fresh_threads", default=None
+)
+
+
+def fresh_thread(thread_id: str) -> None:
+    """Say that ``thread_id`` has no checkpoint yet (a new operation's first run), for the
+    run started from the current context: the saver answers its first read without a query.
+    Later reads (after the run saved something) go to the database as usual."""
+    threads = _fresh.get()
+    if threads is None:
+        threads = set()
+        _fresh.set(threads)
+    threads.add(thread_id)
+
+
+def _take_fresh(config: Any) -> bool:
+    threads = _fresh.get()
+    configurable = config.get("configurable", {})
+    if not threads or configurable.get("checkpoint_id"):
+        return False
+    thread_id = configurable.get("thread_id")
+    if thread_id not in threads:
+        return False
+    threads.discard(thread_id)
+    return True
+
+
+def _fresh_aware_saver(base: type) -> type:
+    """LangGraph's Postgres saver, answering the first read of a thread marked with
+    :func:`fresh_thread` without a query (it has nothing stored yet)."""
+
+    class FreshAwarePostgresSaver(base):  # type: ignore[misc, valid-type]
+        async def aget_tuple(self, config: Any) -> Any:
+            if _take_fresh(config):
+                return None
+            return await super().aget_tuple(config)
+
+    return FreshAwarePostgresSaver
+
+
 @contextlib.asynccontextmanager
 async def checkpointer(settings: Settings) -> AsyncIterator[Any]:
     """LangGraph's SQLite saver (WAL) by default, the Postgres saver for Postgres URLs."""
@@ -91,7 +134,7 @@ async def checkpointer(settings: Settings) -> AsyncIterator[Any]:
             ) from None
         from crewchief.db.migrate import schema_lock
 
-        async with AsyncPostgresSaver.from_conn_string(target) as saver:
+        async with _fresh_aware_saver(AsyncPostgresSaver).from_conn_string(target) as saver:
             async with schema_lock(target):
                 await saver.setup()
             yield saver

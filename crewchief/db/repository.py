@@ -6,6 +6,7 @@ operation back is on the hot path of every ``Crewchief.run``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -239,6 +240,39 @@ async def operation_head(
             {"op": operation_id},
         )
         return row[0], row[1], last[0] if last else 0, last[1] if last else None
+
+    return await store.read(work)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a stream of an operation's events starts from: one read (see :func:`replay`)."""
+
+    owner: Any
+    status: str
+    events: list[EventRecord]  # the stored events after the point asked for, in order
+    last_seq: int  # the newest stored event's seq (0: none)
+    last_type: str | None
+
+
+async def replay(store: Writer, operation_id: str, *, after: int = 0) -> Replay | None:
+    """The operation's owner and status, its stored events with ``seq > after`` and its
+    newest event, in one read; None for an unknown operation."""
+
+    def work(tx: Tx) -> Replay | None:
+        row = tx.one("SELECT owner, status FROM operations WHERE id = :op", {"op": operation_id})
+        if row is None:
+            return None
+        events = _events(tx, operation_id, after)
+        if events:
+            last = (events[-1].seq, events[-1].type)
+        else:
+            last = tx.one(
+                "SELECT seq, type FROM operation_events WHERE operation_id = :op"
+                " ORDER BY seq DESC LIMIT 1",
+                {"op": operation_id},
+            ) or (0, None)
+        return Replay(row[0], row[1], events, last[0], last[1])
 
     return await store.read(work)
 

@@ -79,12 +79,14 @@ class InProcessExecutor:
         options: dict[str, Any],
         *,
         created: bool = False,
+        claimed: bool = False,
     ) -> asyncio.Task[str]:
-        """Start a run; ``created``: the operation was just created holding this lease.
+        """Start a run; ``created``: the operation was just created holding this lease;
+        ``claimed``: :meth:`claim` took it just before (a worker's job).
 
         The task's result says how the run stopped (see :meth:`_execute`).
         """
-        if created and self._leases is not None:
+        if (created or claimed) and self._leases is not None:
             self._leases.adopt(operation_id)
         else:
             await self.claim(operation_id)

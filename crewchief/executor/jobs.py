@@ -65,10 +65,19 @@ def queue_app(settings: Settings) -> procrastinate.App:
         raise CrewchiefError(
             "executor = 'queue' needs a PostgreSQL database_url (the queue lives in it)"
         )
+    # Every query procrastinate makes is one statement (a SQL function): on autocommit
+    # connections each is one round trip, not three (BEGIN, statement, COMMIT).
     connector = procrastinate.PsycopgConnector(
-        conninfo=plain_postgres_url(settings.resolved_database_url), min_size=1, max_size=4
+        conninfo=plain_postgres_url(settings.resolved_database_url),
+        min_size=1,
+        max_size=4,
+        configure=_autocommit,
     )
     return procrastinate.App(connector=connector)
+
+
+async def _autocommit(conn: Any) -> None:
+    await conn.set_autocommit(True)
 
 
 def sync_queue_app(settings: Settings) -> procrastinate.App:

@@ -174,9 +174,10 @@ class QueueExecutor:
     async def _until_stopped(self, operation_id: str, sub: Any, *, fresh: bool = False) -> None:
         """Return when the operation's stored status says its run stopped.
 
-        The status is read when a stop event (or a notice of events stored elsewhere)
-        arrives, and every ``_RECHECK_S`` in case a message was lost; ``fresh``: the run was
-        just created, so the first read is left out (``sub`` was open before its job).
+        A stop event says so (the run stored it with the status it reports). The status is
+        read when a notice of events stored elsewhere arrives, and every ``_RECHECK_S`` in
+        case a message was lost; ``fresh``: the run was just created, so the first read is
+        left out (``sub`` was open before its job).
         """
         store = self._services.store
         assert store is not None
@@ -191,8 +192,10 @@ class QueueExecutor:
                     async with asyncio.timeout(_RECHECK_S):
                         while True:
                             item = await sub.queue.get()
-                            # A stop event, or a notice of events stored elsewhere: look again.
-                            if isinstance(item, Notice) or item.type in _STOP_EVENTS:
-                                break
+                            if isinstance(item, Notice):
+                                break  # events were stored elsewhere: look again
+                            if item.type in _STOP_EVENTS:
+                                # Stored with the status it reports, before it was published.
+                                return
         finally:
             sub.close()

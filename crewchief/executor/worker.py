@@ -33,7 +33,7 @@ from crewchief import logs, metrics
 from crewchief._aio import cancel_and_wait
 from crewchief.config import Settings
 from crewchief.db import leases
-from crewchief.db.checkpoint import checkpointer
+from crewchief.db.checkpoint import checkpointer, fresh_thread
 from crewchief.errors import OperationBusy
 from crewchief.executor import jobs
 from crewchief.executor.inprocess import InProcessExecutor
@@ -166,7 +166,9 @@ class Worker:
             await self._services.recorder.operation_resumed(operation_id)
             metrics.get().takeovers.labels("handback" if handed_back else "crash").inc()
         log.info("operation %s: run starts (attempt %d)", operation_id, context.job.attempts + 1)
-        task = await self._executor.launch(operation_id, payload, options)
+        if context.job.attempts == 0 and run.get("kind") == "input":
+            fresh_thread(operation_id)  # a new operation: no checkpoint to read yet
+        task = await self._executor.launch(operation_id, payload, options, claimed=True)
         try:
             outcome = await asyncio.shield(task)
             log.info("operation %s: run %s", operation_id, outcome)

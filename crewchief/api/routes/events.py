@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -10,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from crewchief.api.deps import CallerDep, ChiefDep, SettingsDep
 from crewchief.api.errors import ERROR_RESPONSES, NOT_FOUND
 from crewchief.api.routes.operations import OperationId
-from crewchief.api.sse import event_stream
+from crewchief.api.sse import event_stream, open_stream
 from crewchief.errors import OperationNotFound
 from crewchief.events import TERMINAL_EVENTS
 
@@ -70,31 +71,43 @@ async def operation_events(
     deltas: Annotated[bool, Query(description="Include live `model.delta` token events.")] = True,
 ) -> Response:
     after = max(last_event_id_header or 0, last_event_id or 0)
-    missing = OperationNotFound(f"operation {operation_id!r} does not exist")
-    # An operation running in this process has not ended: only its owner needs checking.
-    running, owner = chief.running_owner(operation_id)
-    nothing_newer = False
-    if not running:
-        head = await chief.event_head(operation_id)
-        if head is None:
-            raise missing
-        owner, _, last_seq, last_type = head
-        nothing_newer = last_seq <= after and last_type in TERMINAL_EVENTS
-    if not caller.sees(owner):
-        raise missing
-    if nothing_newer:
+    # Subscribed before the read (no gap), and both before the response starts: an unknown
+    # operation is a 404, not an empty stream.
+    opened = await open_stream(chief, operation_id, after=after, deltas=deltas)
+    if opened is None or not caller.sees(opened.replay.owner):
+        if opened is not None:
+            opened.sub.close()
+        raise OperationNotFound(f"operation {operation_id!r} does not exist")
+    replay = opened.replay
+    if not replay.events and replay.last_seq <= after and replay.last_type in TERMINAL_EVENTS:
+        opened.sub.close()
         return Response(status_code=204)
-    # The stream subscribes to live events itself, before it reads the stored ones (no
-    # gap); subscribing here would leak the subscription if the stream never started.
     stream = event_stream(
         chief,
         operation_id,
         after=after,
         heartbeat=settings.api.heartbeat_seconds,
         deltas=deltas,
+        opened=opened,
     )
-    return StreamingResponse(
+    return _EventStreamResponse(
         stream,
+        on_close=opened.sub.close,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _EventStreamResponse(StreamingResponse):
+    """Closes the stream's subscription however the response ends, even when the client
+    left before the stream's first chunk (the stream then never starts)."""
+
+    def __init__(self, content: Any, *, on_close: Callable[[], None], **kwargs: Any):
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
