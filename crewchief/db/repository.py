@@ -71,7 +71,13 @@ def _tasks(tx: Tx, rows: list[tuple]) -> list[TaskResult]:
     return current
 
 
+# Event numbers are 64-bit integers in the database: a resume point past the largest one
+# (a client's Last-Event-ID can be any number) means the same as the largest.
+_MAX_SEQ = 2**63 - 1
+
+
 def _events(tx: Tx, operation_id: str, after_seq: int = 0) -> list[EventRecord]:
+    after_seq = min(after_seq, _MAX_SEQ)
     rows = tx.execute(
         "SELECT seq, type, payload, created_at FROM operation_events"
         " WHERE operation_id = :op AND seq > :after ORDER BY seq",

@@ -39,6 +39,11 @@ async def test_requests_that_get_no_stream_leave_no_subscription(api: Api) -> No
         f"/v1/operations/{op}/events", headers={**api.auth(), "Last-Event-ID": str(last_seq)}
     )
     assert ended.status_code == 204
+    # A resume point past any event number there can be: nothing newer either.
+    beyond = await api.client.get(
+        f"/v1/operations/{op}/events", params={"last_event_id": str(10**30)}, headers=api.auth()
+    )
+    assert beyond.status_code == 204
     assert _followed(api) == []
 
 
