@@ -129,6 +129,32 @@ class LocalSettings(BaseModel):
     startup_timeout: float = Field(180.0, gt=0, description="Seconds the server may take to load.")
 
 
+class GatewaySettings(BaseModel):
+    """The OpenAI-compatible gateway (`/v1/chat/completions`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="Tries of the same model after its first, on a retryable error (429, 5xx,"
+        " timeout), before its fallbacks. Env: CREWCHIEF_GATEWAY_RETRIES.",
+    )
+    circuit_failures: int = Field(
+        3,
+        ge=1,
+        description="Failures in a row that open a model's circuit (it is skipped meanwhile)."
+        " Env: CREWCHIEF_GATEWAY_CIRCUIT_FAILURES.",
+    )
+    circuit_cooldown_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long an open circuit skips its model before one trial request."
+        " Env: CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN.",
+    )
+
+
 class ApiSettings(BaseModel):
     """The REST service (`crewchief serve`)."""
 
@@ -304,6 +330,7 @@ class Settings(BaseModel):
     )
     local: LocalSettings = Field(default_factory=LocalSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auto_migrate: bool = Field(True, description="Upgrade the app database on start.")
 
     @field_validator("models")
@@ -415,6 +442,20 @@ _API_ENV_FIELDS: dict[str, str] = {
 }
 
 
+_GATEWAY_ENV_FIELDS: dict[str, str] = {
+    "CREWCHIEF_GATEWAY_RETRIES": "retries",
+    "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "circuit_failures",
+    "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "circuit_cooldown_seconds",
+}
+
+# The settings sections set from the environment, field by field.
+_SECTION_ENV_FIELDS: dict[str, dict[str, str]] = {
+    "local": _LOCAL_ENV_FIELDS,
+    "api": _API_ENV_FIELDS,
+    "gateway": _GATEWAY_ENV_FIELDS,
+}
+
+
 def config_file_path(env: Mapping[str, str], explicit: str | Path | None) -> Path | None:
     if explicit is not None:
         return Path(explicit)
@@ -438,12 +479,10 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for var, field in _ENV_FIELDS.items():
         if env.get(var, "") != "":
             data[field] = env[var]
-    for var, field in _LOCAL_ENV_FIELDS.items():
-        if env.get(var, "") != "":
-            data.setdefault("local", {})[field] = env[var]
-    for var, field in _API_ENV_FIELDS.items():
-        if env.get(var, "") != "":
-            data.setdefault("api", {})[field] = env[var]
+    for section, fields in _SECTION_ENV_FIELDS.items():
+        for var, field in fields.items():
+            if env.get(var, "") != "":
+                data.setdefault(section, {})[field] = env[var]
     if env.get("CREWCHIEF_API_WORKSPACE_ROOTS", "") != "":
         roots = env["CREWCHIEF_API_WORKSPACE_ROOTS"].split(os.pathsep)
         data.setdefault("api", {})["workspace_roots"] = [p for p in roots if p]

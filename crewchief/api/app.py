@@ -12,9 +12,12 @@ from crewchief.api import docs, errors, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
-from crewchief.api.routes import events, health, operations
+from crewchief.api.routes import events, gateway, health, operations
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
+from crewchief.gateway.circuit import Breakers
+from crewchief.gateway.service import Gateway
+from crewchief.gateway.upstream import Upstream
 
 DESCRIPTION = """Start, follow, steer and cancel crewchief operations.
 
@@ -53,9 +56,21 @@ def create_app(
             await running.open()
         app.state.keys = KeyCache(running.verify_key)
         app.state.chief = running
+        upstream = Upstream.create(settings.model_timeout)
+        app.state.gateway = Gateway(
+            settings,
+            upstream,
+            running.record_call,
+            retries=settings.gateway.retries,
+            breakers=Breakers(
+                settings.gateway.circuit_failures, settings.gateway.circuit_cooldown_seconds
+            ),
+        )
         try:
             yield
         finally:
+            app.state.gateway = None
+            await upstream.close()
             app.state.chief = None
             if isinstance(app.state.limiter, SharedRateLimiter):
                 await app.state.limiter.close()
@@ -79,6 +94,7 @@ def create_app(
             {"name": "operations", "description": "Start, read, list, cancel and steer."},
             {"name": "events", "description": "Server-sent events of one operation."},
             {"name": "health", "description": "Probes for orchestrators and load balancers."},
+            {"name": "gateway", "description": "OpenAI-compatible chat completions, by role."},
         ],
     )
     app.state.settings = settings
@@ -101,6 +117,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(events.router)
+    app.include_router(gateway.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)

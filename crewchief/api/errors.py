@@ -21,6 +21,7 @@ from crewchief.errors import (
     OperationStateError,
     TaskNotFound,
 )
+from crewchief.gateway.errors import GatewayError, openai_error
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,32 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(allowed)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that give every error the common shape."""
+GATEWAY_PATHS = ("/v1/chat/completions", "/v1/models", "/v1/embeddings")
+
+
+def is_gateway_path(path: str) -> bool:
+    return path.startswith(GATEWAY_PATHS)
+
+
+def _install_gateway(app: FastAPI) -> None:
+    """The gateway's routes answer in OpenAI's error shape, which OpenAI clients read."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if is_gateway_path(request.url.path):
+            body = openai_error(exc.status, exc.message, code=exc.code)
+            return JSONResponse(body, status_code=exc.status, headers=exc.headers)
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the common shape."""
+
+    _install_gateway(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

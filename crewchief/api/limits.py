@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crewchief.api.errors import error_response
+from fastapi.responses import JSONResponse
+
+from crewchief.api.errors import error_response, is_gateway_path
+from crewchief.gateway.errors import openai_error
 
 
 class BodySizeLimit:
@@ -54,9 +57,10 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
-        response = error_response(
-            413,
-            "payload_too_large",
-            f"the request body is larger than {self.max_bytes} bytes",
-        )
+        message = f"the request body is larger than {self.max_bytes} bytes"
+        if is_gateway_path(scope.get("path", "")):  # OpenAI clients read OpenAI's shape
+            body = openai_error(413, message, code="payload_too_large")
+            response: Any = JSONResponse(body, status_code=413)
+        else:
+            response = error_response(413, "payload_too_large", message)
         await response(scope, receive, send)

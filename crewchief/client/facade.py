@@ -44,6 +44,7 @@ from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.metrics import ClusterStats
 from crewchief.models.registry import ModelOverride
+from crewchief.models.types import CallRecord
 from crewchief.results import OperationResult, OperationSummary
 from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
@@ -564,6 +565,10 @@ class Crewchief:
     def subscribe(self, operation_id: str) -> Subscription:
         """Live events of one operation from now on (close the subscription when done)."""
         return self.services.bus.subscribe(operation_id)
+
+    async def record_call(self, record: CallRecord) -> None:
+        """Add one model call made outside any operation (a gateway call) to the ledger."""
+        await self.services.recorder.model_call(record)
 
     async def verify_key(self, secret: str) -> ApiKeyInfo | None:
         """The active API key with this secret, or None (unknown, revoked or malformed)."""

@@ -125,9 +125,9 @@ def insert_call(tx: TxLike, record: CallRecord) -> None:
     info = record.info
     tx.execute(
         "INSERT INTO model_calls (operation_id, node, task_sequence, alias, purpose, model, effort,"
-        " input_tokens, output_tokens, reasoning_tokens, duration_ms, error, created_at)"
-        " VALUES (:op, :node, :task, :alias, :purpose, :model, :effort, :i, :o, :r, :ms, :error,"
-        " :now)",
+        " input_tokens, output_tokens, reasoning_tokens, duration_ms, error, owner, api_key_id,"
+        " created_at) VALUES (:op, :node, :task, :alias, :purpose, :model, :effort, :i, :o, :r,"
+        " :ms, :error, :owner, :key, :now)",
         {
             "op": info.operation_id,
             "node": info.node,
@@ -141,6 +141,8 @@ def insert_call(tx: TxLike, record: CallRecord) -> None:
             "r": record.usage.reasoning,
             "ms": record.duration_ms,
             "error": record.error,
+            "owner": info.owner,
+            "key": info.api_key_id,
             "now": tx.ts(utcnow()),
         },
     )

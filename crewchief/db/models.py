@@ -127,7 +127,10 @@ class ModelCall(Base):
     """The usage ledger: one row per attempt at one model."""
 
     __tablename__ = "model_calls"
-    __table_args__ = (Index("ix_model_calls_operation", "operation_id"),)
+    __table_args__ = (
+        Index("ix_model_calls_operation", "operation_id"),
+        Index("ix_model_calls_owner_created", "owner", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     operation_id: Mapped[str | None] = mapped_column(
@@ -146,6 +149,9 @@ class ModelCall(Base):
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The API key (and its owner) that made a call outside an operation (the gateway).
+    owner: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -51,6 +51,9 @@ class CallInfo:
     alias: str | None = None
     # Why the call is made, when the node alone does not say (e.g. "meta:search_codebase").
     purpose: str | None = None
+    # The API key and its owner, for a call made outside any operation (the gateway).
+    owner: str | None = None
+    api_key_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -12,6 +11,7 @@ from crewchief.api.deps import CallerDep, ChiefDep, SettingsDep
 from crewchief.api.errors import ERROR_RESPONSES, NOT_FOUND
 from crewchief.api.routes.operations import OperationId
 from crewchief.api.sse import event_stream, open_stream
+from crewchief.api.streaming import ClosingStreamingResponse
 from crewchief.errors import OperationNotFound
 from crewchief.events import TERMINAL_EVENTS
 
@@ -90,24 +90,9 @@ async def operation_events(
         deltas=deltas,
         opened=opened,
     )
-    return _EventStreamResponse(
+    return ClosingStreamingResponse(
         stream,
         on_close=opened.sub.close,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-class _EventStreamResponse(StreamingResponse):
-    """Closes the stream's subscription however the response ends, even when the client
-    left before the stream's first chunk (the stream then never starts)."""
-
-    def __init__(self, content: Any, *, on_close: Callable[[], None], **kwargs: Any):
-        super().__init__(content, **kwargs)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._on_close()

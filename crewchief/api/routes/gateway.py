@@ -1,0 +1,153 @@
+"""The OpenAI-compatible gateway: ``/v1/chat/completions``, ``/v1/models``, ``/v1/embeddings``.
+
+Point an OpenAI client (the ``openai`` SDK, an editor agent) at ``<server>/v1`` with a
+crewchief API key. Errors come in OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from crewchief.api.deps import CallerDep
+from crewchief.api.errors import ApiError
+from crewchief.api.streaming import ClosingStreamingResponse
+from crewchief.config import ALIASES
+from crewchief.gateway.errors import GatewayError
+from crewchief.gateway.request import parse_chat_request
+from crewchief.gateway.roles import MODEL_PREFIX, ROLES, choose_role
+from crewchief.gateway.service import Gateway
+
+router = APIRouter(prefix="/v1", tags=["gateway"])
+
+
+class OpenAIErrorInfo(BaseModel):
+    message: str
+    type: str = Field(..., description="`invalid_request_error`, `authentication_error`, ...")
+    param: str | None = Field(None, description="The request field at fault, e.g. `model`.")
+    code: str | None = Field(None, description="Stable: `model_not_found`, `upstream_error`...")
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorInfo
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": OpenAIError, "description": description, **extra}
+
+
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}}}
+_CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body is not valid JSON, or a field is invalid (`param` names it)."),
+    401: _error("Missing, unknown or revoked API key."),
+    404: _error("Unknown model name: not a role, `auto`, an alias or a model spec."),
+    413: _error("The request body is too large."),
+    429: _error("Rate limit exceeded (this key's, or every model's).", headers=_RETRY_AFTER),
+    502: _error("Every model failed; the message names each failure."),
+    503: _error("Every model's circuit is open, or real model requests are off.",
+                headers=_RETRY_AFTER),
+}  # fmt: skip
+_CHAT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model", "messages"],
+                    "properties": {
+                        "model": {"type": "string", "description": "A role, `auto`, an alias or a model spec."},
+                        "messages": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                        "stream": {"type": "boolean"},
+                        "role": {"type": "string", "description": "The role this request plays."},
+                    },
+                    "additionalProperties": True,
+                }
+            }
+        },
+    }
+}  # fmt: skip
+
+
+async def get_gateway(request: Request) -> Gateway:
+    gateway = getattr(request.app.state, "gateway", None)
+    if gateway is None:
+        raise ApiError(503, "not_ready", "the service is starting or stopping")
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GatewayError(
+            400, f"the body is not valid JSON: {exc}", code="invalid_json", param="body"
+        ) from None
+
+
+@router.post(
+    "/chat/completions",
+    summary="Chat completion (OpenAI-compatible), routed by role",
+    response_model=None,
+    responses={
+        200: {
+            "description": "A `chat.completion` with `x_crewchief`, or an event stream of"
+            " `chat.completion.chunk`s whose last one carries `x_crewchief`.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+        **_CHAT_ERRORS,
+    },
+    openapi_extra=_CHAT_BODY,
+)
+async def chat_completions(
+    request: Request,
+    caller: CallerDep,
+    gateway: GatewayDep,
+    x_crewchief_role: Annotated[str | None, Header()] = None,
+) -> Response:
+    """OpenAI's chat completion request; the gateway's own fields are `role`,
+    `conversation_id`, `profile` and `x_crewchief`. The answer carries `x_crewchief`
+    (the body, or the last chunk of a stream) and `X-Crewchief-*` headers."""
+    chat = parse_chat_request(await _json_body(request))
+    role = choose_role(chat.role, x_crewchief_role, chat.model)
+    trace = gateway.trace(chat, role, owner=caller.owner, api_key_id=caller.key_id)
+    if chat.stream:
+        opened = await gateway.open_stream(chat, trace)
+        return ClosingStreamingResponse(
+            opened.chunks(),
+            on_close=opened.close,
+            media_type="text/event-stream",
+            headers={**trace.headers(), "Cache-Control": "no-cache"},
+        )
+    answer = await gateway.complete(chat, trace)
+    return JSONResponse(answer, headers=trace.headers())
+
+
+@router.get(
+    "/models",
+    summary="The model names the gateway answers to (OpenAI-compatible)",
+    responses={401: _CHAT_ERRORS[401], 429: _CHAT_ERRORS[429]},
+)
+async def list_models(caller: CallerDep) -> dict[str, Any]:
+    """Every role (as `crewchief/<role>`), `auto`, and the aliases."""
+    created = int(time.time())
+    names = [f"{MODEL_PREFIX}{role}" for role in ROLES] + ["auto", *ALIASES]
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "crewchief"}
+            for name in names
+        ],
+    }

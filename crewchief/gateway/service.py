@@ -1,0 +1,309 @@
+"""The gateway's calls: the request goes to its route's models in order, each retried on
+retryable errors, and every attempt lands in the model-call ledger.
+
+Failing over happens only before anything was streamed to the client: once a stream
+has begun, an upstream failure ends it with an explicit error chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from crewchief.config import Settings
+from crewchief.gateway.circuit import Breakers
+from crewchief.gateway.errors import GatewayError, openai_error
+from crewchief.gateway.request import ChatRequest
+from crewchief.gateway.roles import RoleChoice
+from crewchief.gateway.targets import Route, Target, route
+from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
+from crewchief.models.types import CallInfo, CallRecord, Usage
+
+Record = Callable[[CallRecord], Awaitable[None]]
+T = TypeVar("T")
+
+
+@dataclass
+class Trace:
+    """What the gateway did for one request: the ``x_crewchief`` metadata."""
+
+    role: RoleChoice
+    route: Route
+    owner: str | None = None  # the caller's API key owner and key, for the ledger
+    api_key_id: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    model: str | None = None
+    tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
+    usage: Usage = field(default_factory=Usage)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "role": self.role.role,
+            "role_source": self.role.source,
+            "model": self.model,
+            "model_reason": self.route.reason,
+            "fallbacks_tried": self.tried,
+            "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
+            "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Crewchief-Role": self.role.role,
+            "X-Crewchief-Role-Source": self.role.source,
+            "X-Crewchief-Model": self.model or "",
+            "X-Crewchief-Fallbacks": str(len(self.tried)),
+        }
+
+
+def usage_of(data: dict[str, Any]) -> Usage:
+    usage = data.get("usage") or {}
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+        int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
+    )
+
+
+@dataclass
+class OpenStream:
+    """A streaming answer whose upstream already said 200: the route sends its headers,
+    then :meth:`chunks`."""
+
+    gateway: Gateway
+    request: ChatRequest
+    trace: Trace
+    target: Target
+    response: httpx.Response
+    close: Callable[[], Awaitable[None]]
+    opened: float
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The SSE lines for the client, the last chunk carrying ``x_crewchief``."""
+        held: dict[str, Any] | None = None  # the upstream's usage chunk
+        last_id, error = "", None
+        try:
+            async for line in self.response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    error = "the upstream sent a chunk that is not JSON"
+                    break
+                if not isinstance(chunk, dict):
+                    error = "the upstream sent a chunk that is not a JSON object"
+                    break
+                if chunk.get("error"):
+                    error = f"the upstream failed mid-stream: {chunk['error']}"
+                    break
+                last_id = chunk.get("id", last_id)
+                if chunk.get("usage"):
+                    self.trace.usage = usage_of(chunk)
+                    if not chunk.get("choices"):
+                        held = chunk  # sent last, with the metadata
+                        continue
+                yield f"data: {data}\n\n".encode()
+            else:
+                error = "the upstream closed the stream before its end"
+        except httpx.HTTPError as exc:
+            error = f"the upstream stream broke: {type(exc).__name__}: {exc}"
+        finally:
+            await self.close()
+        ms = (time.perf_counter() - self.opened) * 1000
+        if error is not None:
+            self.gateway.breakers.failure(self.target.spec)
+        await self.gateway.ledger(self.trace, self.target, ms, error)
+        if error is not None:
+            body = openai_error(502, error, code="upstream_stream_error")
+            yield f"data: {json.dumps(body)}\n\n".encode()
+            return
+        last = held or {
+            "id": last_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.target.model,
+            "choices": [],
+        }
+        if not self.request.include_usage:
+            last.pop("usage", None)
+        last["x_crewchief"] = self.trace.metadata()
+        yield f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()
+
+
+class Gateway:
+    """Answers chat completion requests for the REST app.
+
+    Args:
+        settings: Models, providers, timeouts.
+        upstream: The HTTP client for every upstream.
+        record: Writes one ledger row (the app's store).
+        retries: Tries of the same model after its first, on retryable errors.
+        breakers: The circuits of the models (default: a new set).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        upstream: Upstream,
+        record: Record,
+        retries: int = 1,
+        breakers: Breakers | None = None,
+    ):
+        self.settings = settings
+        self.upstream = upstream
+        self._record = record
+        self.retries = retries
+        self.breakers = breakers or Breakers()
+
+    def trace(
+        self,
+        request: ChatRequest,
+        role: RoleChoice,
+        *,
+        owner: str | None = None,
+        api_key_id: str | None = None,
+    ) -> Trace:
+        """The request's route to its models, and what will be said about it."""
+        return Trace(role, route(self.settings, request.model, role.role), owner, api_key_id)
+
+    async def ledger(self, trace: Trace, target: Target, ms: float, error: str | None) -> None:
+        info = CallInfo(
+            node="gateway",
+            purpose=f"gateway:{trace.role.role}",
+            owner=trace.owner,
+            api_key_id=trace.api_key_id,
+        )
+        usage = trace.usage if error is None else Usage()
+        await self._record(CallRecord(info, "gateway", target.spec, "none", usage, ms, error))
+
+    async def _failed(self, trace: Trace, target: Target, started: float, exc: Exception) -> None:
+        trace.tried.append({"model": target.spec, "error": str(exc)})
+        await self.ledger(trace, target, (time.perf_counter() - started) * 1000, str(exc))
+
+    def _body(self, request: ChatRequest, target: Target, stream: bool) -> bytes:
+        body = dict(request.body, model=target.model)
+        if stream:
+            options = dict(body.get("stream_options") or {}, include_usage=True)
+            body["stream_options"] = options  # the ledger needs the tokens
+        return json.dumps(body).encode()
+
+    async def _try(self, trace: Trace, call: Callable[[Target], Awaitable[T]]) -> T:
+        """``call`` on each model of the route in order until one answers.
+
+        A model is retried (after :func:`backoff`) on retryable errors, skipped while its
+        circuit is open, and given up on a final error. An upstream refusing the request
+        itself (400, 413, 422) ends the request: every other model would refuse it too.
+
+        Raises:
+            GatewayError: every model failed or was skipped.
+        """
+        last: UpstreamError | None = None
+        for target in trace.route.targets:
+            spec = target.spec
+            for attempt in range(self.retries + 1):
+                if not self.breakers.allow(spec):
+                    if attempt == 0:
+                        left = self.breakers.wait(spec)
+                        trace.tried.append(
+                            {"model": spec, "error": f"circuit open ({left:.0f} s more)"}
+                        )
+                    break
+                if attempt:
+                    wait = backoff(attempt - 1, last) if last is not None else None
+                    if wait is None:
+                        self.breakers.release(spec)
+                        break
+                    await sleep(wait)
+                started = time.perf_counter()
+                try:
+                    result = await call(target)
+                except UpstreamError as exc:
+                    last = exc
+                    await self._failed(trace, target, started, exc)
+                    if exc.status in (400, 413, 422):
+                        self.breakers.success(spec)  # the model answered: the request is bad
+                        raise GatewayError(
+                            exc.status,
+                            f"{spec} refused the request: {exc}",
+                            code="upstream_rejected",
+                        ) from None
+                    self.breakers.failure(spec)
+                    continue
+                except BaseException:
+                    self.breakers.release(spec)
+                    raise
+                self.breakers.success(spec)
+                trace.model = spec
+                return result
+        raise self._exhausted(trace, last)
+
+    async def complete(self, request: ChatRequest, trace: Trace) -> dict[str, Any]:
+        """A non-streaming answer, with ``x_crewchief``.
+
+        Raises:
+            GatewayError: see :meth:`_try`.
+        """
+
+        async def call(target: Target) -> dict[str, Any]:
+            started = time.perf_counter()
+            body = self._body(request, target, stream=False)
+            data = await self.upstream.post(target, "/chat/completions", body)
+            if not isinstance(data.get("choices"), list):
+                raise UpstreamError("the answer has no choices", status=200)
+            trace.usage = usage_of(data)
+            await self.ledger(trace, target, (time.perf_counter() - started) * 1000, None)
+            return data
+
+        data = await self._try(trace, call)
+        data["x_crewchief"] = trace.metadata()
+        return data
+
+    async def open_stream(self, request: ChatRequest, trace: Trace) -> OpenStream:
+        """Open a streaming answer on the first model that accepts it.
+
+        Raises:
+            GatewayError: see :meth:`_try` (nothing was streamed yet).
+        """
+
+        async def call(target: Target) -> OpenStream:
+            started = time.perf_counter()
+            body = self._body(request, target, stream=True)
+            context = self.upstream.stream(target, "/chat/completions", body)
+            response = await context.__aenter__()
+
+            async def close() -> None:
+                await context.__aexit__(None, None, None)
+
+            return OpenStream(self, request, trace, target, response, close, started)
+
+        return await self._try(trace, call)
+
+    def _exhausted(self, trace: Trace, last: UpstreamError | None) -> GatewayError:
+        tried = "; ".join(f"{t['model']}: {t['error']}" for t in trace.tried) or "no model"
+        waits = [self.breakers.wait(t.spec) for t in trace.route.targets]
+        if last is None and waits and min(waits) > 0:  # every circuit open: fail fast
+            return GatewayError(
+                503,
+                f"every model is out of service for now: {tried}",
+                code="circuit_open",
+                headers={"Retry-After": str(max(1, round(min(waits))))},
+            )
+        headers = {}
+        if last is not None and last.status == 429 and last.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(last.retry_after)))
+        status = 429 if last is not None and last.status == 429 else 502
+        return GatewayError(
+            status, f"every model failed: {tried}", code="upstream_error", headers=headers
+        )

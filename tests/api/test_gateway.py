@@ -1,0 +1,305 @@
+"""The OpenAI-compatible gateway through a real `crewchief serve`, driven by the real `openai`
+SDK and `langchain-openai`, with a fake OpenAI-compatible upstream on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from bench.fake_openai import FakeOpenAIThread
+from tests.api.conftest import LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOpenAIThread]:
+    with FakeOpenAIThread() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(
+    module_server_factory: Callable[..., LiveServer], upstream: FakeOpenAIThread
+) -> LiveServer:
+    # Real requests are allowed for this server: its only upstream is the fake on loopback.
+    return module_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_ORCHESTRATOR_MODEL": "openai:upstream-strong",
+            "CREWCHIEF_DELEGATE_MODEL": "openai:upstream-cheap",
+            "CREWCHIEF_DELEGATE_FALLBACKS": "openai:upstream-spare",
+            "CREWCHIEF_FAST_MODEL": "fake:default",
+            "OPENAI_BASE_URL": upstream.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+            # Circuits stay closed here: the tests share this server and script failures.
+            "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "1000",
+        }
+    )
+
+
+@pytest.fixture
+def fresh(upstream: FakeOpenAIThread) -> FakeOpenAIThread:
+    upstream.clear_script()
+    upstream.clear_requests()
+    return upstream
+
+
+def client(server: LiveServer, owner: str = "alice") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.keys[owner], max_retries=0)
+
+
+def ledger(server: LiveServer) -> list[dict[str, Any]]:
+    import sqlite3
+
+    with sqlite3.connect(server.home / "crewchief.db") as conn:
+        rows = conn.execute(
+            "SELECT alias, purpose, model, input_tokens, output_tokens, error, owner FROM model_calls"
+            " WHERE operation_id IS NULL ORDER BY id"
+        ).fetchall()
+    keys = ("alias", "purpose", "model", "input", "output", "error", "owner")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def test_a_completion_goes_to_the_roles_model_and_says_so(server, fresh) -> None:
+    before = len(ledger(server))
+    raw = client(server).chat.completions.with_raw_response.create(
+        model="crewchief/architect",
+        messages=[{"role": "user", "content": "Design a cache for the parser"}],
+    )
+    answer = raw.parse()
+    assert answer.choices[0].message.content == "ok: Design a cache for the parser"
+    meta = answer.model_extra["x_crewchief"]
+    assert meta["role"] == "architect" and meta["role_source"] == "model"
+    assert meta["model"] == "openai:upstream-strong"  # architects run on the orchestrator
+    assert meta["fallbacks_tried"] == []
+    assert meta["tokens"]["prompt"] == answer.usage.prompt_tokens > 0
+    assert raw.headers["x-crewchief-role"] == "architect"
+    assert raw.headers["x-crewchief-model"] == "openai:upstream-strong"
+    sent = fresh.requests[-1]
+    assert sent["body"]["model"] == "upstream-strong"
+    assert sent["headers"]["authorization"] == "Bearer sk-upstream"  # not the caller's key
+    rows = ledger(server)[before:]
+    assert rows == [
+        {
+            "alias": "gateway",
+            "purpose": "gateway:architect",
+            "model": "openai:upstream-strong",
+            "input": answer.usage.prompt_tokens,
+            "output": answer.usage.completion_tokens,
+            "error": None,
+            "owner": "alice",
+        }
+    ]
+
+
+def test_the_role_comes_from_the_body_then_the_header_then_the_model(server, fresh) -> None:
+    api = client(server)
+    messages = [{"role": "user", "content": "hi"}]
+    by_body = api.chat.completions.create(
+        model="crewchief/architect", messages=messages, extra_body={"role": "testing"}
+    )
+    assert by_body.model_extra["x_crewchief"]["role"] == "testing"
+    assert by_body.model_extra["x_crewchief"]["role_source"] == "body"
+    by_header = api.chat.completions.create(
+        model="auto", messages=messages, extra_headers={"X-Crewchief-Role": "debugger"}
+    )
+    assert by_header.model_extra["x_crewchief"]["role"] == "debugger"
+    assert by_header.model_extra["x_crewchief"]["model"] == "openai:upstream-strong"
+    plain = api.chat.completions.create(model="auto", messages=messages)
+    assert plain.model_extra["x_crewchief"]["role"] == "general"
+    assert plain.model_extra["x_crewchief"]["model"] == "openai:upstream-cheap"
+    # The gateway's own fields never reach the upstream.
+    assert all("role" not in r["body"] for r in fresh.requests)
+
+
+def test_streaming_with_usage_ends_with_the_metadata(server, fresh) -> None:
+    stream = client(server).chat.completions.create(
+        model="crewchief/implementation",
+        messages=[{"role": "user", "content": "Write the loop"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "ok: Write the loop"
+    last = chunks[-1]
+    assert last.usage is not None and last.usage.completion_tokens > 0
+    assert last.model_extra["x_crewchief"]["model"] == "openai:upstream-cheap"
+    without = list(
+        client(server).chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
+    assert without[-1].usage is None  # not asked for: not sent
+    assert "x_crewchief" in without[-1].model_extra
+
+
+def test_tool_calls_and_json_mode_pass_through_intact(server, fresh) -> None:
+    api = client(server)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "read_file",
+                "description": "Read a file",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+            },
+        }
+    ]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "What is in setup.py?"}]
+    first = api.chat.completions.create(model="auto", messages=messages, tools=tools)
+    call = first.choices[0].message.tool_calls[0]
+    assert call.function.name == "read_file"
+    assert fresh.requests[-1]["body"]["tools"] == tools
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "print('hi')"},
+    ]
+    second = api.chat.completions.create(model="auto", messages=messages, tools=tools)
+    assert second.choices[0].message.content == "tool said: print('hi')"
+    json_mode = api.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "give json"}],
+        response_format={"type": "json_object"},
+    )
+    assert json.loads(json_mode.choices[0].message.content)["ok"] is True
+
+
+def test_langchain_chat_openai_works_through_the_gateway(server, fresh) -> None:
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(
+        base_url=f"{server.url}/v1",
+        api_key=server.keys["alice"],
+        model="crewchief/review",
+        max_retries=0,
+    )
+    assert chat.invoke("Review this").content == "ok: Review this"
+    streamed = "".join(chunk.text for chunk in chat.stream("Stream this"))
+    assert streamed == "ok: Stream this"
+
+
+def test_a_failing_model_falls_back_and_the_ledger_shows_both(server, fresh) -> None:
+    fresh.script(
+        {"status": 503, "model": "upstream-cheap"}, {"status": 503, "model": "upstream-cheap"}
+    )
+    before = len(ledger(server))
+    answer = client(server).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "still there?"}]
+    )
+    meta = answer.model_extra["x_crewchief"]
+    assert meta["model"] == "openai:upstream-spare"
+    assert [t["model"] for t in meta["fallbacks_tried"]] == ["openai:upstream-cheap"] * 2
+    rows = ledger(server)[before:]
+    assert [(r["model"], r["error"] is None) for r in rows] == [
+        ("openai:upstream-cheap", False),
+        ("openai:upstream-cheap", False),
+        ("openai:upstream-spare", True),
+    ]
+
+
+def test_errors_come_in_openais_shape_and_map_to_the_sdks_exceptions(server, fresh) -> None:
+    api = client(server)
+    with pytest.raises(openai.NotFoundError) as unknown:
+        api.chat.completions.create(
+            model="gpt-nonsense", messages=[{"role": "user", "content": "x"}]
+        )
+    assert unknown.value.body["code"] == "model_not_found"
+    assert unknown.value.body["param"] == "model"
+    with pytest.raises(openai.BadRequestError) as bad:
+        api.chat.completions.create(model="auto", messages=[{"role": "robot", "content": "x"}])
+    assert bad.value.body["param"] == "messages.0.role"
+    with pytest.raises(openai.BadRequestError) as bad_role:
+        api.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "x"}], extra_body={"role": "chef"}
+        )
+    assert bad_role.value.body["param"] == "role"
+    wrong_key = openai.OpenAI(base_url=f"{server.url}/v1", api_key="cc_nope", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as auth:
+        wrong_key.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+    assert auth.value.body["type"] == "authentication_error"
+    invalid = httpx.post(
+        f"{server.url}/v1/chat/completions", content=b"{nope", headers=server.auth()
+    )
+    assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "body"
+
+
+def test_a_stream_cut_after_its_first_token_ends_with_an_error_chunk(server, fresh) -> None:
+    fresh.script({"cut_after_chunks": 2})
+    stream = client(server).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "long answer"}], stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError) as broke:
+        for chunk in stream:
+            received.append(chunk)
+    assert received, "the first chunks arrived before the cut"
+    assert "upstream" in str(broke.value.message)
+    assert len(fresh.requests) == 1  # no fail-over once the client has tokens
+
+
+def test_models_lists_roles_auto_and_aliases(server) -> None:
+    names = [m.id for m in client(server).models.list()]
+    assert "crewchief/architect" in names and "auto" in names and "delegate" in names
+
+
+def test_a_model_that_keeps_failing_is_skipped_until_its_cooldown_ends(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
+) -> None:
+    # One model, no fallback: the case where retrying on every request hurts most.
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "openai:lonely",
+            "CREWCHIEF_GATEWAY_RETRIES": "1",
+            "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "2",
+            "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "2",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    api = client(server)
+    ask = [{"role": "user", "content": "x"}]
+    fresh.script(*[{"status": 500}] * 2)
+    with pytest.raises(openai.APIStatusError) as down:
+        api.chat.completions.create(model="auto", messages=ask)
+    assert down.value.status_code == 502 and "openai:lonely" in down.value.message
+    assert len(fresh.requests) == 2  # the first try and one retry: the circuit is open now
+    with pytest.raises(openai.APIStatusError) as skipped:
+        api.chat.completions.create(model="auto", messages=ask)
+    assert skipped.value.status_code == 503 and skipped.value.body["code"] == "circuit_open"
+    assert int(skipped.value.response.headers["retry-after"]) >= 1
+    assert len(fresh.requests) == 2  # not sent upstream
+    time.sleep(2.2)  # the cooldown ends: one trial goes through, and it succeeds
+    answer = api.chat.completions.create(model="auto", messages=ask)
+    assert answer.choices[0].message.content == "ok: x"
+    assert len(fresh.requests) == 3
+
+
+def test_429_with_retry_after_is_waited_for_then_retried(server, fresh) -> None:
+    fresh.script({"status": 429, "retry_after": 0.5, "model": "upstream-cheap"})
+    started = time.monotonic()
+    answer = client(server).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "patience"}]
+    )
+    assert time.monotonic() - started >= 0.5
+    meta = answer.model_extra["x_crewchief"]
+    assert meta["model"] == "openai:upstream-cheap"  # the same model, after its wait
+    assert len(meta["fallbacks_tried"]) == 1 and "429" in meta["fallbacks_tried"][0]["error"]
+
+
+def test_garbage_and_timeouts_fall_back(server, fresh) -> None:
+    fresh.script(
+        {"garbage": True, "model": "upstream-cheap"}, {"garbage": True, "model": "upstream-cheap"}
+    )
+    answer = client(server).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "sane?"}]
+    )
+    assert answer.model_extra["x_crewchief"]["model"] == "openai:upstream-spare"
