@@ -44,6 +44,15 @@ def _string(value: Any, param: str, *, required: bool = False) -> str | None:
     return value
 
 
+def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(f"{name} must be an object", name)
+    return value
+
+
 def _check_messages(messages: Any) -> None:
     if not isinstance(messages, list) or not messages:
         raise _fail("messages must be a non-empty array of message objects", "messages")
@@ -81,12 +90,8 @@ def parse_chat_request(data: Any) -> ChatRequest:
     n = data.get("n", 1)
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise _fail("n must be a positive integer", "n")
-    stream_options = data.get("stream_options") or {}
-    if not isinstance(stream_options, dict):
-        raise _fail("stream_options must be an object", "stream_options")
-    options = data.get("x_crewchief") or {}
-    if not isinstance(options, dict):
-        raise _fail("x_crewchief must be an object", "x_crewchief")
+    stream_options = _object(data, "stream_options")
+    options = _object(data, "x_crewchief")
     profile = _string(data.get("profile"), "profile")
     if profile is not None and profile not in PROFILES:
         raise _fail(f"profile must be one of {', '.join(PROFILES)}", "profile")

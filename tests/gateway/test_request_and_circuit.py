@@ -1,0 +1,133 @@
+"""The gateway's request checks, role choice, model routes, circuit breaker and Retry-After."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crewchief.gateway.circuit import Breakers
+from crewchief.gateway.errors import GatewayError
+from crewchief.gateway.request import parse_chat_request
+from crewchief.gateway.roles import choose_role
+from crewchief.gateway.targets import route
+from crewchief.gateway.upstream import UpstreamError, backoff, retry_after
+from tests.conftest import make_settings
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ([], "body"),
+        ({"messages": USER}, "model"),
+        ({"model": "auto", "messages": []}, "messages"),
+        ({"model": "auto", "messages": ["hi"]}, "messages.0"),
+        ({"model": "auto", "messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
+        ({"model": "auto", "messages": [{"role": "user"}]}, "messages.0.content"),
+        ({"model": "auto", "messages": USER, "stream": "yes"}, "stream"),
+        ({"model": "auto", "messages": USER, "n": 0}, "n"),
+        ({"model": "auto", "messages": USER, "profile": "home"}, "profile"),
+        ({"model": "auto", "messages": USER, "x_crewchief": []}, "x_crewchief"),
+    ],
+)
+def test_a_bad_request_names_the_field(body: object, param: str) -> None:
+    with pytest.raises(GatewayError) as bad:
+        parse_chat_request(body)
+    assert bad.value.status == 400 and bad.value.param == param
+    assert bad.value.body()["error"]["type"] == "invalid_request_error"
+
+
+def test_own_fields_are_taken_out_and_the_rest_goes_upstream_as_sent() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    chat = parse_chat_request(
+        {
+            "model": "auto",
+            "messages": USER,
+            "tools": tools,
+            "seed": 7,
+            "role": "review",
+            "conversation_id": "c1",
+            "x_crewchief": {"rewrite": False},
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
+    assert chat.role == "review" and chat.conversation_id == "c1" and chat.include_usage
+    assert chat.body["tools"] == tools and chat.body["seed"] == 7
+    assert not {"role", "conversation_id", "x_crewchief"} & set(chat.body)
+
+
+def _choice(body: str | None, header: str | None, model: str) -> tuple[str, str]:
+    made = choose_role(body, header, model)
+    return made.role, made.source
+
+
+def test_the_role_sources_in_order() -> None:
+    assert _choice("Review", "testing", "crewchief/architect") == ("review", "body")
+    assert _choice(None, "testing", "crewchief/architect") == ("testing", "header")
+    assert _choice(None, None, "crewchief/architect") == ("architect", "model")
+    assert _choice(None, None, "debugger") == ("debugger", "model")
+    with pytest.raises(GatewayError) as bad:
+        choose_role(None, "chef", "auto")
+    assert bad.value.param == "X-Crewchief-Role"
+
+
+def test_routes_follow_the_roles_alias_and_its_fallbacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1")  # routes only: nothing is sent
+    settings = make_settings(
+        tmp_path,
+        models={
+            "orchestrator": {"model": "openai:big"},
+            "delegate": {"model": "openai:small", "fallbacks": ["fake:default", "openai:spare"]},
+            "fast": {"model": "fake:default"},
+        },
+    )
+    architect = route(settings, "crewchief/architect", "architect")
+    assert [t.spec for t in architect.targets] == ["openai:big"]
+    # A concrete model first, then the role's chain, leaving out what cannot be forwarded.
+    concrete = route(settings, "openai:other", "review")
+    assert [t.spec for t in concrete.targets] == ["openai:other", "openai:small", "openai:spare"]
+    with pytest.raises(GatewayError) as unknown:
+        route(settings, "gpt-4o", "general")
+    assert unknown.value.status == 404 and unknown.value.code == "model_not_found"
+    with pytest.raises(GatewayError) as unsupported:
+        route(settings, "fast", "general")
+    assert unsupported.value.status == 400 and "fake" in unsupported.value.message
+
+
+def test_a_circuit_opens_after_failures_in_a_row_and_a_trial_closes_it() -> None:
+    breakers = Breakers(threshold=2, cooldown=0.2)
+    breakers.failure("m")
+    breakers.success("m")  # in a row: a success starts the count again
+    breakers.failure("m")
+    assert breakers.allow("m") and breakers.state("m") == "closed"
+    breakers.failure("m")
+    assert breakers.state("m") == "open" and not breakers.allow("m")
+    assert 0 < breakers.wait("m") <= 0.2
+    time.sleep(0.25)
+    assert breakers.state("m") == "half_open"
+    assert breakers.allow("m")  # one trial
+    assert not breakers.allow("m")  # and only one
+    breakers.failure("m")  # the trial failed: open again, for a whole cooldown
+    assert breakers.state("m") == "open" and breakers.wait("m") > 0.1
+    time.sleep(0.25)
+    assert breakers.allow("m")
+    breakers.success("m")
+    assert breakers.state("m") == "closed" and breakers.allow("m")
+
+
+def test_retry_after_in_seconds_or_as_a_date_and_when_to_move_on() -> None:
+    assert retry_after(httpx.Headers({"Retry-After": "2.5"})) == 2.5
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 5))
+    assert 3 < (retry_after(httpx.Headers({"Retry-After": date})) or 0) <= 5
+    assert retry_after(httpx.Headers({})) is None
+    assert backoff(0, UpstreamError("busy", status=429, retry_after=1.0)) == 1.0
+    assert backoff(0, UpstreamError("busy", status=429, retry_after=60.0)) is None  # next model
+    assert backoff(0, UpstreamError("no", status=401, retryable=False)) is None
+    assert 0.1 <= (backoff(1, UpstreamError("down", status=503)) or 0) <= 0.75
