@@ -153,6 +153,22 @@ class GatewaySettings(BaseModel):
         description="How long an open circuit skips its model before one trial request."
         " Env: CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN.",
     )
+    cache: bool = Field(
+        True,
+        description="Answer a repeated deterministic request (temperature 0 or a seed) from the"
+        " response cache. Env: CREWCHIEF_GATEWAY_CACHE.",
+    )
+    cache_ttl_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="How long a cached answer is kept. Env: CREWCHIEF_GATEWAY_CACHE_TTL.",
+    )
+    cache_max_entries: int = Field(
+        10000,
+        ge=1,
+        description="Answers kept in one process's cache (without Redis)."
+        " Env: CREWCHIEF_GATEWAY_CACHE_SIZE.",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -446,6 +462,9 @@ _GATEWAY_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_GATEWAY_RETRIES": "retries",
     "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "circuit_failures",
     "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "circuit_cooldown_seconds",
+    "CREWCHIEF_GATEWAY_CACHE": "cache",
+    "CREWCHIEF_GATEWAY_CACHE_TTL": "cache_ttl_seconds",
+    "CREWCHIEF_GATEWAY_CACHE_SIZE": "cache_max_entries",
 }
 
 # The settings sections set from the environment, field by field.

@@ -16,7 +16,7 @@ from crewchief.api.routes import events, gateway, health, operations
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
-from crewchief.gateway.service import Gateway
+from crewchief.gateway.service import Gateway, response_cache
 from crewchief.gateway.upstream import Upstream
 
 DESCRIPTION = """Start, follow, steer and cancel crewchief operations.
@@ -57,6 +57,7 @@ def create_app(
         app.state.keys = KeyCache(running.verify_key)
         app.state.chief = running
         upstream = Upstream.create(settings.model_timeout)
+        cache = response_cache(settings)
         app.state.gateway = Gateway(
             settings,
             upstream,
@@ -65,12 +66,15 @@ def create_app(
             breakers=Breakers(
                 settings.gateway.circuit_failures, settings.gateway.circuit_cooldown_seconds
             ),
+            cache=cache,
         )
         try:
             yield
         finally:
             app.state.gateway = None
             await upstream.close()
+            if cache is not None:
+                await cache.close()
             app.state.chief = None
             if isinstance(app.state.limiter, SharedRateLimiter):
                 await app.state.limiter.close()

@@ -16,6 +16,13 @@ from typing import Any, TypeVar
 import httpx
 
 from crewchief.config import Settings
+from crewchief.gateway.cache import (
+    MemoryCache,
+    RedisCache,
+    ResponseCache,
+    cache_key,
+    cacheable,
+)
 from crewchief.gateway.circuit import Breakers
 from crewchief.gateway.errors import GatewayError, openai_error
 from crewchief.gateway.request import ChatRequest
@@ -38,6 +45,7 @@ class Trace:
     api_key_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
     model: str | None = None
+    cache: str = "off"  # off (not cacheable), miss, hit, or bypass (Cache-Control: no-cache)
     tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
     usage: Usage = field(default_factory=Usage)
 
@@ -49,6 +57,7 @@ class Trace:
             "model_reason": self.route.reason,
             "fallbacks_tried": self.tried,
             "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
+            "cache_hit": self.cache == "hit",
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 
@@ -58,6 +67,7 @@ class Trace:
             "X-Crewchief-Role-Source": self.role.source,
             "X-Crewchief-Model": self.model or "",
             "X-Crewchief-Fallbacks": str(len(self.tried)),
+            "X-Crewchief-Cache": self.cache,
         }
 
 
@@ -151,6 +161,7 @@ class Gateway:
         record: Writes one ledger row (the app's store).
         retries: Tries of the same model after its first, on retryable errors.
         breakers: The circuits of the models (default: a new set).
+        cache: Where answers to deterministic requests are kept (None: no cache).
     """
 
     def __init__(
@@ -160,12 +171,14 @@ class Gateway:
         record: Record,
         retries: int = 1,
         breakers: Breakers | None = None,
+        cache: ResponseCache | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
         self._record = record
         self.retries = retries
         self.breakers = breakers or Breakers()
+        self.cache = cache
 
     def trace(
         self,
@@ -249,12 +262,24 @@ class Gateway:
                 return result
         raise self._exhausted(trace, last)
 
-    async def complete(self, request: ChatRequest, trace: Trace) -> dict[str, Any]:
-        """A non-streaming answer, with ``x_crewchief``.
+    async def complete(
+        self, request: ChatRequest, trace: Trace, *, fresh: bool = False
+    ) -> dict[str, Any]:
+        """A non-streaming answer, with ``x_crewchief``; from the cache when it may be
+        (``fresh``: not from the cache, as ``Cache-Control: no-cache`` asks).
 
         Raises:
             GatewayError: see :meth:`_try`.
         """
+        key = None
+        if self.cache is not None and cacheable(request.body, request.options):
+            first = trace.route.targets[0].spec
+            key = cache_key(trace.owner, trace.role.role, first, request.body)
+            trace.cache = "bypass" if fresh else "miss"
+            if not fresh and (hit := await self.cache.get(key)) is not None:
+                trace.cache, trace.model = "hit", hit["model"]
+                trace.usage = usage_of(hit["answer"])
+                return dict(hit["answer"], x_crewchief=trace.metadata())
 
         async def call(target: Target) -> dict[str, Any]:
             started = time.perf_counter()
@@ -267,8 +292,9 @@ class Gateway:
             return data
 
         data = await self._try(trace, call)
-        data["x_crewchief"] = trace.metadata()
-        return data
+        if key is not None and self.cache is not None:
+            await self.cache.put(key, {"answer": data, "model": trace.model})
+        return dict(data, x_crewchief=trace.metadata())
 
     async def open_stream(self, request: ChatRequest, trace: Trace) -> OpenStream:
         """Open a streaming answer on the first model that accepts it.
@@ -307,3 +333,14 @@ class Gateway:
         return GatewayError(
             status, f"every model failed: {tried}", code="upstream_error", headers=headers
         )
+
+
+def response_cache(settings: Settings) -> ResponseCache | None:
+    """The answers cache the settings ask for: in Redis when configured (shared by every API
+    instance), else in this process; None when switched off."""
+    gateway = settings.gateway
+    if not gateway.cache:
+        return None
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, settings.redis_prefix, gateway.cache_ttl_seconds)
+    return MemoryCache(gateway.cache_ttl_seconds, gateway.cache_max_entries)

@@ -303,3 +303,61 @@ def test_garbage_and_timeouts_fall_back(server, fresh) -> None:
         model="auto", messages=[{"role": "user", "content": "sane?"}]
     )
     assert answer.model_extra["x_crewchief"]["model"] == "openai:upstream-spare"
+
+
+def test_a_repeated_deterministic_request_is_answered_from_the_cache(server, fresh) -> None:
+    api = client(server)
+    ask = [{"role": "user", "content": "What is 2 + 2? (cached)"}]
+    first = api.chat.completions.with_raw_response.create(model="auto", messages=ask, temperature=0)
+    assert first.headers["x-crewchief-cache"] == "miss"
+    again = api.chat.completions.with_raw_response.create(model="auto", messages=ask, temperature=0)
+    assert again.headers["x-crewchief-cache"] == "hit"
+    assert again.parse().model_extra["x_crewchief"]["cache_hit"] is True
+    assert again.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert len(fresh.requests) == 1
+    # Another owner never gets alice's entry.
+    bobs = client(server, "bob").chat.completions.with_raw_response.create(
+        model="auto", messages=ask, temperature=0
+    )
+    assert bobs.headers["x-crewchief-cache"] == "miss" and len(fresh.requests) == 2
+    # Cache-Control: no-cache asks the model again.
+    bypass = api.chat.completions.with_raw_response.create(
+        model="auto", messages=ask, temperature=0, extra_headers={"Cache-Control": "no-cache"}
+    )
+    assert bypass.headers["x-crewchief-cache"] == "bypass" and len(fresh.requests) == 3
+    # A different request, a sampled one, or one that opts out: never from the cache.
+    other = api.chat.completions.with_raw_response.create(
+        model="auto", messages=ask, temperature=0, max_tokens=5
+    )
+    assert other.headers["x-crewchief-cache"] == "miss"
+    for _ in range(2):
+        sampled = api.chat.completions.with_raw_response.create(model="auto", messages=ask)
+        assert sampled.headers["x-crewchief-cache"] == "off"
+    opted_out = api.chat.completions.with_raw_response.create(
+        model="auto", messages=ask, temperature=0, extra_body={"x_crewchief": {"cache": False}}
+    )
+    assert opted_out.headers["x-crewchief-cache"] == "off"
+    assert len(fresh.requests) == 7
+
+
+def test_api_instances_on_one_redis_share_the_cache(
+    live_server_factory: Callable[..., LiveServer],
+    fresh: FakeOpenAIThread,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    env = {
+        "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+        "CREWCHIEF_MODEL": "openai:shared",
+        "CREWCHIEF_REDIS_URL": redis_url,
+        "CREWCHIEF_REDIS_PREFIX": redis_prefix,
+        "OPENAI_BASE_URL": fresh.base_url,
+        "OPENAI_API_KEY": "sk-upstream",
+    }
+    a, b = live_server_factory(env=env), live_server_factory(env=env)
+    ask = [{"role": "user", "content": "seeded question"}]
+    first = client(a).chat.completions.create(model="auto", messages=ask, seed=3)
+    assert first.model_extra["x_crewchief"]["cache_hit"] is False
+    second = client(b).chat.completions.create(model="auto", messages=ask, seed=3)
+    assert second.model_extra["x_crewchief"]["cache_hit"] is True  # the same owner, alice
+    assert len(fresh.requests) == 1

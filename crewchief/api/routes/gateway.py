@@ -131,7 +131,8 @@ async def chat_completions(
             media_type="text/event-stream",
             headers={**trace.headers(), "Cache-Control": "no-cache"},
         )
-    answer = await gateway.complete(chat, trace)
+    fresh = "no-cache" in request.headers.get("cache-control", "").lower()
+    answer = await gateway.complete(chat, trace, fresh=fresh)
     return JSONResponse(answer, headers=trace.headers())
 
 
