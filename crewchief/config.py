@@ -153,6 +153,18 @@ class GatewaySettings(BaseModel):
         description="How long an open circuit skips its model before one trial request."
         " Env: CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN.",
     )
+    history_messages: int = Field(
+        20,
+        ge=0,
+        description="Recent messages of a conversation (conversation_id) added to a request"
+        " that did not send them. Env: CREWCHIEF_GATEWAY_HISTORY.",
+    )
+    context_tokens: int = Field(
+        32768,
+        gt=0,
+        description="The context window of a model whose window is not known, in tokens."
+        " Env: CREWCHIEF_GATEWAY_CONTEXT_TOKENS.",
+    )
     cache: bool = Field(
         True,
         description="Answer a repeated deterministic request (temperature 0 or a seed) from the"
@@ -462,6 +474,8 @@ _GATEWAY_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_GATEWAY_RETRIES": "retries",
     "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "circuit_failures",
     "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "circuit_cooldown_seconds",
+    "CREWCHIEF_GATEWAY_HISTORY": "history_messages",
+    "CREWCHIEF_GATEWAY_CONTEXT_TOKENS": "context_tokens",
     "CREWCHIEF_GATEWAY_CACHE": "cache",
     "CREWCHIEF_GATEWAY_CACHE_TTL": "cache_ttl_seconds",
     "CREWCHIEF_GATEWAY_CACHE_SIZE": "cache_max_entries",

@@ -67,6 +67,7 @@ def create_app(
                 settings.gateway.circuit_failures, settings.gateway.circuit_cooldown_seconds
             ),
             cache=cache,
+            conversations=running.conversations(),
         )
         try:
             yield

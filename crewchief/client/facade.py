@@ -34,6 +34,7 @@ from crewchief.config import Settings, load_settings
 from crewchief.db import keys as api_keys
 from crewchief.db import repository
 from crewchief.db.checkpoint import checkpointer as _checkpointer
+from crewchief.db.conversations import Conversations
 from crewchief.db.keys import ApiKeyInfo
 from crewchief.errors import OperationBusy, OperationNotFound, OperationStateError
 from crewchief.events import Event, Subscription
@@ -565,6 +566,10 @@ class Crewchief:
     def subscribe(self, operation_id: str) -> Subscription:
         """Live events of one operation from now on (close the subscription when done)."""
         return self.services.bus.subscribe(operation_id)
+
+    def conversations(self) -> Conversations:
+        """The gateway's conversations in the app database."""
+        return Conversations(self._store())
 
     async def record_call(self, record: CallRecord) -> None:
         """Add one model call made outside any operation (a gateway call) to the ledger."""

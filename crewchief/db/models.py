@@ -169,3 +169,20 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class GatewayMessage(Base):
+    """One message of a gateway conversation (``conversation_id``), in OpenAI's shape."""
+
+    __tablename__ = "gateway_messages"
+    __table_args__ = (Index("ix_gateway_messages_conversation", "owner", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The API key owner it belongs to: one owner never reads another's conversation.
+    owner: Mapped[str | None] = mapped_column(String(64))
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Its hash, to tell the messages a client sends again from new ones.
+    digest: Mapped[str] = mapped_column(String(64))
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,6 +44,13 @@ def _string(value: Any, param: str, *, required: bool = False) -> str | None:
     return value
 
 
+def _conversation(value: Any) -> str | None:
+    conversation = _string(value, "conversation_id")
+    if conversation is not None and len(conversation) > 128:
+        raise _fail("conversation_id must be at most 128 characters", "conversation_id")
+    return conversation
+
+
 def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
     value = data.get(name)
     if value is None:
@@ -105,7 +112,7 @@ def parse_chat_request(data: Any) -> ChatRequest:
         stream=stream,
         include_usage=bool(stream_options.get("include_usage")),
         role=role,
-        conversation_id=_string(data.get("conversation_id"), "conversation_id"),
+        conversation_id=_conversation(data.get("conversation_id")),
         profile=profile,
         options=options,
     )

@@ -24,6 +24,12 @@ from crewchief.gateway.cache import (
     cacheable,
 )
 from crewchief.gateway.circuit import Breakers
+from crewchief.gateway.context import (
+    ConversationStore,
+    add_history,
+    message_tokens,
+    window_for,
+)
 from crewchief.gateway.errors import GatewayError, openai_error
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
@@ -46,6 +52,10 @@ class Trace:
     started: float = field(default_factory=time.perf_counter)
     model: str | None = None
     cache: str = "off"  # off (not cacheable), miss, hit, or bypass (Cache-Control: no-cache)
+    conversation: str | None = None
+    context_added: int = 0  # history messages put into the request
+    context_left_out: int = 0  # history messages that did not fit the window
+    to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
     usage: Usage = field(default_factory=Usage)
 
@@ -58,6 +68,8 @@ class Trace:
             "fallbacks_tried": self.tried,
             "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
             "cache_hit": self.cache == "hit",
+            "context_messages_added": self.context_added,
+            "context_messages_left_out": self.context_left_out,
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 
@@ -71,6 +83,13 @@ class Trace:
         }
 
 
+def _first_message(answer: dict[str, Any]) -> dict[str, Any] | None:
+    """The message of a completion's first choice."""
+    choices = answer.get("choices") or [None]
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    return message if isinstance(message, dict) else None
+
+
 def usage_of(data: dict[str, Any]) -> Usage:
     usage = data.get("usage") or {}
     if not isinstance(usage, dict):
@@ -81,6 +100,35 @@ def usage_of(data: dict[str, Any]) -> Usage:
         int(usage.get("completion_tokens") or 0),
         int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
     )
+
+
+@dataclass
+class _Assembled:
+    """The answer of a stream's first choice, put together from its deltas."""
+
+    content: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        choices = chunk.get("choices") or []
+        delta = choices[0].get("delta") or {} if choices and isinstance(choices[0], dict) else {}
+        if isinstance(delta.get("content"), str):
+            self.content.append(delta["content"])
+        for call in delta.get("tool_calls") or ():
+            slot = self.calls.setdefault(
+                call.get("index", 0), {"type": "function", "function": {"arguments": ""}}
+            )
+            slot["id"] = call.get("id") or slot.get("id")
+            function = call.get("function") or {}
+            if function.get("name"):
+                slot["function"]["name"] = function["name"]
+            slot["function"]["arguments"] += function.get("arguments") or ""
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
+        if self.calls:
+            message["tool_calls"] = [self.calls[i] for i in sorted(self.calls)]
+        return message
 
 
 @dataclass
@@ -100,6 +148,7 @@ class OpenStream:
         """The SSE lines for the client, the last chunk carrying ``x_crewchief``."""
         held: dict[str, Any] | None = None  # the upstream's usage chunk
         last_id, error = "", None
+        answer = _Assembled()
         try:
             async for line in self.response.aiter_lines():
                 if not line.startswith("data:"):
@@ -119,6 +168,7 @@ class OpenStream:
                     error = f"the upstream failed mid-stream: {chunk['error']}"
                     break
                 last_id = chunk.get("id", last_id)
+                answer.add(chunk)
                 if chunk.get("usage"):
                     self.trace.usage = usage_of(chunk)
                     if not chunk.get("choices"):
@@ -139,6 +189,7 @@ class OpenStream:
             body = openai_error(502, error, code="upstream_stream_error")
             yield f"data: {json.dumps(body)}\n\n".encode()
             return
+        await self.gateway.remember(self.trace, answer.message())
         last = held or {
             "id": last_id,
             "object": "chat.completion.chunk",
@@ -162,6 +213,7 @@ class Gateway:
         retries: Tries of the same model after its first, on retryable errors.
         breakers: The circuits of the models (default: a new set).
         cache: Where answers to deterministic requests are kept (None: no cache).
+        conversations: Where conversations are kept (None: ``conversation_id`` is refused).
     """
 
     def __init__(
@@ -172,6 +224,7 @@ class Gateway:
         retries: int = 1,
         breakers: Breakers | None = None,
         cache: ResponseCache | None = None,
+        conversations: ConversationStore | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -179,6 +232,7 @@ class Gateway:
         self.retries = retries
         self.breakers = breakers or Breakers()
         self.cache = cache
+        self.conversations = conversations
 
     def trace(
         self,
@@ -190,6 +244,43 @@ class Gateway:
     ) -> Trace:
         """The request's route to its models, and what will be said about it."""
         return Trace(role, route(self.settings, request.model, role.role), owner, api_key_id)
+
+    async def add_context(self, request: ChatRequest, trace: Trace) -> None:
+        """Put the conversation's history the client did not send into the request.
+
+        Raises:
+            GatewayError: 400 for a ``conversation_id`` where no store keeps them.
+        """
+        conversation = request.conversation_id
+        if conversation is None:
+            return
+        if self.conversations is None:
+            raise GatewayError(
+                400, "conversations are not kept here", code="invalid_request",
+                param="conversation_id",
+            )  # fmt: skip
+        settings = self.settings.gateway
+        history = await self.conversations.recent(
+            trace.owner, conversation, settings.history_messages
+        )
+        sent = request.body["messages"]
+        window = min(window_for(t.model, settings.context_tokens) for t in trace.route.targets)
+        reserve = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+        reserve = reserve if isinstance(reserve, int) else self.settings.max_output_tokens
+        budget = window - reserve - sum(message_tokens(m) for m in sent)
+        added = add_history(sent, history, budget)
+        request.body = dict(request.body, messages=added.messages)
+        trace.conversation, trace.to_store = conversation, added.new
+        trace.context_added, trace.context_left_out = added.added, added.left_out
+
+    async def remember(self, trace: Trace, answer: dict[str, Any] | None) -> None:
+        """Store the client's new messages and the answer in the conversation."""
+        if trace.conversation is None or self.conversations is None:
+            return
+        messages = list(trace.to_store)
+        if answer is not None:
+            messages.append((answer, message_tokens(answer)))
+        await self.conversations.append(trace.owner, trace.conversation, messages)
 
     async def ledger(self, trace: Trace, target: Target, ms: float, error: str | None) -> None:
         info = CallInfo(
@@ -279,6 +370,7 @@ class Gateway:
             if not fresh and (hit := await self.cache.get(key)) is not None:
                 trace.cache, trace.model = "hit", hit["model"]
                 trace.usage = usage_of(hit["answer"])
+                await self.remember(trace, _first_message(hit["answer"]))
                 return dict(hit["answer"], x_crewchief=trace.metadata())
 
         async def call(target: Target) -> dict[str, Any]:
@@ -292,6 +384,7 @@ class Gateway:
             return data
 
         data = await self._try(trace, call)
+        await self.remember(trace, _first_message(data))
         if key is not None and self.cache is not None:
             await self.cache.put(key, {"answer": data, "model": trace.model})
         return dict(data, x_crewchief=trace.metadata())

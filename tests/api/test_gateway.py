@@ -361,3 +361,60 @@ def test_api_instances_on_one_redis_share_the_cache(
     second = client(b).chat.completions.create(model="auto", messages=ask, seed=3)
     assert second.model_extra["x_crewchief"]["cache_hit"] is True  # the same owner, alice
     assert len(fresh.requests) == 1
+
+
+def test_a_conversation_keeps_its_history_per_owner_within_the_window(server, fresh) -> None:
+    api = client(server)
+    conversation = {"conversation_id": "conv-1"}
+    api.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "My name is Ada."}],
+        extra_body=conversation,
+    )
+    second = api.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "What is my name?"}],
+        extra_body=conversation,
+    )
+    sent = fresh.requests[-1]["body"]["messages"]
+    assert [m["content"] for m in sent] == [
+        "My name is Ada.",
+        "ok: My name is Ada.",
+        "What is my name?",
+    ]
+    assert second.model_extra["x_crewchief"]["context_messages_added"] == 2
+    # The header works too, and a stream's answer is kept like any other.
+    list(
+        api.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Thanks."}],
+            stream=True,
+            extra_headers={"X-Crewchief-Conversation": "conv-1"},
+        )
+    )
+    assert len(fresh.requests[-1]["body"]["messages"]) == 5
+    third = api.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "Bye."}], extra_body=conversation
+    )
+    assert [m["content"] for m in fresh.requests[-1]["body"]["messages"]][-3:] == [
+        "Thanks.",
+        "ok: Thanks.",
+        "Bye.",
+    ]
+    assert third.model_extra["x_crewchief"]["context_messages_added"] == 6
+    # Another owner's conversation of the same name is another conversation.
+    client(server, "bob").chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "Who am I?"}], extra_body=conversation
+    )
+    assert [m["content"] for m in fresh.requests[-1]["body"]["messages"]] == ["Who am I?"]
+    # An answer that may take nearly the whole window leaves room for the newest history only.
+    tight = api.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "Again?"}],
+        max_tokens=32768 - 40,
+        extra_body=conversation,
+    )
+    meta = tight.model_extra["x_crewchief"]
+    assert 0 < meta["context_messages_added"] < 8 and meta["context_messages_left_out"] > 0
+    contents = [m["content"] for m in fresh.requests[-1]["body"]["messages"]]
+    assert contents[-1] == "Again?" and "My name is Ada." not in contents

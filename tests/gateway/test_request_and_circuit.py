@@ -131,3 +131,42 @@ def test_retry_after_in_seconds_or_as_a_date_and_when_to_move_on() -> None:
     assert backoff(0, UpstreamError("busy", status=429, retry_after=60.0)) is None  # next model
     assert backoff(0, UpstreamError("no", status=401, retryable=False)) is None
     assert 0.1 <= (backoff(1, UpstreamError("down", status=503)) or 0) <= 0.75
+
+
+def test_history_fills_in_what_the_client_did_not_send_newest_first() -> None:
+    from crewchief.db.conversations import StoredMessage, digest
+    from crewchief.gateway.context import add_history, message_tokens
+
+    def stored(role: str, text: str) -> StoredMessage:
+        message = {"role": role, "content": text}
+        return StoredMessage(message, digest(message), message_tokens(message))
+
+    history = [stored("user", "first question"), stored("assistant", "first answer")]
+    history += [stored("user", "second question"), stored("assistant", "second answer")]
+    system = {"role": "system", "content": "You are terse."}
+    ask = {"role": "user", "content": "third question"}
+    added = add_history([system, history[3].message, ask], history, budget=10_000)
+    # After the client's system prompt, in order, without what the client sent again.
+    assert [m["content"] for m in added.messages] == [
+        "You are terse.", "first question", "first answer", "second question",
+        "second answer", "third question",
+    ]  # fmt: skip
+    assert (added.added, added.left_out) == (3, 0)
+    # Only the client's new, non-system messages are stored afterwards.
+    assert [m["content"] for m, _ in added.new] == ["third question"]
+    # A short window keeps the newest history that fits and leaves no gap.
+    room = history[2].tokens + history[3].tokens
+    short = add_history([ask], history, budget=room)
+    assert [m["content"] for m in short.messages] == [
+        "second question",
+        "second answer",
+        "third question",
+    ]
+    assert (short.added, short.left_out) == (2, 2)
+    assert add_history([ask], history, budget=0).added == 0
+
+
+def test_a_long_conversation_id_is_refused() -> None:
+    with pytest.raises(GatewayError) as bad:
+        parse_chat_request({"model": "auto", "messages": USER, "conversation_id": "c" * 129})
+    assert bad.value.param == "conversation_id"

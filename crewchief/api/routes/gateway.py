@@ -116,6 +116,7 @@ async def chat_completions(
     caller: CallerDep,
     gateway: GatewayDep,
     x_crewchief_role: Annotated[str | None, Header()] = None,
+    x_crewchief_conversation: Annotated[str | None, Header()] = None,
 ) -> Response:
     """OpenAI's chat completion request; the gateway's own fields are `role`,
     `conversation_id`, `profile` and `x_crewchief`. The answer carries `x_crewchief`
@@ -123,6 +124,9 @@ async def chat_completions(
     chat = parse_chat_request(await _json_body(request))
     role = choose_role(chat.role, x_crewchief_role, chat.model)
     trace = gateway.trace(chat, role, owner=caller.owner, api_key_id=caller.key_id)
+    if chat.conversation_id is None and x_crewchief_conversation:
+        chat.conversation_id = x_crewchief_conversation[:128]
+    await gateway.add_context(chat, trace)
     if chat.stream:
         opened = await gateway.open_stream(chat, trace)
         return ClosingStreamingResponse(

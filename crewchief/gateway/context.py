@@ -1,0 +1,111 @@
+"""A gateway conversation's history: kept in SQL per ``conversation_id``, added back to the
+requests of clients that do not send it all, within the model's context window.
+
+A request with a ``conversation_id`` (body field or ``X-Crewchief-Conversation`` header)
+gets the conversation's recent messages it did not send itself, placed after its own
+system messages, newest kept first when the window is short. The client's own messages
+are never dropped or changed. After the answer, the client's new messages and the
+answer are stored. System prompts are not stored: agents resend theirs every time.
+
+Similar past conversations (a vector search) are a second source of context; they plug
+in as a :class:`RelatedSource`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from crewchief.db.conversations import StoredMessage, digest
+from crewchief.models.tokens import count_tokens
+
+_SYSTEM = ("system", "developer")
+_PER_MESSAGE = 4  # the role and separators each message costs on top of its text
+# Context windows as the providers publish them (tokens, prompt and answer together); the
+# first matching prefix of the model name wins. Others: ``gateway.context_tokens``.
+WINDOWS: tuple[tuple[str, int], ...] = (
+    ("gpt-5", 400_000),
+    ("gpt-4.1", 1_047_576),
+    ("gpt-4o", 128_000),
+    ("o3", 200_000),
+    ("o4", 200_000),
+    ("gemini-2.5", 1_048_576),
+    ("gemini-2.0", 1_048_576),
+    ("claude", 200_000),
+    ("deepseek", 128_000),
+)
+
+
+class ConversationStore(Protocol):
+    async def recent(
+        self, owner: str | None, conversation_id: str, limit: int
+    ) -> list[StoredMessage]: ...
+
+    async def append(
+        self, owner: str | None, conversation_id: str, messages: list[tuple[dict[str, Any], int]]
+    ) -> None: ...
+
+
+class RelatedSource(Protocol):
+    """Messages from other conversations that may help this one (a vector search)."""
+
+    async def related(
+        self, owner: str | None, conversation_id: str, messages: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]: ...
+
+
+def window_for(model: str, default: int) -> int:
+    """The context window of an upstream model name, in tokens."""
+    name = model.rsplit("/", 1)[-1].lower()
+    return next((size for prefix, size in WINDOWS if name.startswith(prefix)), default)
+
+
+def message_tokens(message: dict[str, Any]) -> int:
+    """Tokens a message takes in a prompt (tiktoken's o200k_base)."""
+    content = message.get("content")
+    if isinstance(content, list):  # parts: count the text ones
+        content = " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    text = content if isinstance(content, str) else ""
+    if message.get("tool_calls"):
+        text += json.dumps(message["tool_calls"], separators=(",", ":"))
+    return count_tokens(text) + _PER_MESSAGE if text else _PER_MESSAGE
+
+
+@dataclass
+class Added:
+    """What the history put into a request."""
+
+    messages: list[dict[str, Any]]  # the request's messages with the history in place
+    added: int  # history messages added
+    left_out: int  # history messages that did not fit the window
+    new: list[tuple[dict[str, Any], int]]  # the client's messages to store afterwards
+
+
+def add_history(sent: list[dict[str, Any]], history: list[StoredMessage], budget: int) -> Added:
+    """``sent`` with the ``history`` messages it lacks, newest first within ``budget`` tokens.
+
+    ``budget``: the tokens left for history once the client's own messages and the answer
+    are counted.
+    """
+    sent_digests = {digest(m) for m in sent}
+    missing = [h for h in history if h.digest not in sent_digests]
+    kept: list[dict[str, Any]] = []
+    for stored in reversed(missing):  # newest first
+        if stored.tokens > budget:
+            break  # older ones would leave a gap: stop at the first that does not fit
+        budget -= stored.tokens
+        kept.append(stored.message)
+    kept.reverse()
+    head = 0
+    while head < len(sent) and sent[head].get("role") in _SYSTEM:
+        head += 1
+    known = {h.digest for h in history}
+    new = [
+        (m, message_tokens(m))
+        for m in sent
+        if m.get("role") not in _SYSTEM and digest(m) not in known
+    ]
+    return Added(sent[:head] + kept + sent[head:], len(kept), len(missing) - len(kept), new)
