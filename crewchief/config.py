@@ -153,6 +153,23 @@ class GatewaySettings(BaseModel):
         description="How long an open circuit skips its model before one trial request."
         " Env: CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN.",
     )
+    rewrite: bool = Field(
+        True,
+        description="Rewrite a request's latest human message for its role with the fast"
+        " alias (per request: x_crewchief.rewrite or X-Crewchief-Rewrite). Env:"
+        " CREWCHIEF_GATEWAY_REWRITE.",
+    )
+    rewrite_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a rewrite may take before the original is sent instead."
+        " Env: CREWCHIEF_GATEWAY_REWRITE_TIMEOUT.",
+    )
+    strategies_file: Path | None = Field(
+        None,
+        description="A YAML file of role strategies over the shipped ones."
+        " Env: CREWCHIEF_GATEWAY_STRATEGIES.",
+    )
     history_messages: int = Field(
         20,
         ge=0,
@@ -474,6 +491,9 @@ _GATEWAY_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_GATEWAY_RETRIES": "retries",
     "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "circuit_failures",
     "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "circuit_cooldown_seconds",
+    "CREWCHIEF_GATEWAY_REWRITE": "rewrite",
+    "CREWCHIEF_GATEWAY_REWRITE_TIMEOUT": "rewrite_timeout_seconds",
+    "CREWCHIEF_GATEWAY_STRATEGIES": "strategies_file",
     "CREWCHIEF_GATEWAY_HISTORY": "history_messages",
     "CREWCHIEF_GATEWAY_CONTEXT_TOKENS": "context_tokens",
     "CREWCHIEF_GATEWAY_CACHE": "cache",

@@ -16,6 +16,7 @@ from crewchief.api.routes import events, gateway, health, operations
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
+from crewchief.gateway.engineer import Engineer, load_strategies
 from crewchief.gateway.service import Gateway, response_cache
 from crewchief.gateway.upstream import Upstream
 
@@ -68,6 +69,12 @@ def create_app(
             ),
             cache=cache,
             conversations=running.conversations(),
+            engineer=Engineer(
+                running.ask_fast,
+                load_strategies(settings.gateway.strategies_file),
+                settings.gateway.rewrite_timeout_seconds,
+                cache,
+            ),
         )
         try:
             yield

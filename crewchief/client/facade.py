@@ -45,7 +45,7 @@ from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.metrics import ClusterStats
 from crewchief.models.registry import ModelOverride
-from crewchief.models.types import CallRecord
+from crewchief.models.types import CallInfo, CallRecord
 from crewchief.results import OperationResult, OperationSummary
 from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
@@ -570,6 +570,20 @@ class Crewchief:
     def conversations(self) -> Conversations:
         """The gateway's conversations in the app database."""
         return Conversations(self._store())
+
+    async def ask_fast(self, system: str, text: str, info: CallInfo) -> str:
+        """One call of the ``fast`` alias (recorded in the ledger for ``info``); its text."""
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        services = self.services
+        reply = await services.models.call(
+            "fast",
+            [SystemMessage(system), HumanMessage(text)],
+            effort="low",
+            info=info,
+            on_usage=services.recorder.model_call,
+        )
+        return reply.text
 
     async def record_call(self, record: CallRecord) -> None:
         """Add one model call made outside any operation (a gateway call) to the ledger."""

@@ -30,6 +30,7 @@ from crewchief.gateway.context import (
     message_tokens,
     window_for,
 )
+from crewchief.gateway.engineer import Engineer, Rewrite
 from crewchief.gateway.errors import GatewayError, openai_error
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
@@ -56,6 +57,7 @@ class Trace:
     context_added: int = 0  # history messages put into the request
     context_left_out: int = 0  # history messages that did not fit the window
     to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
     tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
     usage: Usage = field(default_factory=Usage)
 
@@ -67,6 +69,7 @@ class Trace:
             "model_reason": self.route.reason,
             "fallbacks_tried": self.tried,
             "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
+            "rewrite": self.rewrite.metadata(),
             "cache_hit": self.cache == "hit",
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
@@ -214,6 +217,7 @@ class Gateway:
         breakers: The circuits of the models (default: a new set).
         cache: Where answers to deterministic requests are kept (None: no cache).
         conversations: Where conversations are kept (None: ``conversation_id`` is refused).
+        engineer: Rewrites prompts for their role (None: never rewritten).
     """
 
     def __init__(
@@ -225,6 +229,7 @@ class Gateway:
         breakers: Breakers | None = None,
         cache: ResponseCache | None = None,
         conversations: ConversationStore | None = None,
+        engineer: Engineer | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -233,6 +238,7 @@ class Gateway:
         self.breakers = breakers or Breakers()
         self.cache = cache
         self.conversations = conversations
+        self.engineer = engineer
 
     def trace(
         self,
@@ -272,6 +278,21 @@ class Gateway:
         request.body = dict(request.body, messages=added.messages)
         trace.conversation, trace.to_store = conversation, added.new
         trace.context_added, trace.context_left_out = added.added, added.left_out
+
+    async def engineer_prompt(self, request: ChatRequest, trace: Trace, *, wanted: bool) -> None:
+        """Rewrite the request's latest human message for its role, when wanted and possible."""
+        if self.engineer is None or not wanted:
+            return
+        info = CallInfo(
+            node="gateway",
+            purpose=f"gateway:rewrite:{trace.role.role}",
+            owner=trace.owner,
+            api_key_id=trace.api_key_id,
+        )
+        messages, trace.rewrite = await self.engineer.rewrite(
+            trace.role.role, request.body["messages"], info
+        )
+        request.body = dict(request.body, messages=messages)
 
     async def remember(self, trace: Trace, answer: dict[str, Any] | None) -> None:
         """Store the client's new messages and the answer in the conversation."""

@@ -418,3 +418,81 @@ def test_a_conversation_keeps_its_history_per_owner_within_the_window(server, fr
     assert 0 < meta["context_messages_added"] < 8 and meta["context_messages_left_out"] > 0
     contents = [m["content"] for m in fresh.requests[-1]["body"]["messages"]]
     assert contents[-1] == "Again?" and "My name is Ada." not in contents
+
+
+LONG = "Please look at the parser module and tell me whether the caching there is sound"
+
+
+def test_the_latest_human_message_is_rewritten_for_its_role_once(server, fresh) -> None:
+    api = client(server)
+    before = len(ledger(server))
+    answer = api.chat.completions.create(
+        model="crewchief/review", messages=[{"role": "user", "content": LONG}]
+    )
+    rewrite = answer.model_extra["x_crewchief"]["rewrite"]
+    assert rewrite["applied"] is True and rewrite["cached"] is False
+    assert rewrite["original_tokens"] > 0 and rewrite["optimized_tokens"] > 0
+    # The fast model (the scripted fake here) wrote what the role's model received.
+    assert fresh.requests[-1]["body"]["messages"][-1]["content"] == f"Answer to: {LONG}"
+    purposes = [r["purpose"] for r in ledger(server)[before:]]
+    assert purposes == ["gateway:rewrite:review", "gateway:review"]
+    # The same message again: the rewrite comes from the cache, the fast model is not asked.
+    again = api.chat.completions.create(
+        model="crewchief/review", messages=[{"role": "user", "content": LONG}]
+    )
+    assert again.model_extra["x_crewchief"]["rewrite"]["cached"] is True
+    assert [r["purpose"] for r in ledger(server)[before:]][2:] == ["gateway:review"]
+
+
+def test_tool_turns_opted_out_and_structured_requests_are_sent_as_they_are(server, fresh) -> None:
+    api = client(server)
+    tool_turn = [
+        {"role": "user", "content": LONG},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "x" * 80},
+    ]
+    cases = [
+        ({"messages": tool_turn}, "tool message"),
+        ({"messages": [{"role": "user", "content": LONG}], "extra_body": {"x_crewchief": {"rewrite": False}}}, "switched off"),
+        ({"messages": [{"role": "user", "content": LONG}], "extra_headers": {"X-Crewchief-Rewrite": "off"}}, "switched off"),
+        ({"messages": [{"role": "user", "content": "Fix these:\n- the parser cache\n- the lexer"}]}, "already structured"),
+    ]  # fmt: skip
+    for kwargs, reason in cases:
+        answer = api.chat.completions.create(model="auto", **kwargs)
+        rewrite = answer.model_extra["x_crewchief"]["rewrite"]
+        assert rewrite["applied"] is False and reason in rewrite["reason"], rewrite
+        assert fresh.requests[-1]["body"]["messages"] == kwargs["messages"]
+
+
+def test_a_slow_rewrite_is_dropped_and_the_original_goes(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread, tmp_path
+) -> None:
+    script = tmp_path / "slow-fast.json"
+    script.write_text(
+        json.dumps(
+            {"fallback": "auto", "rules": [{"node": "gateway", "reply": {"text": "x", "delay": 5}}]}
+        )
+    )
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "openai:plain",
+            "CREWCHIEF_FAST_MODEL": f"fake:{script}",
+            "CREWCHIEF_GATEWAY_REWRITE_TIMEOUT": "0.3",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    answer = client(server).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": LONG}]
+    )
+    rewrite = answer.model_extra["x_crewchief"]["rewrite"]
+    assert rewrite["applied"] is False and "longer than 0.3 s" in rewrite["reason"]
+    assert 250 <= rewrite["engineer_ms"] < 3000
+    assert fresh.requests[-1]["body"]["messages"][-1]["content"] == LONG

@@ -170,3 +170,36 @@ def test_a_long_conversation_id_is_refused() -> None:
     with pytest.raises(GatewayError) as bad:
         parse_chat_request({"model": "auto", "messages": USER, "conversation_id": "c" * 129})
     assert bad.value.param == "conversation_id"
+
+
+def test_strategies_ship_for_every_role_and_a_users_file_goes_over_them(tmp_path: Path) -> None:
+    from crewchief.gateway.engineer import load_strategies
+    from crewchief.gateway.roles import ROLES
+
+    shipped = load_strategies()
+    assert set(ROLES) <= set(shipped.roles)
+    assert "trade-offs" in shipped.prompt("architect")
+    mine = tmp_path / "strategies.yaml"
+    mine.write_text("version: 7\nroles:\n  review:\n    focus: security findings only\n")
+    merged = load_strategies(mine)
+    assert "security findings only" in merged.prompt("review")
+    assert "severity" in merged.prompt("review")  # what the file left alone stays
+    assert merged.version != shipped.version  # cached rewrites of the old ones are not reused
+
+
+@pytest.mark.parametrize(
+    ("last", "reason"),
+    [
+        ({"role": "assistant", "content": "x" * 60}, "assistant message"),
+        ({"role": "user", "content": "thanks"}, "short"),
+        ({"role": "user", "content": "## Plan\n" + "x" * 60}, "structured"),
+        ({"role": "user", "content": '{"task": "' + "x" * 60 + '"}'}, "structured"),
+        ({"role": "user", "content": [{"type": "text", "text": "x" * 60}]}, "parts"),
+        ({"role": "user", "content": "Please explain how the scheduler picks the next job"}, None),
+    ],
+)
+def test_which_messages_the_engineer_leaves_alone(last: dict, reason: str | None) -> None:
+    from crewchief.gateway.engineer import skip_reason
+
+    found = skip_reason([last])
+    assert (found is None) if reason is None else (reason in (found or "")), found

@@ -117,6 +117,7 @@ async def chat_completions(
     gateway: GatewayDep,
     x_crewchief_role: Annotated[str | None, Header()] = None,
     x_crewchief_conversation: Annotated[str | None, Header()] = None,
+    x_crewchief_rewrite: Annotated[str | None, Header()] = None,
 ) -> Response:
     """OpenAI's chat completion request; the gateway's own fields are `role`,
     `conversation_id`, `profile` and `x_crewchief`. The answer carries `x_crewchief`
@@ -127,6 +128,9 @@ async def chat_completions(
     if chat.conversation_id is None and x_crewchief_conversation:
         chat.conversation_id = x_crewchief_conversation[:128]
     await gateway.add_context(chat, trace)
+    await gateway.engineer_prompt(
+        chat, trace, wanted=_rewrite_wanted(gateway, chat.options, x_crewchief_rewrite)
+    )
     if chat.stream:
         opened = await gateway.open_stream(chat, trace)
         return ClosingStreamingResponse(
@@ -138,6 +142,16 @@ async def chat_completions(
     fresh = "no-cache" in request.headers.get("cache-control", "").lower()
     answer = await gateway.complete(chat, trace, fresh=fresh)
     return JSONResponse(answer, headers=trace.headers())
+
+
+def _rewrite_wanted(gateway: Gateway, options: dict[str, Any], header: str | None) -> bool:
+    """The request's say (``x_crewchief.rewrite``, then the header), else the setting."""
+    asked = options.get("rewrite")
+    if isinstance(asked, bool):
+        return asked
+    if header is not None:
+        return header.strip().lower() not in ("0", "false", "no", "off")
+    return gateway.settings.gateway.rewrite
 
 
 @router.get(
