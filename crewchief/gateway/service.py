@@ -65,6 +65,7 @@ class Trace:
         return {
             "role": self.role.role,
             "role_source": self.role.source,
+            "role_reasons": list(self.role.reasons),
             "model": self.model,
             "model_reason": self.route.reason,
             "fallbacks_tried": self.tried,

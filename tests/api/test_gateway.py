@@ -114,7 +114,19 @@ def test_the_role_comes_from_the_body_then_the_header_then_the_model(server, fre
     assert by_header.model_extra["x_crewchief"]["model"] == "openai:upstream-strong"
     plain = api.chat.completions.create(model="auto", messages=messages)
     assert plain.model_extra["x_crewchief"]["role"] == "general"
+    assert plain.model_extra["x_crewchief"]["role_source"] == "inferred"
     assert plain.model_extra["x_crewchief"]["model"] == "openai:upstream-cheap"
+    # Nothing names a role: it is read from the system prompt and the request.
+    debugging = api.chat.completions.create(
+        model="auto",
+        messages=[
+            {"role": "system", "content": "You are an expert software debugger."},
+            {"role": "user", "content": "KeyError: 'user' in handlers.py line 40, why?"},
+        ],
+    )
+    meta = debugging.model_extra["x_crewchief"]
+    assert (meta["role"], meta["role_source"]) == ("debugger", "inferred")
+    assert meta["model"] == "openai:upstream-strong" and meta["role_reasons"]
     # The gateway's own fields never reach the upstream.
     assert all("role" not in r["body"] for r in fresh.requests)
 
