@@ -4,8 +4,10 @@ SDK and `langchain-openai`, with a fake OpenAI-compatible upstream on loopback."
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -508,3 +510,37 @@ def test_a_slow_rewrite_is_dropped_and_the_original_goes(
     assert rewrite["applied"] is False and "longer than 0.3 s" in rewrite["reason"]
     assert 250 <= rewrite["engineer_ms"] < 3000
     assert fresh.requests[-1]["body"]["messages"][-1]["content"] == LONG
+
+
+def test_the_llm_command_line_tool_completes_through_the_gateway(server, fresh, tmp_path) -> None:
+    """`llm` (a third-party OpenAI client) with the gateway as an extra OpenAI model."""
+    import shutil
+    import subprocess
+    import sys
+
+    llm = shutil.which("llm", path=str(Path(sys.executable).parent))
+    assert llm, "the dev extra installs the llm command"
+    home = tmp_path / "llm"
+    home.mkdir()
+    (home / "extra-openai-models.yaml").write_text(
+        "- model_id: crewchief-review\n"
+        "  model_name: crewchief/review\n"
+        f"  api_base: {server.url}/v1\n"
+        "  api_key_name: crewchief\n"
+    )
+    (home / "keys.json").write_text(json.dumps({"crewchief": server.keys["alice"]}))
+    env = {**os.environ, "LLM_USER_PATH": str(home)}
+    for extra in ([], ["--no-stream"]):
+        done = subprocess.run(
+            [llm, "-m", "crewchief-review", *extra, "Is this loop correct?"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "ok: Is this loop correct?"
+        sent = fresh.requests[-1]
+        assert sent["body"]["model"] == "upstream-cheap"  # review runs on the delegate
+        assert sent["body"].get("stream", False) is (not extra)
