@@ -153,6 +153,21 @@ class GatewaySettings(BaseModel):
         description="How long an open circuit skips its model before one trial request."
         " Env: CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN.",
     )
+    models: list[str] = Field(
+        default_factory=list,
+        description="Model specs the routing table may choose from besides the aliases' models"
+        " and fallbacks. Env: CREWCHIEF_GATEWAY_MODELS (comma-separated).",
+    )
+    benchmarks_file: Path | None = Field(
+        None,
+        description="The benchmark figures the routing table is ranked from (default: the"
+        " snapshot shipped with crewchief). Env: CREWCHIEF_GATEWAY_BENCHMARKS.",
+    )
+    routes_refresh: str = Field(
+        "0 4 1 * *",
+        description="When the workers of scaled mode recompute the routing table (cron; monthly"
+        " by default; empty: never). Env: CREWCHIEF_GATEWAY_ROUTES_REFRESH.",
+    )
     rewrite: bool = Field(
         True,
         description="Rewrite a request's latest human message for its role with the fast"
@@ -491,6 +506,8 @@ _GATEWAY_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_GATEWAY_RETRIES": "retries",
     "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "circuit_failures",
     "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "circuit_cooldown_seconds",
+    "CREWCHIEF_GATEWAY_BENCHMARKS": "benchmarks_file",
+    "CREWCHIEF_GATEWAY_ROUTES_REFRESH": "routes_refresh",
     "CREWCHIEF_GATEWAY_REWRITE": "rewrite",
     "CREWCHIEF_GATEWAY_REWRITE_TIMEOUT": "rewrite_timeout_seconds",
     "CREWCHIEF_GATEWAY_STRATEGIES": "strategies_file",
@@ -542,6 +559,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     if env.get("CREWCHIEF_API_ALLOWED_MODELS", "") != "":
         specs = env["CREWCHIEF_API_ALLOWED_MODELS"].split(",")
         data.setdefault("api", {})["allowed_models"] = [s.strip() for s in specs if s.strip()]
+    if env.get("CREWCHIEF_GATEWAY_MODELS", "") != "":
+        specs = [s.strip() for s in env["CREWCHIEF_GATEWAY_MODELS"].split(",") if s.strip()]
+        data.setdefault("gateway", {})["models"] = specs
     if env.get("CREWCHIEF_SKILL_DIRS", "") != "":
         data["skill_dirs"] = [p for p in env["CREWCHIEF_SKILL_DIRS"].split(os.pathsep) if p]
     models = data.setdefault("models", {})

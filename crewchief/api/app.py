@@ -17,6 +17,7 @@ from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
 from crewchief.gateway.engineer import Engineer, load_strategies
+from crewchief.gateway.routing import RouteBook
 from crewchief.gateway.service import Gateway, response_cache
 from crewchief.gateway.upstream import Upstream
 
@@ -69,6 +70,7 @@ def create_app(
             ),
             cache=cache,
             conversations=running.conversations(),
+            routes=RouteBook(running.route_tables()),
             engineer=Engineer(
                 running.ask_fast,
                 load_strategies(settings.gateway.strategies_file),

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     from crewchief.cli import doctor as _cli_doctor
     from crewchief.cli import models as _cli_models
     from crewchief.cli import ops as _cli_ops
+    from crewchief.cli import routes as _cli_routes
     from crewchief.cli import serve as _cli_serve
     from crewchief.cli import skills as _cli_skills
     from crewchief.cli import worker as _cli_worker
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_worker.add_parser(sub)
     _cli_doctor.add_parser(sub)
     _cli_classify.add_parsers(sub)
+    _cli_routes.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -140,6 +142,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crewchief.cli import worker as _cli_worker
 
         return _cli_worker.run(settings, args)
+    if args.command == "routes":
+        from crewchief.cli import routes as _cli_routes
+
+        return _cli_routes.run(settings, args)
     raise AssertionError(args.command)
 
 

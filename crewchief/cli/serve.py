@@ -262,13 +262,9 @@ def keys(settings: Any, args: argparse.Namespace) -> int:
 
 async def _keys(settings: Any, args: argparse.Namespace) -> int:
     from crewchief.db import keys as api_keys
-    from crewchief.db.migrate import ensure_current
-    from crewchief.db.writer import Writer
+    from crewchief.db.migrate import app_store
 
-    url = settings.resolved_database_url
-    store = Writer(url)
-    try:
-        await ensure_current(store, url)
+    async with app_store(settings.resolved_database_url) as store:
         if args.keys_command == "create":
             info, secret = await api_keys.create_key(
                 store, name=args.name, owner=args.owner or args.name
@@ -296,8 +292,6 @@ async def _keys(settings: Any, args: argparse.Namespace) -> int:
         info = await api_keys.revoke_key(store, args.id)
         print(f"revoked {info.id} (owner {info.owner}, name {info.name})")
         return EXIT_OK
-    finally:
-        await store.close()
 
 
 def _as_dict(info: Any) -> dict[str, Any]:

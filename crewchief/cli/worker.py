@@ -60,5 +60,13 @@ def run(settings: Any, args: argparse.Namespace) -> int:
     if args.drain_seconds is not None:
         options["drain_seconds"] = args.drain_seconds
     worker = Worker(settings, concurrency=args.concurrency, name=args.name, **options)
+    if settings.gateway.routes_refresh.strip():
+        from crewchief.gateway import routing
+
+        worker.add_periodic(
+            "refresh_routes",
+            settings.gateway.routes_refresh,
+            lambda: routing.refresh_saved(settings),
+        )
     asyncio.run(worker.run())
     return EXIT_OK

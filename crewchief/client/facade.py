@@ -36,6 +36,7 @@ from crewchief.db import repository
 from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.db.conversations import Conversations
 from crewchief.db.keys import ApiKeyInfo
+from crewchief.db.routes import RouteTables
 from crewchief.errors import OperationBusy, OperationNotFound, OperationStateError
 from crewchief.events import Event, Subscription
 from crewchief.executor import jobs
@@ -566,6 +567,10 @@ class Crewchief:
     def subscribe(self, operation_id: str) -> Subscription:
         """Live events of one operation from now on (close the subscription when done)."""
         return self.services.bus.subscribe(operation_id)
+
+    def route_tables(self) -> RouteTables:
+        """The gateway's routing tables in the app database."""
+        return RouteTables(self._store())
 
     def conversations(self) -> Conversations:
         """The gateway's conversations in the app database."""

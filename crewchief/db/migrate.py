@@ -15,7 +15,7 @@ from crewchief.db.writer import Writer
 
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
 # so start-up can skip loading Alembic when the database is already current.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 _SCHEMA_LOCK = 0x73636865
 
 
@@ -93,3 +93,15 @@ async def ensure_current(store: Writer, url: str) -> None:
     async with schema_lock(url):
         if await store.read(_current) != HEAD_REVISION:  # another process may have done it
             await asyncio.to_thread(upgrade, url)
+
+
+@contextlib.asynccontextmanager
+async def app_store(url: str) -> AsyncIterator[Writer]:
+    """The app database at ``url``, upgraded first, closed on the way out (for commands and
+    jobs that open it for one piece of work)."""
+    store = Writer(url)
+    try:
+        await ensure_current(store, url)
+        yield store
+    finally:
+        await store.close()

@@ -186,3 +186,14 @@ class GatewayMessage(Base):
     digest: Mapped[str] = mapped_column(String(64))
     tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoutingTableRow(Base):
+    """One routing table of the gateway (the newest is in use), as ``routes refresh`` made it."""
+
+    __tablename__ = "routing_tables"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(Text)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

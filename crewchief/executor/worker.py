@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.types import Command
@@ -188,6 +189,17 @@ class Worker:
                 raise jobs.HandBack(operation_id) from None
             await self._executor.cancel(operation_id)  # the operation ends cancelled
             raise
+
+    def add_periodic(self, name: str, cron: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``job`` on the ``cron`` schedule: one worker of the deployment runs it each
+        time (the queue defers it once per time for all of them)."""
+
+        async def periodic(timestamp: int) -> None:
+            log.info("periodic job %s (scheduled at %d)", name, timestamp)
+            await job()
+
+        task = self.app.task(name=f"crewchief.{name}", queue=jobs.QUEUE)(periodic)
+        self.app.periodic(cron=cron, periodic_id=name)(task)
 
     async def _payload(self, operation_id: str, run: dict[str, Any], attempts: int) -> Any:
         """What to invoke the graph with, from the job and the operation's checkpoint.

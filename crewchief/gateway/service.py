@@ -34,6 +34,7 @@ from crewchief.gateway.engineer import Engineer, Rewrite
 from crewchief.gateway.errors import GatewayError, openai_error
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
+from crewchief.gateway.routing import RouteBook
 from crewchief.gateway.targets import Route, Target, route
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
 from crewchief.models.types import CallInfo, CallRecord, Usage
@@ -219,6 +220,7 @@ class Gateway:
         cache: Where answers to deterministic requests are kept (None: no cache).
         conversations: Where conversations are kept (None: ``conversation_id`` is refused).
         engineer: Rewrites prompts for their role (None: never rewritten).
+        routes: The routing tables (None: every role runs on its alias).
     """
 
     def __init__(
@@ -231,6 +233,7 @@ class Gateway:
         cache: ResponseCache | None = None,
         conversations: ConversationStore | None = None,
         engineer: Engineer | None = None,
+        routes: RouteBook | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -240,8 +243,9 @@ class Gateway:
         self.cache = cache
         self.conversations = conversations
         self.engineer = engineer
+        self.routes = routes
 
-    def trace(
+    async def trace(
         self,
         request: ChatRequest,
         role: RoleChoice,
@@ -250,7 +254,9 @@ class Gateway:
         api_key_id: str | None = None,
     ) -> Trace:
         """The request's route to its models, and what will be said about it."""
-        return Trace(role, route(self.settings, request.model, role.role), owner, api_key_id)
+        table = await self.routes.current() if self.routes is not None else None
+        chosen = route(self.settings, request.model, role.role, table, request.profile)
+        return Trace(role, chosen, owner, api_key_id)
 
     async def add_context(self, request: ChatRequest, trace: Trace) -> None:
         """Put the conversation's history the client did not send into the request.

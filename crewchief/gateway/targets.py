@@ -19,6 +19,7 @@ from crewchief.config import ALIASES, Settings
 from crewchief.errors import ModelConfigError
 from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.roles import DEFAULT_ALIAS, role_in_model
+from crewchief.gateway.routing import RoutingTable
 from crewchief.models.providers import api_key, parse_spec, provider_config, requests_allowed
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -74,22 +75,59 @@ def target(settings: Settings, spec: str) -> Target:
     return Target(spec, name, base_url.rstrip("/"), api_key(cfg, "OPENAI_API_KEY"))
 
 
-def _alias_chain(settings: Settings, alias: str) -> list[Target]:
+def _forwardable(settings: Settings, specs: list[str]) -> list[Target]:
+    """The targets of ``specs`` the gateway can reach; the first one's error when none."""
+    out, first_error = [], None
+    for spec in dict.fromkeys(specs):
+        try:
+            out.append(target(settings, spec))
+        except GatewayError as exc:
+            first_error = first_error or exc  # left out of the chain, not an error
+    if not out and first_error is not None:
+        raise first_error
+    return out
+
+
+def _alias_specs(settings: Settings, alias: str) -> list[str]:
     cfg = settings.models[alias]
-    return [target(settings, spec) for spec in [cfg.model, *cfg.fallbacks]]
+    return [cfg.model, *cfg.fallbacks]
 
 
-def route(settings: Settings, model: str, role: str) -> Route:
-    """The models a request with this ``model`` field and role goes to.
+def _role_specs(
+    settings: Settings, role: str, table: RoutingTable | None, profile: str | None
+) -> tuple[list[str], str]:
+    """The role's models, best first: from the routing table when it ranks the role, else
+    its alias; and why."""
+    ranked = table.roles.get(role) if table is not None else None
+    if table is not None and ranked is not None:
+        first = ranked.profiles.get(profile) if profile else None
+        why = f"the {profile} profile's pick, then " if first else ""
+        specs = [s for s in (first, ranked.primary) if s] + ranked.fallbacks
+        return specs, f"{why}the routing table of {table.created[:10]}: {ranked.reason}"
+    alias = DEFAULT_ALIAS[role]
+    return _alias_specs(settings, alias), f"role {role} runs on the {alias} alias"
+
+
+def route(
+    settings: Settings,
+    model: str,
+    role: str,
+    table: RoutingTable | None = None,
+    profile: str | None = None,
+) -> Route:
+    """The models a request with this ``model`` field, role and profile goes to, in order.
 
     Raises:
-        GatewayError: 404 for a model name that is no role, alias or spec.
+        GatewayError: 404 for a model name that is no role, alias or spec; the first
+            model's error when none of the chain can be reached.
     """
-    alias = DEFAULT_ALIAS[role]
     if model == "auto" or role_in_model(model) is not None:
-        return Route(_alias_chain(settings, alias), f"role {role} runs on the {alias} alias")
+        specs, reason = _role_specs(settings, role, table, profile)
+        return Route(_forwardable(settings, specs), reason)
     if model in ALIASES:
-        return Route(_alias_chain(settings, model), f"the {model} alias, as asked")
+        return Route(
+            _forwardable(settings, _alias_specs(settings, model)), f"the {model} alias, as asked"
+        )
     if ":" not in model:
         raise GatewayError(
             404,
@@ -99,12 +137,10 @@ def route(settings: Settings, model: str, role: str) -> Route:
             param="model",
         )
     first = target(settings, model)
-    rest = []
-    for spec in [settings.models[alias].model, *settings.models[alias].fallbacks]:
-        try:
-            fallback = target(settings, spec)
-        except GatewayError:
-            continue  # a fallback the gateway cannot reach is left out, not an error
-        if fallback.spec != first.spec:
-            rest.append(fallback)
-    return Route([first, *rest], f"{model} as asked, then role {role}'s {alias} alias")
+    specs, _ = _role_specs(settings, role, table, profile)
+    try:
+        chain = _forwardable(settings, specs)
+    except GatewayError:
+        chain = []  # none of the role's models can be reached: the asked one alone
+    rest = [t for t in chain if t.spec != first.spec]
+    return Route([first, *rest], f"{model} as asked, then role {role}'s models")

@@ -124,7 +124,7 @@ async def chat_completions(
     (the body, or the last chunk of a stream) and `X-Crewchief-*` headers."""
     chat = parse_chat_request(await _json_body(request))
     role = choose_role(chat.role, x_crewchief_role, chat.model, chat.body["messages"])
-    trace = gateway.trace(chat, role, owner=caller.owner, api_key_id=caller.key_id)
+    trace = await gateway.trace(chat, role, owner=caller.owner, api_key_id=caller.key_id)
     if chat.conversation_id is None and x_crewchief_conversation:
         chat.conversation_id = x_crewchief_conversation[:128]
     await gateway.add_context(chat, trace)
