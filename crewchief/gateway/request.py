@@ -30,6 +30,7 @@ class ChatRequest:
     conversation_id: str | None = None
     profile: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # ``x_crewchief``
+    effort: str | None = None  # model "auto": the reasoning effort of its simplicity tier
 
 
 def _fail(message: str, param: str) -> GatewayError:

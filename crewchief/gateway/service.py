@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from crewchief.config import Settings
+from crewchief.effort import normalize_effort
 from crewchief.gateway.cache import (
     MemoryCache,
     RedisCache,
@@ -59,6 +60,7 @@ class Trace:
     context_left_out: int = 0  # history messages that did not fit the window
     to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
+    tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
     tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
     usage: Usage = field(default_factory=Usage)
 
@@ -72,6 +74,7 @@ class Trace:
             "fallbacks_tried": self.tried,
             "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
             "rewrite": self.rewrite.metadata(),
+            "tier": self.tier,
             "cache_hit": self.cache == "hit",
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
@@ -324,8 +327,30 @@ class Gateway:
         trace.tried.append({"model": target.spec, "error": str(exc)})
         await self.ledger(trace, target, (time.perf_counter() - started) * 1000, str(exc))
 
+    async def choose_tier(self, request: ChatRequest, trace: Trace) -> None:
+        """For ``model: "auto"``: the simplicity detector's tier of the latest human message,
+        whose reasoning effort goes to models that take one (unless the request sets it)."""
+        if request.model != "auto":
+            return
+        from crewchief.simplicity import load_detector
+
+        text = next(
+            (m["content"] for m in reversed(request.body["messages"])
+             if m.get("role") == "user" and isinstance(m.get("content"), str)),
+            "",
+        )  # fmt: skip
+        detector = await load_detector(
+            threshold=self.settings.simplicity_threshold,
+            deep_below=self.settings.simplicity_deep_below,
+        )
+        made = detector.decide(text or " ")
+        request.effort = normalize_effort(self.settings.tiers[made.tier].effort)
+        trace.tier = {"tier": made.tier, "effort": request.effort, "score": round(made.score, 3)}
+
     def _body(self, request: ChatRequest, target: Target, stream: bool) -> bytes:
         body = dict(request.body, model=target.model)
+        if request.effort and target.reasoning and "reasoning_effort" not in body:
+            body["reasoning_effort"] = request.effort
         if stream:
             options = dict(body.get("stream_options") or {}, include_usage=True)
             body["stream_options"] = options  # the ledger needs the tokens

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from crewchief.config import ALIASES, Settings
+from crewchief.effort import openai_supports_effort
 from crewchief.errors import ModelConfigError
 from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.roles import DEFAULT_ALIAS, role_in_model
@@ -33,6 +34,7 @@ class Target:
     model: str
     base_url: str
     api_key: str | None
+    reasoning: bool = False  # takes ``reasoning_effort``
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,8 @@ def target(settings: Settings, spec: str) -> Target:
             code="model_requests_off",
         )
     base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
-    return Target(spec, name, base_url.rstrip("/"), api_key(cfg, "OPENAI_API_KEY"))
+    reasoning = cfg.reasoning if cfg.reasoning is not None else openai_supports_effort(name)
+    return Target(spec, name, base_url.rstrip("/"), api_key(cfg, "OPENAI_API_KEY"), reasoning)
 
 
 def _forwardable(settings: Settings, specs: list[str]) -> list[Target]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -203,3 +204,46 @@ def test_which_messages_the_engineer_leaves_alone(last: dict, reason: str | None
 
     found = skip_reason([last])
     assert (found is None) if reason is None else (reason in (found or "")), found
+
+
+async def test_auto_takes_the_simplicity_tiers_effort_to_reasoning_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crewchief.gateway.roles import RoleChoice
+    from crewchief.gateway.service import Gateway
+
+    monkeypatch.setenv("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1")  # routes only: nothing is sent
+    settings = make_settings(
+        tmp_path,
+        models={"delegate": {"model": "openai:gpt-5-mini", "fallbacks": ["openai:gpt-4.1"]}},
+    )
+
+    async def record(_: object) -> None:
+        return None
+
+    gateway = Gateway(settings, upstream=None, record=record)  # type: ignore[arg-type]
+
+    async def body_for(model: str, text: str, **extra: object) -> tuple[list[dict], object]:
+        chat = parse_chat_request(
+            {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+        )
+        trace = await gateway.trace(chat, RoleChoice("general", "inferred"))
+        await gateway.choose_tier(chat, trace)
+        return [
+            json.loads(gateway._body(chat, t, stream=False)) for t in trace.route.targets
+        ], trace
+
+    simple, trace = await body_for("auto", "What is 2 + 2?")
+    assert trace.tier["tier"] == "fast" and simple[0]["reasoning_effort"] == "low"
+    assert "reasoning_effort" not in simple[1]  # gpt-4.1 takes none
+    hard = (
+        "Design a distributed rate limiter across regions with consistent quotas, analyse the"
+        " failure modes, compare token bucket and sliding window, and plan the migration"
+    )
+    deep, trace = await body_for("auto", hard)
+    assert trace.tier["tier"] in ("balanced", "deep")
+    assert deep[0]["reasoning_effort"] in ("medium", "high")
+    kept, _ = await body_for("auto", "What is 2 + 2?", reasoning_effort="high")
+    assert kept[0]["reasoning_effort"] == "high"  # the request's own setting stays
+    named, trace = await body_for("crewchief/general", "What is 2 + 2?")
+    assert trace.tier is None and "reasoning_effort" not in named[0]

@@ -127,6 +127,7 @@ async def chat_completions(
     trace = await gateway.trace(chat, role, owner=caller.owner, api_key_id=caller.key_id)
     if chat.conversation_id is None and x_crewchief_conversation:
         chat.conversation_id = x_crewchief_conversation[:128]
+    await gateway.choose_tier(chat, trace)
     await gateway.add_context(chat, trace)
     await gateway.engineer_prompt(
         chat, trace, wanted=_rewrite_wanted(gateway, chat.options, x_crewchief_rewrite)
