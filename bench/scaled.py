@@ -48,7 +48,7 @@ from bench._cluster import (
     raise_fd_limit,
 )
 from bench._http import Connection, HttpError
-from bench.server import ServerProcess, run_async
+from bench.server import ServerProcess, render_table, run_async
 from bench.server import build_report as server_report
 
 SCENARIOS = ("latency", "throughput", "streams", "cancel", "recovery")
@@ -1012,29 +1012,12 @@ def _cell(value: Any, unit: str) -> str:
 
 def print_table(report: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     """Print the report as a rich table, then the overall line."""
-    from rich.console import Console
-    from rich.table import Table
-
     title = (
         f"crewchief scaled mode vs embedded ({args.n} sequential ops, {args.clients} clients × "
         f"{args.seconds:g} s, {args.streams} SSE streams, {args.recoveries} recoveries, fake model)"
     )
-    table = Table(title=title)
-    for column in ("scenario", "measurement", "value", "target", "result"):
-        table.add_column(column, justify="right" if column == "value" else "left")
     targets = {**TARGETS, "streams_connections_held": ("≥", args.streams)}
-    for key, (scenario, label, unit) in ROWS.items():
-        if key not in report:
-            continue
-        m = report[key]
-        bound = targets.get(key, ("≥", None))[0]
-        target = "" if m["target"] is None else f"{bound} {m['target']:g} {unit}".rstrip()
-        result = "" if m["pass"] is None else "PASS" if m["pass"] else "FAIL"
-        table.add_row(scenario, label, _cell(m["value"], unit), target, result)
-    console = Console()
-    console.width = max(console.width, 120)  # pipes default to 80 columns, which wraps the rows
-    console.print(table)
-    console.print(f"all targets met: {'yes' if report['all_targets_met']['value'] else 'NO'}")
+    render_table(title, report, ROWS, targets, _cell, 120)
 
 
 def main(argv: list[str] | None = None) -> int:

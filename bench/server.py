@@ -276,30 +276,43 @@ def _cell(value: Any, unit: str) -> str:
     return f"{value:,.{digits}f}" + (f" {unit}" if unit else "")
 
 
-def print_table(report: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    """Print the report as a rich table, then the overall line."""
+def render_table(
+    title: str,
+    report: dict[str, dict[str, Any]],
+    rows: dict[str, tuple[str, str, str]],
+    targets: dict[str, tuple[str, Any]],
+    cell: Callable[[Any, str], str],
+    width: int,
+) -> None:
+    """Print a harness's report as a rich table (``rows``: key → scenario, label, unit; a
+    key missing from the report is left out), then the overall line."""
     from rich.console import Console
     from rich.table import Table
 
+    table = Table(title=title)
+    for column in ("scenario", "measurement", "value", "target", "result"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for key, (scenario, label, unit) in rows.items():
+        if key not in report:
+            continue
+        m = report[key]
+        bound = targets.get(key, ("≥", None))[0]
+        target = "" if m["target"] is None else f"{bound} {m['target']:g} {unit}".rstrip()
+        result = "" if m["pass"] is None else "PASS" if m["pass"] else "FAIL"
+        table.add_row(scenario, label, cell(m["value"], unit), target, result)
+    console = Console()
+    console.width = max(console.width, width)  # pipes default to 80 columns, which wraps rows
+    console.print(table)
+    console.print(f"all targets met: {'yes' if report['all_targets_met']['value'] else 'NO'}")
+
+
+def print_table(report: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    """Print the report as a rich table, then the overall line."""
     title = (
         f"crewchief serve over HTTP ({args.n} sequential ops, {args.clients} clients × "
         f"{args.seconds:g} s, {args.streams} SSE streams, fake model)"
     )
-    table = Table(title=title)
-    for column in ("scenario", "measurement", "value", "target", "result"):
-        table.add_column(column, justify="right" if column == "value" else "left")
-    for key, (scenario, label, unit) in ROWS.items():
-        if key not in report:
-            continue
-        m = report[key]
-        bound = TARGETS.get(key, ("≥", None))[0]
-        target = "" if m["target"] is None else f"{bound} {m['target']:g} {unit}".rstrip()
-        result = "" if m["pass"] is None else "PASS" if m["pass"] else "FAIL"
-        table.add_row(scenario, label, _cell(m["value"], unit), target, result)
-    console = Console()
-    console.width = max(console.width, 110)  # pipes default to 80 columns, which wraps the rows
-    console.print(table)
-    console.print(f"all targets met: {'yes' if report['all_targets_met']['value'] else 'NO'}")
+    render_table(title, report, ROWS, TARGETS, _cell, 110)
 
 
 def main(argv: list[str] | None = None) -> int:

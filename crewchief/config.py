@@ -158,6 +158,11 @@ class GatewaySettings(BaseModel):
         description="Model specs the routing table may choose from besides the aliases' models"
         " and fallbacks. Env: CREWCHIEF_GATEWAY_MODELS (comma-separated).",
     )
+    embeddings_model: str | None = Field(
+        None,
+        description="The model `/v1/embeddings` forwards to, an OpenAI-compatible spec such as"
+        " 'openai:text-embedding-3-small'. Env: CREWCHIEF_GATEWAY_EMBEDDINGS_MODEL.",
+    )
     benchmarks_file: Path | None = Field(
         None,
         description="The benchmark figures the routing table is ranked from (default: the"
@@ -506,6 +511,7 @@ _GATEWAY_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_GATEWAY_RETRIES": "retries",
     "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "circuit_failures",
     "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "circuit_cooldown_seconds",
+    "CREWCHIEF_GATEWAY_EMBEDDINGS_MODEL": "embeddings_model",
     "CREWCHIEF_GATEWAY_BENCHMARKS": "benchmarks_file",
     "CREWCHIEF_GATEWAY_ROUTES_REFRESH": "routes_refresh",
     "CREWCHIEF_GATEWAY_REWRITE": "rewrite",

@@ -37,6 +37,7 @@ from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
 from crewchief.gateway.targets import Route, Target, route
+from crewchief.gateway.targets import target as target_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
@@ -461,6 +462,52 @@ class Gateway:
             return OpenStream(self, request, trace, target, response, close, started)
 
         return await self._try(trace, call)
+
+    async def embeddings(
+        self, body: dict[str, Any], *, owner: str | None, api_key_id: str | None
+    ) -> dict[str, Any]:
+        """``/v1/embeddings``, forwarded to ``gateway.embeddings_model`` (with its retries,
+        circuit and a ledger row).
+
+        Raises:
+            GatewayError: no embeddings model is configured (404), a bad body (400), or
+                the upstream failed.
+        """
+        spec = self.settings.gateway.embeddings_model
+        if not spec:
+            raise GatewayError(
+                404,
+                "no embeddings model is configured (gateway.embeddings_model, e.g."
+                " 'openai:text-embedding-3-small')",
+                code="model_not_found",
+                param="model",
+            )
+        given = body.get("input")
+        if not isinstance(given, str | list) or not given:
+            raise GatewayError(
+                400, "input must be a non-empty string or array", code="invalid_request",
+                param="input",
+            )  # fmt: skip
+        chosen = target_of(self.settings, spec)
+        trace = Trace(
+            RoleChoice("embeddings", "endpoint"),
+            Route([chosen], "gateway.embeddings_model"),
+            owner,
+            api_key_id,
+        )
+
+        async def call(t: Target) -> dict[str, Any]:
+            started = time.perf_counter()
+            payload = json.dumps(dict(body, model=t.model)).encode()
+            data = await self.upstream.post(t, "/embeddings", payload)
+            if not isinstance(data.get("data"), list):
+                raise UpstreamError("the answer has no data", status=200)
+            trace.usage = Usage(int((data.get("usage") or {}).get("prompt_tokens") or 0))
+            await self.ledger(trace, t, (time.perf_counter() - started) * 1000, None)
+            return data
+
+        data = await self._try(trace, call)
+        return dict(data, x_crewchief={"model": spec, "total_ms": trace.metadata()["total_ms"]})
 
     def _exhausted(self, trace: Trace, last: UpstreamError | None) -> GatewayError:
         tried = "; ".join(f"{t['model']}: {t['error']}" for t in trace.tried) or "no model"

@@ -544,3 +544,28 @@ def test_the_llm_command_line_tool_completes_through_the_gateway(server, fresh, 
         sent = fresh.requests[-1]
         assert sent["body"]["model"] == "upstream-cheap"  # review runs on the delegate
         assert sent["body"].get("stream", False) is (not extra)
+
+
+def test_embeddings_go_to_the_configured_model(
+    live_server_factory: Callable[..., LiveServer], server: LiveServer, fresh: FakeOpenAIThread
+) -> None:
+    with pytest.raises(openai.NotFoundError) as none:
+        client(server).embeddings.create(model="x", input="hello")
+    assert "gateway.embeddings_model" in none.value.message
+    configured = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_GATEWAY_EMBEDDINGS_MODEL": "openai:embed-small",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    answer = client(configured).embeddings.create(model="anything", input=["a", "b"])
+    assert len(answer.data) == 2 and len(answer.data[0].embedding) == 8
+    assert fresh.requests[-1]["body"]["model"] == "embed-small"
+    assert fresh.requests[-1]["path"].endswith("/embeddings")
+    rows = ledger(configured)
+    assert rows[-1]["purpose"] == "gateway:embeddings" and rows[-1]["owner"] == "alice"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client(configured).embeddings.create(model="anything", input=[])
+    assert bad.value.body["param"] == "input"

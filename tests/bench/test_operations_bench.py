@@ -5,33 +5,18 @@ Only the shape of the report is checked, never the speed.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests.bench._run import run_harness
 
 pytestmark = pytest.mark.slow  # cold-starts `crewchief --help` five times
 
-ROOT = Path(__file__).resolve().parents[2]
 SIDES = ("crewchief", "bare")
-# A hang guard, not a speed target: this tiny run of the benchmark normally takes well under 30 s.
-HANG_GUARD_S = 240
 
 
 def test_tiny_run_reports_both_sides_and_the_like_for_like_fast_path() -> None:
-    cmd = [sys.executable, "-m", "bench.operations", "--n", "3", "--warmup", "1", "--json"]
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)  # stdout holds the JSON object and nothing else
+    cmd = ["--n", "3", "--warmup", "1"]
+    report, stderr = run_harness("bench.operations", *cmd)
 
     timed = [f"{s}_{side}" for s in ("fast_path", "plan5") for side in SIDES]
     timed.append("fast_path_bare_exit")

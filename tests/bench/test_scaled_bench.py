@@ -7,23 +7,18 @@ never the speed.
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import scaled
 from bench._cluster import PG_ADMIN_URL, REDIS_URL
+from tests.bench._run import run_harness
 
-ROOT = Path(__file__).resolve().parents[2]
-# A hang guard, not a speed target: this tiny run normally takes 45-60 s on 2 cores.
-HANG_GUARD_S = 240
 TINY = ["--seconds", "2", "--n", "5", "--warmup", "2", "--recoveries", "1", "--streams", "50"]
 TINY += ["--cancels", "1"]
-TINY += ["--fanout", "5000", "--settle", "1", "--json"]
+TINY += ["--fanout", "5000", "--settle", "1"]
 
 
 def _unreachable() -> str | None:
@@ -50,16 +45,7 @@ def test_tiny_run_reports_every_figure_and_cleans_up() -> None:
     reason = _unreachable()
     if reason:
         pytest.skip(reason)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.scaled", *TINY],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)  # stdout holds the JSON object and nothing else
+    report, stderr = run_harness("bench.scaled", *TINY)
 
     assert set(report) <= {*scaled.ROWS, "all_targets_met"}, set(report) - set(scaled.ROWS)
     for key, m in report.items():
@@ -68,7 +54,7 @@ def test_tiny_run_reports_every_figure_and_cleans_up() -> None:
     errors = [k for k in report if k.endswith("_errors")]
     assert len(errors) == 8  # latency ×2, throughput ×3, streams, cancel, recovery
     for key in errors:
-        assert value[key] == 0, (key, proc.stderr[-3000:])
+        assert value[key] == 0, (key, stderr[-3000:])
 
     for label in scaled.THROUGHPUT_LABELS:
         assert value[f"throughput_{label}_ops_per_s"] > 0
@@ -103,12 +89,12 @@ def test_tiny_run_reports_every_figure_and_cleans_up() -> None:
     assert report["all_targets_met"]["value"] is overall
 
     # Every process it started is gone, and so are its database and Redis keys.
-    pids = {int(p) for p in re.findall(r" pid (\d+)", proc.stderr)}
+    pids = {int(p) for p in re.findall(r" pid (\d+)", stderr)}
     assert len(pids) == 5  # the embedded server, 2 API instances, 2 workers
     for pid in pids:
         assert not _running(pid), f"pid {pid} still runs"
-    (database,) = re.findall(r"database (crewchief_bench_\w+)", proc.stderr)
-    (prefix,) = re.findall(r"Redis prefix (\S+)", proc.stderr)
+    (database,) = re.findall(r"database (crewchief_bench_\w+)", stderr)
+    (prefix,) = re.findall(r"Redis prefix (\S+)", stderr)
     assert not _database_exists(database)
     assert not _redis_keys(prefix)
 

@@ -6,36 +6,20 @@ Only the shape of the report and the error counts are checked, never the speed.
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import server
+from tests.bench._run import run_harness
 
 pytestmark = pytest.mark.slow  # starts two `crewchief serve` processes
 
-ROOT = Path(__file__).resolve().parents[2]
-# A hang guard, not a speed target: this tiny run of the benchmark normally takes well under 30 s.
-HANG_GUARD_S = 240
-
 
 def test_tiny_run_reports_every_measurement_and_stops_its_servers() -> None:
-    cmd = [sys.executable, "-m", "bench.server", "--n", "5", "--warmup", "1"]
-    cmd += ["--clients", "2", "--seconds", "1", "--streams", "10", "--json"]
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)  # stdout holds the JSON object and nothing else
+    cmd = ["--n", "5", "--warmup", "1", "--clients", "2", "--seconds", "1", "--streams", "10"]
+    report, stderr = run_harness("bench.server", *cmd)
 
     assert set(report) == {*server.ROWS, "all_targets_met"}
     for key in server.ROWS:
@@ -44,7 +28,7 @@ def test_tiny_run_reports_every_measurement_and_stops_its_servers() -> None:
         assert isinstance(m["value"], int | float) and not isinstance(m["value"], bool), (key, m)
         assert m["value"] >= 0, (key, m)
     for scenario in ("latency", "throughput", "streams"):
-        assert report[f"{scenario}_errors"]["value"] == 0, proc.stderr[-3000:]
+        assert report[f"{scenario}_errors"]["value"] == 0, stderr[-3000:]
     assert report["latency_operations"]["value"] == 5
     assert report["throughput_operations"]["value"] >= 2
     assert report["streams_connections_held"] == {"value": 10, "target": 10, "pass": True}
@@ -54,7 +38,7 @@ def test_tiny_run_reports_every_measurement_and_stops_its_servers() -> None:
     assert report["all_targets_met"]["value"] is overall
 
     # Both servers were started, reported, and stopped by the harness.
-    pids = [int(p) for p in re.findall(r"server pid (\d+)", proc.stderr)]
+    pids = [int(p) for p in re.findall(r"server pid (\d+)", stderr)]
     assert len(pids) == 2
     for pid in pids:
         assert not _serving(pid), f"server {pid} still runs"

@@ -145,6 +145,44 @@ async def chat_completions(
     return JSONResponse(answer, headers=trace.headers())
 
 
+@router.post(
+    "/embeddings",
+    summary="Embeddings (OpenAI-compatible), forwarded to the configured embeddings model",
+    response_model=None,
+    responses={
+        200: {"description": "OpenAI's embedding list, with `x_crewchief`."},
+        **{k: v for k, v in _CHAT_ERRORS.items() if k != 503},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["input"],
+                        "properties": {
+                            "input": {"oneOf": [{"type": "string"}, {"type": "array"}]},
+                            "model": {"type": "string"},
+                        },
+                        "additionalProperties": True,
+                    }
+                }
+            },
+        }
+    },
+)
+async def embeddings(request: Request, caller: CallerDep, gateway: GatewayDep) -> Response:
+    """OpenAI's embeddings request; `model` is ignored: `gateway.embeddings_model` answers."""
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise GatewayError(
+            400, "the body must be a JSON object", code="invalid_request", param="body"
+        )
+    answer = await gateway.embeddings(body, owner=caller.owner, api_key_id=caller.key_id)
+    return JSONResponse(answer)
+
+
 def _rewrite_wanted(gateway: Gateway, options: dict[str, Any], header: str | None) -> bool:
     """The request's say (``x_crewchief.rewrite``, then the header), else the setting."""
     asked = options.get("rewrite")

@@ -1,0 +1,34 @@
+"""Running a benchmark harness the way a user does, for the harnesses' own tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# A hang guard, not a speed target: each tiny run normally takes well under a minute.
+HANG_GUARD_S = 240
+
+
+def run_harness(
+    module: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str]:
+    """``python -m MODULE ARGS --json`` from the repository root; its JSON report and what
+    it wrote on stderr (progress, the PIDs it started).
+
+    The harness must exit 0 and print the JSON object alone on stdout.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args, "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), proc.stderr
