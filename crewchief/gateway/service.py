@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-
-import httpx
 
 from crewchief.config import Settings
 from crewchief.effort import normalize_effort
@@ -31,185 +28,20 @@ from crewchief.gateway.context import (
     message_tokens,
     window_for,
 )
-from crewchief.gateway.engineer import Engineer, Rewrite
-from crewchief.gateway.errors import GatewayError, openai_error
+from crewchief.gateway.engineer import Engineer
+from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
+from crewchief.gateway.stream import OpenStream
 from crewchief.gateway.targets import Route, Target, route
 from crewchief.gateway.targets import target as target_of
+from crewchief.gateway.trace import Trace, first_message, usage_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
 Record = Callable[[CallRecord], Awaitable[None]]
 T = TypeVar("T")
-
-
-@dataclass
-class Trace:
-    """What the gateway did for one request: the ``x_crewchief`` metadata."""
-
-    role: RoleChoice
-    route: Route
-    owner: str | None = None  # the caller's API key owner and key, for the ledger
-    api_key_id: str | None = None
-    started: float = field(default_factory=time.perf_counter)
-    model: str | None = None
-    cache: str = "off"  # off (not cacheable), miss, hit, or bypass (Cache-Control: no-cache)
-    conversation: str | None = None
-    context_added: int = 0  # history messages put into the request
-    context_left_out: int = 0  # history messages that did not fit the window
-    to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
-    rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
-    tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
-    tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
-    usage: Usage = field(default_factory=Usage)
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "role": self.role.role,
-            "role_source": self.role.source,
-            "role_reasons": list(self.role.reasons),
-            "model": self.model,
-            "model_reason": self.route.reason,
-            "fallbacks_tried": self.tried,
-            "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
-            "rewrite": self.rewrite.metadata(),
-            "tier": self.tier,
-            "cache_hit": self.cache == "hit",
-            "context_messages_added": self.context_added,
-            "context_messages_left_out": self.context_left_out,
-            "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
-        }
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "X-Crewchief-Role": self.role.role,
-            "X-Crewchief-Role-Source": self.role.source,
-            "X-Crewchief-Model": self.model or "",
-            "X-Crewchief-Fallbacks": str(len(self.tried)),
-            "X-Crewchief-Cache": self.cache,
-        }
-
-
-def _first_message(answer: dict[str, Any]) -> dict[str, Any] | None:
-    """The message of a completion's first choice."""
-    choices = answer.get("choices") or [None]
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    return message if isinstance(message, dict) else None
-
-
-def usage_of(data: dict[str, Any]) -> Usage:
-    usage = data.get("usage") or {}
-    if not isinstance(usage, dict):
-        return Usage()
-    details = usage.get("completion_tokens_details") or {}
-    return Usage(
-        int(usage.get("prompt_tokens") or 0),
-        int(usage.get("completion_tokens") or 0),
-        int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
-    )
-
-
-@dataclass
-class _Assembled:
-    """The answer of a stream's first choice, put together from its deltas."""
-
-    content: list[str] = field(default_factory=list)
-    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, chunk: dict[str, Any]) -> None:
-        choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") or {} if choices and isinstance(choices[0], dict) else {}
-        if isinstance(delta.get("content"), str):
-            self.content.append(delta["content"])
-        for call in delta.get("tool_calls") or ():
-            slot = self.calls.setdefault(
-                call.get("index", 0), {"type": "function", "function": {"arguments": ""}}
-            )
-            slot["id"] = call.get("id") or slot.get("id")
-            function = call.get("function") or {}
-            if function.get("name"):
-                slot["function"]["name"] = function["name"]
-            slot["function"]["arguments"] += function.get("arguments") or ""
-
-    def message(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
-        if self.calls:
-            message["tool_calls"] = [self.calls[i] for i in sorted(self.calls)]
-        return message
-
-
-@dataclass
-class OpenStream:
-    """A streaming answer whose upstream already said 200: the route sends its headers,
-    then :meth:`chunks`."""
-
-    gateway: Gateway
-    request: ChatRequest
-    trace: Trace
-    target: Target
-    response: httpx.Response
-    close: Callable[[], Awaitable[None]]
-    opened: float
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The SSE lines for the client, the last chunk carrying ``x_crewchief``."""
-        held: dict[str, Any] | None = None  # the upstream's usage chunk
-        last_id, error = "", None
-        answer = _Assembled()
-        try:
-            async for line in self.response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    error = "the upstream sent a chunk that is not JSON"
-                    break
-                if not isinstance(chunk, dict):
-                    error = "the upstream sent a chunk that is not a JSON object"
-                    break
-                if chunk.get("error"):
-                    error = f"the upstream failed mid-stream: {chunk['error']}"
-                    break
-                last_id = chunk.get("id", last_id)
-                answer.add(chunk)
-                if chunk.get("usage"):
-                    self.trace.usage = usage_of(chunk)
-                    if not chunk.get("choices"):
-                        held = chunk  # sent last, with the metadata
-                        continue
-                yield f"data: {data}\n\n".encode()
-            else:
-                error = "the upstream closed the stream before its end"
-        except httpx.HTTPError as exc:
-            error = f"the upstream stream broke: {type(exc).__name__}: {exc}"
-        finally:
-            await self.close()
-        ms = (time.perf_counter() - self.opened) * 1000
-        if error is not None:
-            self.gateway.breakers.failure(self.target.spec)
-        await self.gateway.ledger(self.trace, self.target, ms, error)
-        if error is not None:
-            body = openai_error(502, error, code="upstream_stream_error")
-            yield f"data: {json.dumps(body)}\n\n".encode()
-            return
-        await self.gateway.remember(self.trace, answer.message())
-        last = held or {
-            "id": last_id,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": self.target.model,
-            "choices": [],
-        }
-        if not self.request.include_usage:
-            last.pop("usage", None)
-        last["x_crewchief"] = self.trace.metadata()
-        yield f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()
 
 
 class Gateway:
@@ -424,7 +256,7 @@ class Gateway:
             if not fresh and (hit := await self.cache.get(key)) is not None:
                 trace.cache, trace.model = "hit", hit["model"]
                 trace.usage = usage_of(hit["answer"])
-                await self.remember(trace, _first_message(hit["answer"]))
+                await self.remember(trace, first_message(hit["answer"]))
                 return dict(hit["answer"], x_crewchief=trace.metadata())
 
         async def call(target: Target) -> dict[str, Any]:
@@ -438,7 +270,7 @@ class Gateway:
             return data
 
         data = await self._try(trace, call)
-        await self.remember(trace, _first_message(data))
+        await self.remember(trace, first_message(data))
         if key is not None and self.cache is not None:
             await self.cache.put(key, {"answer": data, "model": trace.model})
         return dict(data, x_crewchief=trace.metadata())

@@ -1,0 +1,121 @@
+"""A streaming answer: the upstream's chunks passed on, its answer put together for the
+conversation, and the last chunk carrying ``x_crewchief``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from crewchief.gateway.errors import openai_error
+from crewchief.gateway.request import ChatRequest
+from crewchief.gateway.targets import Target
+from crewchief.gateway.trace import Trace, usage_of
+
+if TYPE_CHECKING:
+    from crewchief.gateway.service import Gateway
+
+
+@dataclass
+class _Assembled:
+    """The answer of a stream's first choice, put together from its deltas."""
+
+    content: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        choices = chunk.get("choices") or []
+        delta = choices[0].get("delta") or {} if choices and isinstance(choices[0], dict) else {}
+        if isinstance(delta.get("content"), str):
+            self.content.append(delta["content"])
+        for call in delta.get("tool_calls") or ():
+            slot = self.calls.setdefault(
+                call.get("index", 0), {"type": "function", "function": {"arguments": ""}}
+            )
+            slot["id"] = call.get("id") or slot.get("id")
+            function = call.get("function") or {}
+            if function.get("name"):
+                slot["function"]["name"] = function["name"]
+            slot["function"]["arguments"] += function.get("arguments") or ""
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
+        if self.calls:
+            message["tool_calls"] = [self.calls[i] for i in sorted(self.calls)]
+        return message
+
+
+@dataclass
+class OpenStream:
+    """A streaming answer whose upstream already said 200: the route sends its headers,
+    then :meth:`chunks`."""
+
+    gateway: Gateway
+    request: ChatRequest
+    trace: Trace
+    target: Target
+    response: httpx.Response
+    close: Callable[[], Awaitable[None]]
+    opened: float
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The SSE lines for the client, the last chunk carrying ``x_crewchief``."""
+        held: dict[str, Any] | None = None  # the upstream's usage chunk
+        last_id, error = "", None
+        answer = _Assembled()
+        try:
+            async for line in self.response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    error = "the upstream sent a chunk that is not JSON"
+                    break
+                if not isinstance(chunk, dict):
+                    error = "the upstream sent a chunk that is not a JSON object"
+                    break
+                if chunk.get("error"):
+                    error = f"the upstream failed mid-stream: {chunk['error']}"
+                    break
+                last_id = chunk.get("id", last_id)
+                answer.add(chunk)
+                if chunk.get("usage"):
+                    self.trace.usage = usage_of(chunk)
+                    if not chunk.get("choices"):
+                        held = chunk  # sent last, with the metadata
+                        continue
+                yield f"data: {data}\n\n".encode()
+            else:
+                error = "the upstream closed the stream before its end"
+        except httpx.HTTPError as exc:
+            error = f"the upstream stream broke: {type(exc).__name__}: {exc}"
+        finally:
+            await self.close()
+        ms = (time.perf_counter() - self.opened) * 1000
+        if error is not None:
+            self.gateway.breakers.failure(self.target.spec)
+        await self.gateway.ledger(self.trace, self.target, ms, error)
+        if error is not None:
+            body = openai_error(502, error, code="upstream_stream_error")
+            yield f"data: {json.dumps(body)}\n\n".encode()
+            return
+        await self.gateway.remember(self.trace, answer.message())
+        last = held or {
+            "id": last_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.target.model,
+            "choices": [],
+        }
+        if not self.request.include_usage:
+            last.pop("usage", None)
+        last["x_crewchief"] = self.trace.metadata()
+        yield f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()

@@ -1,0 +1,78 @@
+"""What the gateway did for one request: the ``x_crewchief`` metadata and headers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from crewchief.gateway.engineer import Rewrite
+from crewchief.gateway.roles import RoleChoice
+from crewchief.gateway.targets import Route
+from crewchief.models.types import Usage
+
+
+@dataclass
+class Trace:
+    """What the gateway did for one request: the ``x_crewchief`` metadata."""
+
+    role: RoleChoice
+    route: Route
+    owner: str | None = None  # the caller's API key owner and key, for the ledger
+    api_key_id: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    model: str | None = None
+    cache: str = "off"  # off (not cacheable), miss, hit, or bypass (Cache-Control: no-cache)
+    conversation: str | None = None
+    context_added: int = 0  # history messages put into the request
+    context_left_out: int = 0  # history messages that did not fit the window
+    to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
+    tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
+    tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
+    usage: Usage = field(default_factory=Usage)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "role": self.role.role,
+            "role_source": self.role.source,
+            "role_reasons": list(self.role.reasons),
+            "model": self.model,
+            "model_reason": self.route.reason,
+            "fallbacks_tried": self.tried,
+            "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
+            "rewrite": self.rewrite.metadata(),
+            "tier": self.tier,
+            "cache_hit": self.cache == "hit",
+            "context_messages_added": self.context_added,
+            "context_messages_left_out": self.context_left_out,
+            "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Crewchief-Role": self.role.role,
+            "X-Crewchief-Role-Source": self.role.source,
+            "X-Crewchief-Model": self.model or "",
+            "X-Crewchief-Fallbacks": str(len(self.tried)),
+            "X-Crewchief-Cache": self.cache,
+        }
+
+
+def first_message(answer: dict[str, Any]) -> dict[str, Any] | None:
+    """The message of a completion's first choice."""
+    choices = answer.get("choices") or [None]
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    return message if isinstance(message, dict) else None
+
+
+def usage_of(data: dict[str, Any]) -> Usage:
+    usage = data.get("usage") or {}
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+        int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
+    )
