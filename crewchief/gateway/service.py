@@ -287,9 +287,13 @@ class Gateway:
             body = self._body(request, target, stream=True)
             context = self.upstream.stream(target, "/chat/completions", body)
             response = await context.__aenter__()
+            closed = False
 
-            async def close() -> None:
-                await context.__aexit__(None, None, None)
+            async def close() -> None:  # by the stream's end and by the response's: once
+                nonlocal closed
+                if not closed:
+                    closed = True
+                    await context.__aexit__(None, None, None)
 
             return OpenStream(self, request, trace, target, response, close, started)
 

@@ -3,6 +3,7 @@ conversation, and the last chunk carrying ``x_crewchief``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,9 @@ from crewchief.gateway.trace import Trace, usage_of
 
 if TYPE_CHECKING:
     from crewchief.gateway.service import Gateway
+
+# Ledger writes of streams whose client left, until they are done (a task needs a reference).
+_LEFT: set[asyncio.Task[None]] = set()
 
 
 @dataclass
@@ -63,7 +67,25 @@ class OpenStream:
     opened: float
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The SSE lines for the client, the last chunk carrying ``x_crewchief``."""
+        """The SSE lines for the client, the last chunk carrying ``x_crewchief``.
+
+        A client that leaves before the end still gets its ledger row (written by a task
+        of its own: the stream's task is being cancelled).
+        """
+        ended = False
+        try:
+            async for chunk in self._chunks():
+                yield chunk
+            ended = True
+        finally:
+            if not ended:
+                ms = (time.perf_counter() - self.opened) * 1000
+                row = self.gateway.ledger(self.trace, self.target, ms, "the client left first")
+                task = asyncio.get_running_loop().create_task(row)
+                _LEFT.add(task)
+                task.add_done_callback(_LEFT.discard)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
         held: dict[str, Any] | None = None  # the upstream's usage chunk
         last_id, error = "", None
         answer = _Assembled()

@@ -569,3 +569,29 @@ def test_embeddings_go_to_the_configured_model(
     with pytest.raises(openai.BadRequestError) as bad:
         client(configured).embeddings.create(model="anything", input=[])
     assert bad.value.body["param"] == "input"
+
+
+def test_a_client_that_leaves_mid_stream_still_gets_its_ledger_row(server, fresh) -> None:
+    fresh.script({"chunk_delay": 0.5})
+    before = len(ledger(server))
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "long"}]}
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json=body, headers=server.auth(), timeout=10
+    ) as response:
+        first = next(response.iter_lines())
+        assert first.startswith("data: ")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(ledger(server)) == before:
+        time.sleep(0.1)
+    (row,) = ledger(server)[before:]
+    assert row["error"] == "the client left first" and row["model"] == "openai:upstream-cheap"
+
+
+def test_a_conversation_header_longer_than_128_characters_is_refused(server) -> None:
+    with pytest.raises(openai.BadRequestError) as bad:
+        client(server).chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"X-Crewchief-Conversation": "c" * 129},
+        )
+    assert bad.value.body["param"] == "X-Crewchief-Conversation"

@@ -126,7 +126,12 @@ async def chat_completions(
     role = choose_role(chat.role, x_crewchief_role, chat.model, chat.body["messages"])
     trace = await gateway.trace(chat, role, owner=caller.owner, api_key_id=caller.key_id)
     if chat.conversation_id is None and x_crewchief_conversation:
-        chat.conversation_id = x_crewchief_conversation[:128]
+        if len(x_crewchief_conversation) > 128:
+            raise GatewayError(
+                400, "X-Crewchief-Conversation must be at most 128 characters",
+                code="invalid_request", param="X-Crewchief-Conversation",
+            )  # fmt: skip
+        chat.conversation_id = x_crewchief_conversation
     await gateway.choose_tier(chat, trace)
     await gateway.add_context(chat, trace)
     await gateway.engineer_prompt(
