@@ -71,6 +71,7 @@ def create_app(
             cache=cache,
             conversations=running.conversations(),
             routes=RouteBook(running.route_tables()),
+            local_url=running.local_url,
             engineer=Engineer(
                 running.ask_fast,
                 load_strategies(settings.gateway.strategies_file),

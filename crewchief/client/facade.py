@@ -107,7 +107,8 @@ class Crewchief:
         self._graph: Any = None
         self._executor: InProcessExecutor | QueueExecutor | None = None
         self._recover = recover
-        # Owners of the runs this instance started (an operation's owner never changes).
+        # Local models the gateway started that no alias is bound to (closed with this).
+        self._gateway_locals: dict[str, Any] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -162,6 +163,9 @@ class Crewchief:
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = None
+        models, self._gateway_locals = list(self._gateway_locals.values()), {}
+        for model in models:
+            await asyncio.to_thread(model.close)  # stops its llama-server when nobody else uses it
 
     async def __aenter__(self) -> Crewchief:
         return await self.open()
@@ -575,6 +579,19 @@ class Crewchief:
     def conversations(self) -> Conversations:
         """The gateway's conversations in the app database."""
         return Conversations(self._store())
+
+    async def local_url(self, spec: str) -> str:
+        """The base URL of a ``local:`` model's llama-server, pulled, built and started first
+        if need be (a model bound to an alias is the alias's own instance)."""
+        model = dict(self.services.models.local_models()).get(spec)
+        if model is None:
+            from crewchief.models.providers import build_chat_model
+
+            model = self._gateway_locals.get(spec)
+            if model is None:
+                model = build_chat_model(spec, "medium", self.settings)
+                self._gateway_locals[spec] = model
+        return await model.aprepare()
 
     async def ask_fast(self, system: str, text: str, info: CallInfo) -> str:
         """One call of the ``fast`` alias (recorded in the ledger for ``info``); its text."""

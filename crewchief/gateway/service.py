@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from crewchief.config import Settings
@@ -34,7 +35,7 @@ from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
 from crewchief.gateway.stream import OpenStream
-from crewchief.gateway.targets import Route, Target, route
+from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
 from crewchief.gateway.trace import Trace, first_message, usage_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
@@ -57,6 +58,7 @@ class Gateway:
         conversations: Where conversations are kept (None: ``conversation_id`` is refused).
         engineer: Rewrites prompts for their role (None: never rewritten).
         routes: The routing tables (None: every role runs on its alias).
+        local_url: Starts a ``local:`` model's server if need be; its base URL.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Gateway:
         conversations: ConversationStore | None = None,
         engineer: Engineer | None = None,
         routes: RouteBook | None = None,
+        local_url: Callable[[str], Awaitable[str]] | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -80,6 +83,7 @@ class Gateway:
         self.conversations = conversations
         self.engineer = engineer
         self.routes = routes
+        self.local_url = local_url
 
     async def trace(
         self,
@@ -218,6 +222,8 @@ class Gateway:
                     await sleep(wait)
                 started = time.perf_counter()
                 try:
+                    if target.base_url == LOCAL_URL:
+                        target = await self._local(target)
                     result = await call(target)
                 except UpstreamError as exc:
                     last = exc
@@ -344,6 +350,17 @@ class Gateway:
 
         data = await self._try(trace, call)
         return dict(data, x_crewchief={"model": spec, "total_ms": trace.metadata()["total_ms"]})
+
+    async def _local(self, target: Target) -> Target:
+        """A local model's target with its server's address (started, pulled or built first
+        if need be, outside the call's time limit)."""
+        if self.local_url is None:
+            raise UpstreamError("local models are not served here", retryable=False)
+        try:
+            base_url = await self.local_url(target.spec)
+        except Exception as exc:  # noqa: BLE001 - a model that cannot start is a failed attempt
+            raise UpstreamError(f"the local model did not start: {exc}", retryable=False) from None
+        return replace(target, base_url=base_url.rstrip("/"))
 
     def _exhausted(self, trace: Trace, last: UpstreamError | None) -> GatewayError:
         tried = "; ".join(f"{t['model']}: {t['error']}" for t in trace.tried) or "no model"

@@ -6,8 +6,9 @@ alias (``orchestrator``, ``delegate``, ``fast``) or a concrete model spec
 model is tried first, then the role's chain.
 
 The gateway forwards requests as they are to OpenAI-compatible servers (``openai``
-providers, with any ``base_url``): tools, response formats and every other field
-arrive exactly as the client sent them.
+providers, with any ``base_url``), to the ``local`` models' llama-server and to Ollama's
+OpenAI-compatible endpoint: tools, response formats and every other field arrive exactly as
+the client sent them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from crewchief.gateway.routing import RoutingTable
 from crewchief.models.providers import api_key, parse_spec, provider_config, requests_allowed
 
 OPENAI_URL = "https://api.openai.com/v1"
+OLLAMA_URL = "http://127.0.0.1:11434"
+LOCAL_URL = "local:"  # a local model's llama-server, started (and its URL known) on first use
+FORWARDED = ("openai", "local", "ollama")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +61,12 @@ def target(settings: Settings, spec: str) -> Target:
         cfg = provider_config(settings, provider)
     except ModelConfigError as exc:
         raise GatewayError(404, str(exc), code="model_not_found", param="model") from None
-    if cfg.type != "openai":
+    if cfg.type not in FORWARDED:
         raise GatewayError(
             400,
             f"model {spec!r} is served by a {cfg.type!r} provider; the gateway forwards to"
-            " OpenAI-compatible servers (an 'openai' provider, with a base_url for any other"
-            " server): bind the role's alias to one",
+            " OpenAI-compatible servers ('openai' providers, with a base_url for any other"
+            " server), local models and Ollama: bind the role's alias to one of those",
             code="model_not_supported",
             param="model",
         )
@@ -73,6 +77,12 @@ def target(settings: Settings, spec: str) -> Target:
             " switches them off",
             code="model_requests_off",
         )
+    if cfg.type == "local":
+        # llama-server on this machine: its address is known once it runs (LOCAL_URL).
+        return Target(spec, name, LOCAL_URL, None, False)
+    if cfg.type == "ollama":  # Ollama's OpenAI-compatible endpoint
+        base = (cfg.base_url or os.environ.get("OLLAMA_HOST") or OLLAMA_URL).rstrip("/")
+        return Target(spec, name, base if base.endswith("/v1") else base + "/v1", None, False)
     base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
     reasoning = cfg.reasoning if cfg.reasoning is not None else openai_supports_effort(name)
     return Target(spec, name, base_url.rstrip("/"), api_key(cfg, "OPENAI_API_KEY"), reasoning)

@@ -595,3 +595,58 @@ def test_a_conversation_header_longer_than_128_characters_is_refused(server) -> 
             extra_headers={"X-Crewchief-Conversation": "c" * 129},
         )
     assert bad.value.body["param"] == "X-Crewchief-Conversation"
+
+
+def test_ollama_models_are_reached_at_their_openai_compatible_endpoint(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
+) -> None:
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "ollama:llama3.2",
+            "OLLAMA_HOST": fresh.base_url.removesuffix("/v1"),  # as Ollama users set it
+        }
+    )
+    answer = client(server).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert answer.model_extra["x_crewchief"]["model"] == "ollama:llama3.2"
+    assert fresh.requests[-1]["path"] == "/v1/chat/completions"
+    assert fresh.requests[-1]["body"]["model"] == "llama3.2"
+
+
+@pytest.mark.local_model
+def test_a_local_model_answers_through_the_gateway(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """The real 0.5B model on llama-server, started by the gateway's first request."""
+    from crewchief.local.build import ensure_llama_server
+    from crewchief.local.store import ModelStore
+    from tests.local.test_local_model import MODEL, _default_home
+
+    home = Path(os.environ.get("CREWCHIEF_HOME") or _default_home())  # where it is pulled
+    ModelStore(home).pull(MODEL)
+    ensure_llama_server(home)
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_HOME": str(home),
+            "CREWCHIEF_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+            "CREWCHIEF_CHECKPOINT_URL": str(tmp_path / "checkpoints.db"),
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "local",
+            "CREWCHIEF_MODEL": f"local:{MODEL}",
+            "CREWCHIEF_GATEWAY_REWRITE": "0",
+        }
+    )
+    api = openai.OpenAI(
+        base_url=f"{server.url}/v1", api_key=server.keys["alice"], max_retries=0, timeout=300
+    )
+    ask = [{"role": "user", "content": "What is 2 + 2? Answer with the number only."}]
+    answer = api.chat.completions.create(model="auto", messages=ask, max_tokens=16, temperature=0)
+    assert "4" in (answer.choices[0].message.content or "")
+    assert answer.model_extra["x_crewchief"]["model"] == f"local:{MODEL}"
+    assert answer.usage.completion_tokens > 0
+    streamed = api.chat.completions.create(
+        model="auto", messages=ask, max_tokens=16, temperature=0, stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    assert "4" in text
