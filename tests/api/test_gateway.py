@@ -620,11 +620,12 @@ def test_a_local_model_answers_through_the_gateway(
     live_server_factory: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
     """The real 0.5B model on llama-server, started by the gateway's first request."""
+    from crewchief.config import Settings
     from crewchief.local.build import ensure_llama_server
     from crewchief.local.store import ModelStore
-    from tests.local.test_local_model import MODEL, _default_home
+    from tests.local.test_local_model import MODEL
 
-    home = Path(os.environ.get("CREWCHIEF_HOME") or _default_home())  # where it is pulled
+    home = Path(os.environ.get("CREWCHIEF_HOME") or Settings().home)  # where it is pulled
     ModelStore(home).pull(MODEL)
     ensure_llama_server(home)
     server = live_server_factory(

@@ -97,3 +97,12 @@ def test_scenario_choice_and_missing_litellm() -> None:
     assert out["overhead_gateway_p50_ms"] == pytest.approx(1.25)
     assert out["overhead_gateway_p99_ms"] is None  # no gateway figure: no overhead
     assert "overhead_litellm_p50_ms" not in out  # LiteLLM was not run
+
+
+@pytest.mark.local_model
+def test_the_rewrite_benchmark_times_the_engineer_and_replays_from_the_cache() -> None:
+    report, stderr = run_harness("bench.gateway_rewrite", "--requests", "2")
+    assert report["rewrite_errors"]["value"] == 0, stderr[-3000:]
+    assert report["rewrite_applied"]["value"] == 2
+    assert report["rewrite_engineer_p50_ms"]["value"] > 0
+    assert report["replay_hit_rate_pct"]["value"] == 100.0
