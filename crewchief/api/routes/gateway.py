@@ -52,26 +52,28 @@ _CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
     503: _error("Every model's circuit is open, or real model requests are off.",
                 headers=_RETRY_AFTER),
 }  # fmt: skip
-_CHAT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["model", "messages"],
-                    "properties": {
-                        "model": {"type": "string", "description": "A role, `auto`, an alias or a model spec."},
-                        "messages": {"type": "array", "items": {"type": "object"}, "minItems": 1},
-                        "stream": {"type": "boolean"},
-                        "role": {"type": "string", "description": "The role this request plays."},
-                    },
-                    "additionalProperties": True,
-                }
-            }
-        },
-    }
-}  # fmt: skip
+
+
+def _body_doc(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """An ``openapi_extra`` documenting a JSON object body (the route reads it itself)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    content = {"application/json": {"schema": {**schema, "additionalProperties": True}}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+_CHAT_BODY = _body_doc(
+    ["model", "messages"],
+    {
+        "model": {"type": "string", "description": "A role, `auto`, an alias or a model spec."},
+        "messages": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+        "stream": {"type": "boolean"},
+        "role": {"type": "string", "description": "The role this request plays."},
+    },
+)
+_EMBEDDINGS_BODY = _body_doc(
+    ["input"],
+    {"input": {"oneOf": [{"type": "string"}, {"type": "array"}]}, "model": {"type": "string"}},
+)
 
 
 async def get_gateway(request: Request) -> Gateway:
@@ -156,26 +158,9 @@ async def chat_completions(
     response_model=None,
     responses={
         200: {"description": "OpenAI's embedding list, with `x_crewchief`."},
-        **{k: v for k, v in _CHAT_ERRORS.items() if k != 503},
+        **_CHAT_ERRORS,
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["input"],
-                        "properties": {
-                            "input": {"oneOf": [{"type": "string"}, {"type": "array"}]},
-                            "model": {"type": "string"},
-                        },
-                        "additionalProperties": True,
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=_EMBEDDINGS_BODY,
 )
 async def embeddings(request: Request, caller: CallerDep, gateway: GatewayDep) -> Response:
     """OpenAI's embeddings request; `model` is ignored: `gateway.embeddings_model` answers."""
