@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-def _resolve(future: asyncio.Future, ok: bool, value: Any) -> None:
+def resolve_future(future: asyncio.Future, ok: bool, value: Any) -> None:
     if future.cancelled():
         return
     if ok:
@@ -44,8 +44,10 @@ class SerialThread:
                 result = (True, fn())
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 result = (False, exc)
+            if future is None:
+                continue  # posted: ``fn`` reported its own result
             try:
-                loop.call_soon_threadsafe(_resolve, future, *result)
+                loop.call_soon_threadsafe(resolve_future, future, *result)
             except RuntimeError:
                 pass  # the caller's loop is closed: nobody is waiting
 
@@ -63,6 +65,12 @@ class SerialThread:
         future = loop.create_future()
         self._queue.put((future, loop, fn))
         return await future
+
+    def post(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on the thread without waiting for it; ``fn`` reports its own result."""
+        if self._thread is None:
+            self._start()
+        self._queue.put((None, None, fn))
 
     async def stop(self) -> None:
         """Finish what was submitted, then end the thread."""

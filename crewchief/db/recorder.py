@@ -117,7 +117,7 @@ class Recorder:
         )
         op = record.info.operation_id
         if op is None:
-            await self.writer.run(lambda tx: insert_call(tx, record))
+            await self.writer.run_grouped(lambda tx: insert_call(tx, record))
         else:
             self._pending[op].append(record)
 

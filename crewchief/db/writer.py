@@ -9,9 +9,11 @@ gap-free event numbers without a lock on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from crewchief.config import plain_postgres_url
-from crewchief.db._thread import SerialThread
+from crewchief.db._thread import SerialThread, resolve_future
 from crewchief.events import Event, EventType
 
 _NAMED = re.compile(r"(?<!:):(\w+)")
@@ -110,6 +112,8 @@ class Writer:
         self._thread = SerialThread("crewchief-db-writer")
         self._conn: Any = None
         self.seqs: dict[str, int] = {}
+        self._group: list[tuple[Work, asyncio.Future, asyncio.AbstractEventLoop]] = []
+        self._group_lock = threading.Lock()
 
     def _connect(self) -> Any:
         if self.sqlite:
@@ -157,6 +161,48 @@ class Writer:
         """Run ``work(tx)`` in one transaction on the writer thread."""
         return await self._thread.call(lambda: self._run(work))
 
+    async def run_grouped(self, work: Work) -> Any:
+        """Like :meth:`run`, but committed together with the other grouped works waiting
+        at that moment (group commit): under load, many small inserts share one
+        transaction. Each caller still returns only once its work is committed.
+
+        For independent inserts (ledger rows): if the shared transaction fails, each
+        work is retried in a transaction of its own, so one bad row fails alone.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._group_lock:
+            self._group.append((work, future, loop))
+            first = len(self._group) == 1
+        if first:  # the group's flush is not queued yet: queue it
+            self._thread.post(self._flush_group)
+        return await future
+
+    def _flush_group(self) -> None:
+        with self._group_lock:
+            group, self._group = self._group, []
+        if not group:
+            return
+        outcomes: list[tuple[bool, Any]]
+        try:
+            results = self._run(lambda tx: [work(tx) for work, _, _ in group])
+            outcomes = [(True, result) for result in results]
+        except Exception:  # noqa: BLE001 - isolate the failing work
+            outcomes = []
+            for work, _, _ in group:
+                try:
+                    outcomes.append((True, self._run(work)))
+                except Exception as exc:  # noqa: BLE001 - handed to its caller
+                    outcomes.append((False, exc))
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, ...]]] = {}
+        for (_, future, loop), outcome in zip(group, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, *outcome))
+        for loop, resolved in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, resolved)
+            except RuntimeError:
+                pass  # the callers' loop is closed: nobody is waiting
+
     def _read(self, work: Work) -> Any:
         if self._conn is None:
             self._conn = self._connect()
@@ -186,6 +232,11 @@ class Writer:
 
         await self._thread.call(_close)
         await self._thread.stop()
+
+
+def _resolve_all(resolved: list[tuple[Any, ...]]) -> None:
+    for future, ok, value in resolved:
+        resolve_future(future, ok, value)
 
 
 def _is_unique_violation(exc: Exception) -> bool:

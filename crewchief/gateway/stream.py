@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 
 from crewchief.gateway.errors import openai_error
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.targets import Target
 from crewchief.gateway.trace import Trace, usage_of
+from crewchief.gateway.upstream import TRANSPORT_ERRORS
 
 if TYPE_CHECKING:
     from crewchief.gateway.service import Gateway
@@ -62,7 +63,7 @@ class OpenStream:
     request: ChatRequest
     trace: Trace
     target: Target
-    response: httpx.Response
+    response: aiohttp.ClientResponse
     close: Callable[[], Awaitable[None]]
     opened: float
 
@@ -90,11 +91,11 @@ class OpenStream:
         last_id, error = "", None
         answer = _Assembled()
         try:
-            async for line in self.response.aiter_lines():
-                if not line.startswith("data:"):
+            async for line in self.response.content:
+                if not line.startswith(b"data:"):
                     continue
                 data = line[5:].strip()
-                if data == "[DONE]":
+                if data == b"[DONE]":
                     break
                 try:
                     chunk = json.loads(data)
@@ -114,10 +115,10 @@ class OpenStream:
                     if not chunk.get("choices"):
                         held = chunk  # sent last, with the metadata
                         continue
-                yield f"data: {data}\n\n".encode()
+                yield b"data: " + data + b"\n\n"
             else:
                 error = "the upstream closed the stream before its end"
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             error = f"the upstream stream broke: {type(exc).__name__}: {exc}"
         finally:
             await self.close()
