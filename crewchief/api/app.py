@@ -130,9 +130,9 @@ def create_app(
         # Outermost: a request to a foreign host name is refused before anything else.
         app.add_middleware(LoopbackHostOnly)
     app.include_router(health.router)
+    app.include_router(gateway.router)  # first: the gateway's requests are the most frequent
     app.include_router(operations.router)
     app.include_router(events.router)
-    app.include_router(gateway.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)

@@ -9,6 +9,7 @@ reaching the database; a key that does not have the format of the keys
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import math
@@ -295,7 +296,11 @@ def client_address(client: Any) -> str:
 
     One host usually has a whole IPv6 /64, so its addresses share one bucket.
     """
-    host = getattr(client, "host", None) or ""
+    return _bucket(getattr(client, "host", None) or "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _bucket(host: str) -> str:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:

@@ -180,7 +180,7 @@ class Gateway:
             threshold=self.settings.simplicity_threshold,
             deep_below=self.settings.simplicity_deep_below,
         )
-        made = detector.decide(text or " ")
+        made = detector.decide(text or " ", explained=False)
         request.effort = normalize_effort(self.settings.tiers[made.tier].effort)
         trace.tier = {"tier": made.tier, "effort": request.effort, "score": round(made.score, 3)}
 

@@ -189,14 +189,18 @@ class SimplicityDetector:
         # the score under both.
         return "deep" if score < min(self.deep_below, self.threshold) else "balanced"
 
-    def decide(self, text: str, *, force: Route | None = None) -> Decision:
-        """Score ``text`` and decide; ``force`` overrides the route and is recorded."""
+    def decide(self, text: str, *, force: Route | None = None, explained: bool = True) -> Decision:
+        """Score ``text`` and decide; ``force`` overrides the route and is recorded.
+
+        ``explained=False`` leaves the reasons out (about half the time of a decision),
+        for callers that only want the score, route and tier.
+        """
         if force not in (None, "fast", "plan"):
             raise ValueError(f"route: expected 'fast' or 'plan', got {force!r}")
         p, s, feats = analyse(text)
         score = self._score(feats)
         route: Route = force or ("fast" if score >= self.threshold else "plan")
-        reasons = explain(p, s, self.model.contributions(feats))
+        reasons = explain(p, s, self.model.contributions(feats)) if explained else []
         return Decision(
             score=score,
             route=route,

@@ -91,6 +91,14 @@ def test_decision_has_score_route_tier_reasons() -> None:
     assert d.forced is False
 
 
+@pytest.mark.parametrize("text", [SIMPLE, COMPLEX, "Könnten Sie bitte den alten Cache entfernen?"])
+def test_a_decision_without_reasons_decides_the_same(text: str) -> None:
+    detector = SimplicityDetector()
+    full, bare = detector.decide(text), detector.decide(text, explained=False)
+    assert full.reasons and bare.reasons == []
+    assert (bare.score, bare.route, bare.tier) == (full.score, full.route, full.tier)
+
+
 @pytest.mark.parametrize("text", [SIMPLE, COMPLEX, "hmm", "x" * 5000, "🙂"])
 def test_score_is_a_probability(text: str) -> None:
     detector = SimplicityDetector()
