@@ -13,7 +13,8 @@ Endpoints, in OpenAI's shapes: ``POST /v1/chat/completions`` (streaming or not,
 ``n``, tools, JSON mode), ``POST /v1/embeddings`` and ``GET /v1/models``. The reply is
 ``"ok: " + <last user text>``, a call to the first tool when ``tools`` are offered
 after a user message, ``"tool said: ..."`` after a tool result, or
-``{"ok": true, "echo": ...}`` in JSON mode.
+``{"ok": true, "echo": ...}`` in JSON mode; a reply longer than ``max_tokens`` words is
+cut there, with ``finish_reason: "length"``.
 
 Faults are steps in a FIFO script, each consumed by the next chat request (whose
 ``model`` matches the step's ``"model"``, when it has one). A step holds any of:
@@ -307,6 +308,17 @@ class FakeOpenAI:
             return "tool said: " + _text(last.get("content")), None
         return "ok: " + echo, None
 
+    def _bounded(
+        self, body: dict[str, Any], step: dict[str, Any]
+    ) -> tuple[str | None, str | None, str]:
+        """``(text, tool_name, finish_reason)``: the answer cut to ``max_tokens`` words
+        (``max_completion_tokens``), with ``"length"`` as its finish reason when it was."""
+        text, tool = self._answer(body, step)
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if text is not None and isinstance(limit, int) and _count_words(text) > limit:
+            return " ".join(text.split()[: max(1, limit)]), None, "length"
+        return text, tool, "stop" if tool is None else "tool_calls"
+
     def _usage(self, body: dict[str, Any], text: str | None, n: int) -> dict[str, int]:
         messages = [m for m in body["messages"] if isinstance(m, dict)]
         prompt = sum(_count_words(_text(m.get("content"))) + 1 for m in messages)
@@ -319,9 +331,8 @@ class FakeOpenAI:
         return f"{prefix}{self._counter}"
 
     def _completion(self, body: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        text, tool = self._answer(body, step)
+        text, tool, finish = self._bounded(body, step)
         n = _n(body)
-        finish = "stop" if tool is None else "tool_calls"
         choices = []
         for i in range(n):
             message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -347,7 +358,7 @@ class FakeOpenAI:
         call's header and arguments) and the finish reason; then the usage chunk
         when asked for. ``cut_after_chunks`` counts these events.
         """
-        text, tool = self._answer(body, step)
+        text, tool, finish = self._bounded(body, step)
         n = _n(body)
         options = body.get("stream_options")
         with_usage = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -361,7 +372,6 @@ class FakeOpenAI:
         if with_usage:
             base["usage"] = None  # as OpenAI does: null on every chunk but the last
         per_choice = [self._deltas(text, tool) for _ in range(n)]
-        finish = "stop" if tool is None else "tool_calls"
         events = []
         for stage in range(5):
             for i, deltas in enumerate(per_choice):

@@ -185,6 +185,13 @@ class GatewaySettings(BaseModel):
         description="How long a rewrite may take before the original is sent instead."
         " Env: CREWCHIEF_GATEWAY_REWRITE_TIMEOUT.",
     )
+    rewrite_max_tokens: int = Field(
+        1024,
+        ge=64,
+        description="The most tokens a rewrite may have (it may also have at most three times"
+        " the original's); longer messages are sent as written, and a rewrite that reaches"
+        " the bound is dropped. Env: CREWCHIEF_GATEWAY_REWRITE_MAX_TOKENS.",
+    )
     strategies_file: Path | None = Field(
         None,
         description="A YAML file of role strategies over the shipped ones."
@@ -516,6 +523,7 @@ _GATEWAY_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_GATEWAY_ROUTES_REFRESH": "routes_refresh",
     "CREWCHIEF_GATEWAY_REWRITE": "rewrite",
     "CREWCHIEF_GATEWAY_REWRITE_TIMEOUT": "rewrite_timeout_seconds",
+    "CREWCHIEF_GATEWAY_REWRITE_MAX_TOKENS": "rewrite_max_tokens",
     "CREWCHIEF_GATEWAY_STRATEGIES": "strategies_file",
     "CREWCHIEF_GATEWAY_HISTORY": "history_messages",
     "CREWCHIEF_GATEWAY_CONTEXT_TOKENS": "context_tokens",

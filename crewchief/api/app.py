@@ -77,6 +77,7 @@ def create_app(
                 load_strategies(settings.gateway.strategies_file),
                 settings.gateway.rewrite_timeout_seconds,
                 cache,
+                max_tokens=settings.gateway.rewrite_max_tokens,
             ),
         )
         try:

@@ -46,7 +46,7 @@ from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.metrics import ClusterStats
 from crewchief.models.registry import ModelOverride
-from crewchief.models.types import CallInfo, CallRecord
+from crewchief.models.types import CallInfo, CallRecord, FastReply
 from crewchief.results import OperationResult, OperationSummary
 from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
@@ -593,19 +593,31 @@ class Crewchief:
                 self._gateway_locals[spec] = model
         return await model.aprepare()
 
-    async def ask_fast(self, system: str, text: str, info: CallInfo) -> str:
-        """One call of the ``fast`` alias (recorded in the ledger for ``info``); its text."""
+    async def ask_fast(
+        self,
+        system: str,
+        text: str,
+        info: CallInfo,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> FastReply:
+        """One call of the ``fast`` alias (recorded in the ledger for ``info``), at this
+        temperature and output bound when given; its text, and whether it was cut short
+        by the bound."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
         services = self.services
+        tune = {"temperature": temperature, "max_tokens": max_tokens}
         reply = await services.models.call(
             "fast",
             [SystemMessage(system), HumanMessage(text)],
             effort="low",
             info=info,
             on_usage=services.recorder.model_call,
+            tune={k: v for k, v in tune.items() if v is not None},
         )
-        return reply.text
+        return FastReply(reply.text, reply.truncated)
 
     async def record_call(self, record: CallRecord) -> None:
         """Add one model call made outside any operation (a gateway call) to the ledger."""

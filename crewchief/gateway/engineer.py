@@ -6,8 +6,10 @@ message: tool results, assistant turns and system prompts (an agent's own) are n
 touched, and a request whose last message is a tool result is an agent's loop, not a
 human asking. Short messages and already structured ones (lists, headings, code, JSON)
 are sent as they are. Rewrites are cached by role, strategy version and the message's
-hash. A rewrite that fails or takes longer than ``gateway.rewrite_timeout_seconds`` is
-dropped: the original goes, and the response says why.
+hash. The fast model writes at temperature 0.3 and at most three times the original's
+tokens (at least 128, at most ``gateway.rewrite_max_tokens``; longer messages are sent as
+they are). A rewrite that fails, takes longer than ``gateway.rewrite_timeout_seconds`` or
+reaches its bound is dropped: the original goes, and the response says why.
 """
 
 from __future__ import annotations
@@ -16,21 +18,30 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from crewchief.gateway.cache import ResponseCache
 from crewchief.models.tokens import count_tokens
-from crewchief.models.types import CallInfo
+from crewchief.models.types import CallInfo, FastReply
 
 MIN_CHARS = 40  # shorter messages ("thanks", "go on", "yes") say all they need to
 _STRUCTURED = re.compile(r"(?m)^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)")
-# (system prompt, message, who is calling) -> the fast model's rewrite
-Rewriter = Callable[[str, str, CallInfo], Awaitable[str]]
+TEMPERATURE = 0.3  # a little freedom to rephrase, not enough to wander off the request
+GROWTH = 3  # a rewrite may be at most this many times as long as the original
+MIN_BOUND = 128  # ... or this many tokens, for short originals
+
+
+class Rewriter(Protocol):
+    """Calls the fast model: (system prompt, message, who is calling, sampling) -> reply."""
+
+    def __call__(
+        self, system: str, text: str, info: CallInfo, *, temperature: float, max_tokens: int
+    ) -> Awaitable[FastReply]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,7 @@ class Engineer:
         strategies: The role strategies.
         timeout: Seconds a rewrite may take before the original goes instead.
         cache: Where rewrites are kept (None: no reuse).
+        max_tokens: The most tokens of a rewrite; a longer message is sent as written.
     """
 
     def __init__(
@@ -136,11 +148,13 @@ class Engineer:
         strategies: Strategies,
         timeout: float,
         cache: ResponseCache | None = None,
+        max_tokens: int = 1024,
     ):
         self.rewriter = rewriter
         self.strategies = strategies
         self.timeout = timeout
         self.cache = cache
+        self.max_tokens = max_tokens
 
     def _key(self, role: str, text: str) -> str:
         digest = hashlib.sha256(f"{role}\0{self.strategies.version}\0{text}".encode())
@@ -158,6 +172,10 @@ class Engineer:
             return messages, done
         original = _text(messages[-1]) or ""
         done.original_tokens = count_tokens(original)
+        if done.original_tokens > self.max_tokens:
+            done.reason = f"longer than a rewrite may be ({self.max_tokens} tokens): sent as it is"
+            return messages, done
+        bound = min(self.max_tokens, max(MIN_BOUND, GROWTH * done.original_tokens))
         key = self._key(role, original)
         hit = await self.cache.get(key) if self.cache is not None else None
         try:
@@ -166,14 +184,19 @@ class Engineer:
             else:
                 async with asyncio.timeout(self.timeout):
                     prompt = self.strategies.prompt(role)
-                    better = (await self.rewriter(prompt, original, info)).strip()
+                    reply = await self.rewriter(
+                        prompt, original, info, temperature=TEMPERATURE, max_tokens=bound
+                    )
+                better = "" if reply.truncated else reply.text.strip()
+                if reply.truncated:
+                    done.reason = f"the rewrite reached its bound ({bound} tokens): sent as it was"
         except TimeoutError:
             done.reason = f"the rewrite took longer than {self.timeout:g} s: sent as it was"
         except Exception as exc:  # noqa: BLE001 - the original goes instead
             done.reason = f"the rewrite failed ({type(exc).__name__}: {exc}): sent as it was"
         else:
             if not better:
-                done.reason = "the rewrite came back empty: sent as it was"
+                done.reason = done.reason or "the rewrite came back empty: sent as it was"
             else:
                 if self.cache is not None and hit is None:
                     await self.cache.put(key, {"text": better})

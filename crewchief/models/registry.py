@@ -44,6 +44,13 @@ class ModelReply:
     def text(self) -> str:
         return self.message.text
 
+    @property
+    def truncated(self) -> bool:
+        """Whether the model stopped at its output bound rather than at its own end."""
+        meta = self.message.response_metadata or {}
+        reason = meta.get("finish_reason") or meta.get("done_reason") or ""
+        return str(reason).lower() in ("length", "max_tokens")
+
 
 # The call in progress, for models that want to know who is calling (the fake
 # provider keys its replies by node and task).
@@ -52,6 +59,8 @@ current_call: ContextVar[CallInfo | None] = ContextVar("crewchief_current_call",
 DeltaCallback = Callable[[CallInfo, str], Awaitable[None]]
 UsageCallback = Callable[[CallRecord], Awaitable[None]]
 ModelOverride = BaseChatModel | str | AliasConfig
+# A call's own ``temperature`` and ``max_tokens`` (AliasConfig's fields), over the alias's.
+Tune = Mapping[str, float | int]
 
 
 def _label(model: BaseChatModel) -> str:
@@ -75,7 +84,7 @@ class ModelRegistry:
         self.settings = settings
         self._aliases: dict[str, AliasConfig] = dict(settings.models)
         self._instances: dict[str, BaseChatModel] = {}
-        self._cache: dict[tuple[str, str, Effort], BaseChatModel] = {}
+        self._cache: dict[tuple[str, str, Effort, tuple[Any, ...]], BaseChatModel] = {}
         self._lock = threading.Lock()
         for alias, value in (overrides or {}).items():
             self._set(alias, value)
@@ -125,8 +134,14 @@ class ModelRegistry:
                 except ModelConfigError as exc:
                     raise ModelConfigError(f"models.{alias}: {exc}") from None
 
-    def candidates(self, alias: str, effort: str | None) -> list[tuple[str, BaseChatModel]]:
-        """The models to try for ``alias``, primary first. Builds lazily and caches."""
+    def candidates(
+        self, alias: str, effort: str | None, tune: Tune | None = None
+    ) -> list[tuple[str, BaseChatModel]]:
+        """The models to try for ``alias``, primary first. Builds lazily and caches.
+
+        ``tune`` sets the alias's ``temperature`` and ``max_tokens`` for these models
+        (each combination is built once and cached like the alias's own).
+        """
         level = normalize_effort(effort)
         if alias in self._instances:
             model = self._instances[alias]
@@ -136,9 +151,12 @@ class ModelRegistry:
                 f"unknown model alias {alias!r}; expected one of {list(ALIASES)}"
             )
         cfg = self._aliases[alias]
+        tuned = tuple(sorted((tune or {}).items()))
+        if tuned:
+            cfg = cfg.model_copy(update=dict(tuned))
         out = []
         for spec in [cfg.model, *cfg.fallbacks]:
-            key = (alias, spec, level)
+            key = (alias, spec, level, tuned)
             with self._lock:
                 if key not in self._cache:
                     self._cache[key] = build_chat_model(spec, level, self.settings, cfg)
@@ -175,6 +193,7 @@ class ModelRegistry:
         on_usage: UsageCallback | None = None,
         tools: Sequence[dict[str, Any]] | None = None,
         schema: dict[str, Any] | None = None,
+        tune: Tune | None = None,
     ) -> ModelReply:
         """Call the model bound to ``alias``, falling back in order on failure.
 
@@ -184,6 +203,7 @@ class ModelRegistry:
             schema: A JSON schema the reply must follow; sent as structured
                 output where the provider supports it (OpenAI-compatible servers,
                 llama.cpp, Ollama). Callers still validate the reply.
+            tune: This call's ``temperature`` and ``max_tokens``, over the alias's.
 
         Raises:
             ModelCallError: every candidate failed (the message names each error).
@@ -200,7 +220,7 @@ class ModelRegistry:
             },
             "run_name": f"{info.node}:{alias}",
         }
-        for label, model in self.candidates(alias, level):
+        for label, model in self.candidates(alias, level, tune):
             started = time.perf_counter()
             token = current_call.set(replace(info, effort=level, alias=alias))
             try:

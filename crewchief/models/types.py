@@ -67,3 +67,12 @@ class CallRecord:
     usage: Usage
     duration_ms: float
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FastReply:
+    """A one-off answer of the ``fast`` alias: its text, and whether the output bound cut
+    it short (a cut answer is usually unusable as it is)."""
+
+    text: str
+    truncated: bool = False

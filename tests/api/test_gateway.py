@@ -512,6 +512,51 @@ def test_a_slow_rewrite_is_dropped_and_the_original_goes(
     assert fresh.requests[-1]["body"]["messages"][-1]["content"] == LONG
 
 
+def test_a_rewrite_is_sampled_at_0_3_within_its_bound_and_dropped_when_cut_short(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
+) -> None:
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "openai:plain",
+            "CREWCHIEF_FAST_MODEL": "openai:rewriter",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    api = client(server)
+    answer = api.chat.completions.create(
+        model="crewchief/review", messages=[{"role": "user", "content": LONG}]
+    )
+    assert answer.model_extra["x_crewchief"]["rewrite"]["applied"] is True
+    asked = next(r["body"] for r in fresh.requests if r["body"]["model"] == "rewriter")
+    assert asked["temperature"] == 0.3
+    # LONG is about 16 tokens: the bound is the floor, 128 (three times 16 is less).
+    assert (asked.get("max_completion_tokens") or asked.get("max_tokens")) == 128
+    assert fresh.requests[-1]["body"]["messages"][-1]["content"] == f"ok: {LONG}"
+
+    # A rewrite that runs into its bound is cut mid-thought: the original goes instead.
+    fresh.clear_requests()
+    fresh.script({"model": "rewriter", "reply": "word " * 300})
+    other = LONG + " and whether it is thread-safe"
+    answer = api.chat.completions.create(
+        model="crewchief/review", messages=[{"role": "user", "content": other}]
+    )
+    rewrite = answer.model_extra["x_crewchief"]["rewrite"]
+    assert rewrite["applied"] is False and "reached its bound (128 tokens)" in rewrite["reason"]
+    assert fresh.requests[-1]["body"]["messages"][-1]["content"] == other
+
+    # A message longer than any rewrite may be is sent as written, without asking.
+    fresh.clear_requests()
+    essay = "Please review this design carefully. " * 200
+    answer = api.chat.completions.create(
+        model="crewchief/review", messages=[{"role": "user", "content": essay}]
+    )
+    rewrite = answer.model_extra["x_crewchief"]["rewrite"]
+    assert rewrite["applied"] is False and "longer than a rewrite may be" in rewrite["reason"]
+    assert [r["body"]["model"] for r in fresh.requests] == ["plain"]
+
+
 def test_the_llm_command_line_tool_completes_through_the_gateway(server, fresh, tmp_path) -> None:
     """`llm` (a third-party OpenAI client) with the gateway as an extra OpenAI model."""
     import shutil

@@ -30,4 +30,5 @@ def build(req: BuildRequest) -> BaseChatModel:
     reasoning = cfg.reasoning if cfg.reasoning is not None else openai_supports_effort(name)
     if reasoning:
         kwargs["reasoning_effort"] = effort
+        kwargs.pop("temperature", None)  # reasoning models refuse any but their own
     return ChatOpenAI(**kwargs)
