@@ -6,20 +6,23 @@ alias (``orchestrator``, ``delegate``, ``fast``) or a concrete model spec
 model is tried first, then the role's chain.
 
 The gateway forwards requests as they are to OpenAI-compatible servers (``openai``
-providers, with any ``base_url``), to the ``local`` models' llama-server and to Ollama's
-OpenAI-compatible endpoint: tools, response formats and every other field arrive exactly as
-the client sent them.
+providers, with any ``base_url``), to the ``local`` models' llama-server, to Ollama's
+OpenAI-compatible endpoint and to Vertex AI's (``google`` providers, with Application
+Default Credentials): tools, response formats and every other field arrive exactly as the
+client sent them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from crewchief.config import ALIASES, Settings
+from crewchief.config import ALIASES, ProviderConfig, Settings
 from crewchief.effort import openai_supports_effort
 from crewchief.errors import ModelConfigError
 from crewchief.gateway.errors import GatewayError
+from crewchief.gateway.google_auth import GOOGLE_TOKEN
 from crewchief.gateway.roles import DEFAULT_ALIAS, role_in_model
 from crewchief.gateway.routing import RoutingTable
 from crewchief.models.providers import api_key, parse_spec, provider_config, requests_allowed
@@ -27,7 +30,7 @@ from crewchief.models.providers import api_key, parse_spec, provider_config, req
 OPENAI_URL = "https://api.openai.com/v1"
 OLLAMA_URL = "http://127.0.0.1:11434"
 LOCAL_URL = "local:"  # a local model's llama-server, started (and its URL known) on first use
-FORWARDED = ("openai", "local", "ollama")
+FORWARDED = ("openai", "local", "ollama", "google")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class Target:
     base_url: str
     api_key: str | None
     reasoning: bool = False  # takes ``reasoning_effort``
+    token: Callable[[], Awaitable[str]] | None = None  # a bearer token fetched per call
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +84,39 @@ def target(settings: Settings, spec: str) -> Target:
     if cfg.type == "local":
         # llama-server on this machine: its address is known once it runs (LOCAL_URL).
         return Target(spec, name, LOCAL_URL, None, False)
+    if cfg.type == "google":
+        return _vertex(spec, name, cfg)
     if cfg.type == "ollama":  # Ollama's OpenAI-compatible endpoint
         base = (cfg.base_url or os.environ.get("OLLAMA_HOST") or OLLAMA_URL).rstrip("/")
         return Target(spec, name, base if base.endswith("/v1") else base + "/v1", None, False)
     base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
     reasoning = cfg.reasoning if cfg.reasoning is not None else openai_supports_effort(name)
     return Target(spec, name, base_url.rstrip("/"), api_key(cfg, "OPENAI_API_KEY"), reasoning)
+
+
+def _vertex(spec: str, name: str, cfg: ProviderConfig) -> Target:
+    """Vertex AI's OpenAI-compatible endpoint for a Gemini model (``google/<name>``), with
+    a token from Application Default Credentials; ``base_url`` overrides the endpoint (a
+    private one, or a proxy)."""
+    project = cfg.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        raise GatewayError(
+            400,
+            f"model {spec!r} needs a Google Cloud project (the provider's project, or"
+            " $GOOGLE_CLOUD_PROJECT)",
+            code="model_not_supported",
+            param="model",
+        )
+    location = cfg.location or os.environ.get("GOOGLE_CLOUD_LOCATION") or "global"
+    host = "aiplatform.googleapis.com"
+    host = host if location == "global" else f"{location}-{host}"
+    base = cfg.base_url or (
+        f"https://{host}/v1/projects/{project}/locations/{location}/endpoints/openapi"
+    )
+    # Gemini 2.5 and later think, and take reasoning_effort; earlier ones refuse it.
+    thinks = not name.startswith(("gemini-1", "gemini-2.0"))
+    reasoning = cfg.reasoning if cfg.reasoning is not None else thinks
+    return Target(spec, f"google/{name}", base.rstrip("/"), None, reasoning, GOOGLE_TOKEN)
 
 
 def _forwardable(settings: Settings, specs: list[str]) -> list[Target]:

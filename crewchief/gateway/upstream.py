@@ -126,10 +126,17 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    def _headers(self, target: Target) -> dict[str, str]:
+    async def _headers(self, target: Target) -> dict[str, str]:
+        """Raises: UpstreamError (final) when the target's token cannot be had."""
         headers = {"content-type": "application/json"}
-        if target.api_key:
-            headers["authorization"] = f"Bearer {target.api_key}"
+        key = target.api_key
+        if target.token is not None:
+            try:
+                key = await target.token()
+            except RuntimeError as exc:
+                raise UpstreamError(str(exc), retryable=False) from None
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         return headers
 
     async def post(self, target: Target, path: str, body: bytes) -> dict[str, Any]:
@@ -138,16 +145,17 @@ class Upstream:
         Raises:
             UpstreamError: no answer, an error status, or an answer that is not JSON.
         """
+        headers = await self._headers(target)
         try:
             async with self.session.post(
-                target.base_url + path, data=body, headers=self._headers(target)
+                target.base_url + path, data=body, headers=headers
             ) as response:
                 text = await response.read()
-                status, headers = response.status, response.headers
+                status, answered = response.status, response.headers
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from None
         if status != 200:
-            raise error_of(status, headers, text)
+            raise error_of(status, answered, text)
         try:
             data = json.loads(text)
         except ValueError:
@@ -166,10 +174,9 @@ class Upstream:
         Raises:
             UpstreamError: no answer or an error status (before anything was streamed).
         """
+        headers = await self._headers(target)
         try:
-            response = await self.session.post(
-                target.base_url + path, data=body, headers=self._headers(target)
-            )
+            response = await self.session.post(target.base_url + path, data=body, headers=headers)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from None
         try:

@@ -660,6 +660,59 @@ def test_ollama_models_are_reached_at_their_openai_compatible_endpoint(
     assert fresh.requests[-1]["body"]["model"] == "llama3.2"
 
 
+def test_gemini_on_vertex_is_reached_at_its_openai_compatible_endpoint(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread, tmp_path: Path
+) -> None:
+    # Application Default Credentials as `gcloud auth application-default login` leaves
+    # them, with a current token (Google's token endpoint is not reachable here).
+    adc = tmp_path / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "id.apps.googleusercontent.com",
+                "client_secret": "secret",
+                "refresh_token": "refresh",
+                "token": "ya29.current-token",
+                "expiry": "2099-01-01T00:00:00Z",
+            }
+        )
+    )
+    config = tmp_path / "crewchief.toml"
+    config.write_text(
+        '[providers.google]\ntype = "google"\nproject = "my-project"\n'
+        f'base_url = "{fresh.base_url}"\n'
+    )
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_CONFIG": str(config),
+            "CREWCHIEF_MODEL": "google:gemini-2.5-flash",
+            "GOOGLE_APPLICATION_CREDENTIALS": str(adc),
+        }
+    )
+    api = client(server)
+    answer = api.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "Rename the helper"}]
+    )
+    assert answer.choices[0].message.content == "ok: Rename the helper"
+    assert answer.model_extra["x_crewchief"]["model"] == "google:gemini-2.5-flash"
+    sent = fresh.requests[-1]
+    assert sent["headers"]["authorization"] == "Bearer ya29.current-token"
+    assert sent["body"]["model"] == "google/gemini-2.5-flash"  # Vertex's name for it
+    assert sent["body"]["reasoning_effort"] in ("low", "medium", "high")  # a thinking model
+    streamed = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in api.chat.completions.create(
+            model="crewchief/review",
+            messages=[{"role": "user", "content": "Check it"}],
+            stream=True,
+        )
+        if chunk.choices
+    )
+    assert streamed == "ok: Check it"
+
+
 @pytest.mark.local_model
 def test_a_local_model_answers_through_the_gateway(
     live_server_factory: Callable[..., LiveServer], tmp_path: Path

@@ -10,6 +10,7 @@ import pytest
 
 from crewchief.gateway.circuit import Breakers
 from crewchief.gateway.errors import GatewayError
+from crewchief.gateway.google_auth import GoogleToken
 from crewchief.gateway.request import parse_chat_request
 from crewchief.gateway.roles import choose_role
 from crewchief.gateway.targets import route
@@ -99,6 +100,39 @@ def test_routes_follow_the_roles_alias_and_its_fallbacks(
     with pytest.raises(GatewayError) as unsupported:
         route(settings, "fast", "general")
     assert unsupported.value.status == 400 and "fake" in unsupported.value.message
+
+
+def test_gemini_models_go_to_vertex_ais_openai_compatible_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREWCHIEF_ALLOW_MODEL_REQUESTS", "1")  # routes only: nothing is sent
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.delenv("GOOGLE_CLOUD_LOCATION", raising=False)
+    providers = {
+        "google": {"type": "google", "project": "p1"},
+        "eu": {"type": "google", "project": "p2", "location": "europe-west4"},
+        "noproject": {"type": "google"},
+    }
+    settings = make_settings(tmp_path, providers=providers)
+    (world,) = route(settings, "google:gemini-2.5-pro", "general").targets[:1]
+    assert world.base_url == (
+        "https://aiplatform.googleapis.com/v1/projects/p1/locations/global/endpoints/openapi"
+    )
+    assert world.model == "google/gemini-2.5-pro" and world.reasoning and world.token
+    (eu,) = route(settings, "eu:gemini-2.0-flash", "general").targets[:1]
+    assert eu.base_url.startswith("https://europe-west4-aiplatform.googleapis.com/v1/projects/p2/")
+    assert not eu.reasoning  # gemini 2.0 does not think: no reasoning_effort
+    with pytest.raises(GatewayError) as missing:
+        route(settings, "noproject:gemini-2.5-flash", "general")
+    assert missing.value.param == "model" and "GOOGLE_CLOUD_PROJECT" in missing.value.message
+
+
+async def test_missing_google_credentials_fail_the_call_with_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    with pytest.raises(RuntimeError, match="Google credentials: .*absent.json"):
+        await GoogleToken()()
 
 
 def test_a_circuit_opens_after_failures_in_a_row_and_a_trial_closes_it() -> None:
