@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -80,6 +81,11 @@ def create_app(
                 max_tokens=settings.gateway.rewrite_max_tokens,
             ),
         )
+        # What startup loaded (modules, models, settings) lives as long as the process:
+        # moved out of the collector's generations, full collections no longer walk it,
+        # which takes milliseconds off the slowest requests.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

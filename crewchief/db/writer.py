@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -26,6 +27,12 @@ from crewchief.db._thread import SerialThread, resolve_future
 from crewchief.events import Event, EventType
 
 _NAMED = re.compile(r"(?<!:):(\w+)")
+# SQLite: commits between two checkpoints of the write-ahead log, which run on a thread of
+# their own (see Writer._checkpoint); and the log's length (in pages) past which the writer
+# checkpoints it itself.
+CHECKPOINT_EVERY = 256
+LOG_LIMIT_PAGES = 4000
+log = logging.getLogger(__name__)
 
 
 class Tx:
@@ -110,6 +117,11 @@ class Writer:
         self.sqlite = backend == "sqlite"
         self._target = make_url(url).database if self.sqlite else plain_postgres_url(url)
         self._thread = SerialThread("crewchief-db-writer")
+        self._checkpointer = SerialThread("crewchief-db-checkpoint")
+        self._checkpoint_conn: Any = None
+        self._commits = 0
+        self._checkpointing = False
+        self._log_too_long = False
         self._conn: Any = None
         self.seqs: dict[str, int] = {}
         self._group: list[tuple[Work, asyncio.Future, asyncio.AbstractEventLoop]] = []
@@ -124,6 +136,9 @@ class Writer:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # The commit that fills the log would otherwise copy it into the database and
+            # sync it, in the middle of a request: _checkpoint does that elsewhere.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             return conn
         import psycopg
 
@@ -146,6 +161,7 @@ class Writer:
                 cur.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
                 result = work(Tx(cur, self.sqlite, self))
                 cur.execute("COMMIT")
+                self._committed()
                 return result
             except Exception as exc:
                 cur.execute("ROLLBACK")
@@ -156,6 +172,40 @@ class Writer:
             finally:
                 cur.close()
         raise AssertionError("unreachable")
+
+    def _committed(self) -> None:
+        if not self.sqlite:
+            return
+        if self._log_too_long:  # writes never paused long enough: see _checkpoint
+            self._log_too_long = False
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and not self._checkpointing:
+            self._commits, self._checkpointing = 0, True
+            self._checkpointer.post(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the database (and sync it) on the checkpoint
+        thread, with a connection of its own: writes go on meanwhile (PASSIVE).
+
+        The log starts over from its beginning at the first write after a checkpoint
+        that left nothing behind. Writes that never pause leave something behind each
+        time, and the log would grow without end: past :data:`LOG_LIMIT_PAGES` the writer
+        checkpoints it itself, once, right after a commit.
+        """
+        try:
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = sqlite3.connect(
+                    self._target, isolation_level=None, check_same_thread=False, timeout=30
+                )
+            (_, pages, _), *_ = self._checkpoint_conn.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchall()
+            self._log_too_long = pages > LOG_LIMIT_PAGES
+        except sqlite3.Error as exc:  # the next one tries again; the log only grows meanwhile
+            log.warning("checkpoint of %s failed: %s", self._target, exc)
+        finally:
+            self._checkpointing = False
 
     async def run(self, work: Work) -> Any:
         """Run ``work(tx)`` in one transaction on the writer thread."""
@@ -232,6 +282,10 @@ class Writer:
 
         await self._thread.call(_close)
         await self._thread.stop()
+        await self._checkpointer.stop()  # its last checkpoint done, its thread ended
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
 
 
 def _resolve_all(resolved: list[tuple[Any, ...]]) -> None:
