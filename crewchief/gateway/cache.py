@@ -6,7 +6,8 @@ opts in (``x_crewchief.cache = true``) or out (``false``). The key covers the ow
 role, the model the route starts with, and the whole request as it goes upstream
 (messages, tools, sampling parameters): one owner never gets another's entry. Entries live
 ``gateway.cache_ttl_seconds``. ``Cache-Control: no-cache`` skips the lookup (the fresh
-answer is stored).
+answer is stored). Streamed and plain requests share entries: a stream is stored whole
+when it ends well, and a hit is replayed to a stream as chunks.
 
 Where Redis is configured the entries are in Redis, shared by every API instance;
 otherwise in this process (a bounded TTL cache).

@@ -34,7 +34,7 @@ from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
-from crewchief.gateway.stream import OpenStream
+from crewchief.gateway.stream import OpenStream, ReplayedStream
 from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
 from crewchief.gateway.trace import Trace, first_message, usage_of
@@ -245,6 +245,30 @@ class Gateway:
                 return result
         raise self._exhausted(trace, last)
 
+    def _cache_key(self, request: ChatRequest, trace: Trace, fresh: bool) -> str | None:
+        """The request's cache key when its answer may be cached (``trace.cache`` says so)."""
+        if self.cache is None or not cacheable(request.body, request.options):
+            return None
+        trace.cache = "bypass" if fresh else "miss"
+        first = trace.route.targets[0].spec
+        return cache_key(trace.owner, trace.role.role, first, request.body)
+
+    async def _cached(self, key: str | None, trace: Trace, fresh: bool) -> dict[str, Any] | None:
+        """The cached answer under ``key`` (taking its model and tokens), or None."""
+        if key is None or fresh or self.cache is None:
+            return None
+        hit = await self.cache.get(key)
+        if hit is None:
+            return None
+        trace.cache, trace.model = "hit", hit["model"]
+        trace.usage = usage_of(hit["answer"])
+        await self.remember(trace, first_message(hit["answer"]))
+        return hit["answer"]
+
+    async def store(self, key: str, answer: dict[str, Any], model: str) -> None:
+        if self.cache is not None:
+            await self.cache.put(key, {"answer": answer, "model": model})
+
     async def complete(
         self, request: ChatRequest, trace: Trace, *, fresh: bool = False
     ) -> dict[str, Any]:
@@ -254,16 +278,9 @@ class Gateway:
         Raises:
             GatewayError: see :meth:`_try`.
         """
-        key = None
-        if self.cache is not None and cacheable(request.body, request.options):
-            first = trace.route.targets[0].spec
-            key = cache_key(trace.owner, trace.role.role, first, request.body)
-            trace.cache = "bypass" if fresh else "miss"
-            if not fresh and (hit := await self.cache.get(key)) is not None:
-                trace.cache, trace.model = "hit", hit["model"]
-                trace.usage = usage_of(hit["answer"])
-                await self.remember(trace, first_message(hit["answer"]))
-                return dict(hit["answer"], x_crewchief=trace.metadata())
+        key = self._cache_key(request, trace, fresh)
+        if (cached := await self._cached(key, trace, fresh)) is not None:
+            return dict(cached, x_crewchief=trace.metadata())
 
         async def call(target: Target) -> dict[str, Any]:
             started = time.perf_counter()
@@ -277,16 +294,25 @@ class Gateway:
 
         data = await self._try(trace, call)
         await self.remember(trace, first_message(data))
-        if key is not None and self.cache is not None:
-            await self.cache.put(key, {"answer": data, "model": trace.model})
+        if key is not None and trace.model is not None:
+            await self.store(key, data, trace.model)
         return dict(data, x_crewchief=trace.metadata())
 
-    async def open_stream(self, request: ChatRequest, trace: Trace) -> OpenStream:
-        """Open a streaming answer on the first model that accepts it.
+    async def open_stream(
+        self, request: ChatRequest, trace: Trace, *, fresh: bool = False
+    ) -> OpenStream | ReplayedStream:
+        """Open a streaming answer on the first model that accepts it, or replay a cached
+        one as chunks (the cache as for :meth:`complete`; a whole single-choice stream is
+        stored when it ends well).
 
         Raises:
             GatewayError: see :meth:`_try` (nothing was streamed yet).
         """
+        key = self._cache_key(request, trace, fresh)
+        if (cached := await self._cached(key, trace, fresh)) is not None:
+            return ReplayedStream(cached, trace, request.include_usage)
+        if request.body.get("n", 1) != 1:
+            key = None  # the stream keeps only its first choice whole
 
         async def call(target: Target) -> OpenStream:
             started = time.perf_counter()
@@ -301,7 +327,7 @@ class Gateway:
                     closed = True
                     await context.__aexit__(None, None, None)
 
-            return OpenStream(self, request, trace, target, response, close, started)
+            return OpenStream(self, request, trace, target, response, close, started, key)
 
         return await self._try(trace, call)
 

@@ -31,10 +31,14 @@ class _Assembled:
 
     content: list[str] = field(default_factory=list)
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish: str | None = None
 
     def add(self, chunk: dict[str, Any]) -> None:
         choices = chunk.get("choices") or []
-        delta = choices[0].get("delta") or {} if choices and isinstance(choices[0], dict) else {}
+        first = choices[0] if choices and isinstance(choices[0], dict) else {}
+        delta = first.get("delta") or {}
+        if first.get("finish_reason"):
+            self.finish = first["finish_reason"]
         if isinstance(delta.get("content"), str):
             self.content.append(delta["content"])
         for call in delta.get("tool_calls") or ():
@@ -66,6 +70,7 @@ class OpenStream:
     response: aiohttp.ClientResponse
     close: Callable[[], Awaitable[None]]
     opened: float
+    cache_key: str | None = None  # where the whole answer is stored when the stream ends well
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The SSE lines for the client, the last chunk carrying ``x_crewchief``.
@@ -130,7 +135,12 @@ class OpenStream:
             body = openai_error(502, error, code="upstream_stream_error")
             yield f"data: {json.dumps(body)}\n\n".encode()
             return
-        await self.gateway.remember(self.trace, answer.message())
+        message = answer.message()
+        await self.gateway.remember(self.trace, message)
+        if self.cache_key is not None:
+            await self.gateway.store(
+                self.cache_key, self._whole(last_id, message, answer.finish, held), self.target.spec
+            )
         last = held or {
             "id": last_id,
             "object": "chat.completion.chunk",
@@ -142,3 +152,63 @@ class OpenStream:
             last.pop("usage", None)
         last["x_crewchief"] = self.trace.metadata()
         yield f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode()
+
+    def _whole(
+        self,
+        answer_id: str,
+        message: dict[str, Any],
+        finish: str | None,
+        held: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The streamed answer as the ``chat.completion`` a non-streaming request gets."""
+        usage = (held or {}).get("usage") or {
+            "prompt_tokens": self.trace.usage.input,
+            "completion_tokens": self.trace.usage.output,
+            "total_tokens": self.trace.usage.input + self.trace.usage.output,
+        }
+        return {
+            "id": answer_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.target.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish or "stop"}],
+            "usage": usage,
+        }
+
+
+class ReplayedStream:
+    """A cached answer sent as a stream: for each choice its whole message in one delta,
+    then its finish reason; the usage chunk when asked for; ``x_crewchief`` last."""
+
+    def __init__(self, answer: dict[str, Any], trace: Trace, include_usage: bool):
+        self.answer, self.trace, self.include_usage = answer, trace, include_usage
+
+    async def close(self) -> None:
+        return None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        answer = self.answer
+        base = {
+            "id": answer.get("id", ""),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": answer.get("model"),
+        }
+        events = []
+        for choice in answer.get("choices") or []:
+            message = choice.get("message") or {}
+            delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+            if message.get("tool_calls"):
+                delta["tool_calls"] = [
+                    dict(call, index=i) for i, call in enumerate(message["tool_calls"])
+                ]
+            index = choice.get("index", 0)
+            events.append({**base, "choices": [{"index": index, "delta": delta}]})
+            finish = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+            events.append({**base, "choices": [finish]})
+        last: dict[str, Any] = {**base, "choices": []}
+        if self.include_usage:
+            last["usage"] = answer.get("usage")
+        last["x_crewchief"] = self.trace.metadata()
+        events.append(last)
+        yield b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"

@@ -9,6 +9,7 @@ from typing import Any
 from crewchief.gateway.engineer import Rewrite
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.targets import Route
+from crewchief.models.pricing import price_table
 from crewchief.models.types import Usage
 
 
@@ -41,6 +42,7 @@ class Trace:
             "model_reason": self.route.reason,
             "fallbacks_tried": self.tried,
             "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
+            "cost_usd": self.cost(),
             "rewrite": self.rewrite.metadata(),
             "tier": self.tier,
             "cache_hit": self.cache == "hit",
@@ -48,6 +50,14 @@ class Trace:
             "context_messages_left_out": self.context_left_out,
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
+
+    def cost(self) -> float | None:
+        """What the answer's model call cost in US dollars, from the shipped price table:
+        0 for a cache hit and for local models, None for a model the table does not price."""
+        if self.cache == "hit":
+            return 0.0
+        price = price_table().get(self.model) if self.model else None
+        return round(price.cost(self.usage), 8) if price is not None else None
 
     def headers(self) -> dict[str, str]:
         return {

@@ -99,6 +99,14 @@ def test_a_completion_goes_to_the_roles_model_and_says_so(server, fresh) -> None
             "owner": "alice",
         }
     ]
+    assert meta["cost_usd"] is None  # a model the price table does not know: not priced
+    # A priced model: its tokens at the shipped prices (gpt-4o-mini: $0.15 and $0.60 per M).
+    priced = client(server).chat.completions.create(
+        model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "Price this"}]
+    )
+    usage = priced.usage
+    expected = (usage.prompt_tokens * 0.15 + usage.completion_tokens * 0.60) / 1e6
+    assert priced.model_extra["x_crewchief"]["cost_usd"] == pytest.approx(expected)
 
 
 def test_the_role_comes_from_the_body_then_the_header_then_the_model(server, fresh) -> None:
@@ -352,6 +360,51 @@ def test_a_repeated_deterministic_request_is_answered_from_the_cache(server, fre
     )
     assert opted_out.headers["x-crewchief-cache"] == "off"
     assert len(fresh.requests) == 7
+
+    # Streams: a streamed request gets the cached answer as chunks, and a streamed answer
+    # is stored whole, for streams and plain requests alike.
+    def streamed(messages: list[dict[str, str]]) -> tuple[str, str, Any]:
+        raw = api.chat.completions.with_raw_response.create(
+            model="auto",
+            messages=messages,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(raw.parse())
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        return raw.headers["x-crewchief-cache"], text, chunks[-1]
+
+    state, text, last = streamed(ask)
+    assert (state, text) == ("hit", first.parse().choices[0].message.content)
+    assert last.model_extra["x_crewchief"]["cache_hit"] is True and last.usage.total_tokens > 0
+    assert len(fresh.requests) == 7
+    new = [{"role": "user", "content": "Streamed first (cached)"}]
+    state, text, last = streamed(new)
+    assert state == "miss" and text == "ok: Streamed first (cached)"
+    assert streamed(new)[:2] == ("hit", text)
+    plain = api.chat.completions.with_raw_response.create(model="auto", messages=new, temperature=0)
+    assert plain.headers["x-crewchief-cache"] == "hit"
+    assert plain.parse().choices[0].message.content == text
+    assert len(fresh.requests) == 8
+    # A streamed tool call comes back from the cache as a tool call.
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    calls = []
+    for _ in range(2):
+        stream = api.chat.completions.create(
+            model="auto", messages=new, temperature=0, tools=tools, stream=True
+        )
+        deltas = [c.choices[0].delta for c in stream if c.choices]
+        parts = [t for d in deltas for t in d.tool_calls or ()]
+        calls.append(
+            (
+                [t.function.name for t in parts if t.function.name],
+                [t.id for t in parts if t.id],
+                "".join(t.function.arguments or "" for t in parts),
+            )
+        )
+    assert calls[0] == calls[1] and calls[0][0] == ["lookup"]
+    assert len(fresh.requests) == 9
 
 
 def test_api_instances_on_one_redis_share_the_cache(

@@ -156,15 +156,15 @@ async def chat_completions(request: Request) -> Response:
     await gateway.engineer_prompt(
         chat, trace, wanted=_rewrite_wanted(gateway, chat.options, x_crewchief_rewrite)
     )
+    fresh = "no-cache" in headers.get("cache-control", "").lower()
     if chat.stream:
-        opened = await gateway.open_stream(chat, trace)
+        opened = await gateway.open_stream(chat, trace, fresh=fresh)
         return ClosingStreamingResponse(
             opened.chunks(),
             on_close=opened.close,
             media_type="text/event-stream",
             headers={**trace.headers(), "Cache-Control": "no-cache"},
         )
-    fresh = "no-cache" in headers.get("cache-control", "").lower()
     answer = await gateway.complete(chat, trace, fresh=fresh)
     return JSONResponse(answer, headers=trace.headers())
 
