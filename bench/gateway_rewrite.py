@@ -45,6 +45,8 @@ ROWS: dict[str, tuple[str, str, str]] = {
     "rewrite_engineer_p95_ms": ("first pass", "engineer time per rewrite, p95", "ms"),
     "rewrite_engineer_max_ms": ("first pass", "engineer time per rewrite, max", "ms"),
     "rewrite_applied": ("first pass", "requests rewritten", ""),
+    "rewrite_cut_short": ("first pass", "rewrites dropped at their token bound", ""),
+    "rewrite_cut_short_max_ms": ("first pass", "time of the slowest dropped one", "ms"),
     "rewrite_over_default_timeout": ("first pass", f"rewrites over the default {DEFAULT_TIMEOUT_S:g} s", ""),
     "rewrite_tokens_ratio": ("first pass", "rewritten ÷ original length, tokens (mean)", "×"),
     "replay_hit_rate_pct": ("replay", "rewrites from the cache", "%"),
@@ -84,12 +86,18 @@ async def _passes(server: ServerProcess, count: int) -> dict[str, Any]:
                 print(f"    request failed: {exc}", file=sys.stderr)
     fresh = [r for r in first if r["applied"] and not r["cached"]]
     times = [r["engineer_ms"] for r in fresh]
+    cut = [r for r in first if "reached its bound" in r["reason"]]
+    for r in first:
+        if not r["applied"]:
+            print(f"    sent as written: {r['reason']}", file=sys.stderr)
     ratios = [r["optimized_tokens"] / r["original_tokens"] for r in fresh if r["original_tokens"]]
     return {
         "rewrite_engineer_p50_ms": percentile(times, 50),
         "rewrite_engineer_p95_ms": percentile(times, 95),
         "rewrite_engineer_max_ms": max(times, default=None),
         "rewrite_applied": len(fresh),
+        "rewrite_cut_short": len(cut),
+        "rewrite_cut_short_max_ms": max((r["engineer_ms"] for r in cut), default=None),
         "rewrite_over_default_timeout": sum(t > DEFAULT_TIMEOUT_S * 1000 for t in times),
         "rewrite_tokens_ratio": sum(ratios) / len(ratios) if ratios else None,
         "replay_hit_rate_pct": 100 * sum(r["cached"] for r in replay) / len(replay)
