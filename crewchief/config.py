@@ -376,6 +376,20 @@ class Settings(BaseModel):
         gt=0,
         description="Input plus output tokens one task's tool loop may spend before it must report.",
     )
+    context_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="The share of a model's context window a conversation may fill (with the"
+        " answer's tokens) before its middle is summarized: gateway requests and task tool"
+        " loops. Env: CREWCHIEF_CONTEXT_SHARE.",
+    )
+    context_keep_last: int = Field(
+        6,
+        ge=1,
+        description="Turns (a tool call with its results counts as one) kept whole at the end"
+        " of a conversation that must be shortened. Env: CREWCHIEF_CONTEXT_KEEP_LAST.",
+    )
     max_plan_tool_calls: int = Field(
         8,
         ge=0,
@@ -494,6 +508,8 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_MAX_OUTPUT_TOKENS": "max_output_tokens",
     "CREWCHIEF_MAX_TASK_TOKENS": "max_task_tokens",
     "CREWCHIEF_MAX_PLAN_TOOL_CALLS": "max_plan_tool_calls",
+    "CREWCHIEF_CONTEXT_SHARE": "context_share",
+    "CREWCHIEF_CONTEXT_KEEP_LAST": "context_keep_last",
 }
 _LOCAL_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_LOCAL_AUTO_PULL": "auto_pull",

@@ -146,3 +146,8 @@ SYNTHESIZE_USER = """{request_marker}
 {request}
 
 {results}"""
+
+CONTEXT_SUMMARY = """You shorten conversations that no longer fit a model's context window.
+Summarize the excerpt below for the assistant that continues the conversation: keep every
+decision, fact, file name, path, identifier, error message and open question; drop
+pleasantries and repetition. Write plain sentences, no preamble. At most {words} words."""

@@ -73,6 +73,7 @@ def create_app(
             conversations=running.conversations(),
             routes=RouteBook(running.route_tables()),
             local_url=running.local_url,
+            summarize=running.summarize,
             engineer=Engineer(
                 running.ask_fast,
                 load_strategies(settings.gateway.strategies_file),

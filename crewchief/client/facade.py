@@ -619,6 +619,15 @@ class Crewchief:
         )
         return FastReply(reply.text, reply.truncated)
 
+    async def summarize(self, transcript: str, most: int, info: CallInfo) -> str:
+        """A summary of a conversation excerpt by the ``fast`` alias, in at most ``most``
+        tokens (for a conversation too long for its model's window)."""
+        from crewchief import prompts
+
+        system = prompts.CONTEXT_SUMMARY.format(words=max(10, most * 2 // 3))
+        reply = await self.ask_fast(system, transcript, info, temperature=0.2, max_tokens=most)
+        return reply.text
+
     async def record_call(self, record: CallRecord) -> None:
         """Add one model call made outside any operation (a gateway call) to the ledger."""
         await self.services.recorder.model_call(record)

@@ -18,23 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from crewchief.db.conversations import StoredMessage, digest
+from crewchief.knowledge.window import PER_MESSAGE
 from crewchief.models.tokens import count_tokens
 
 _SYSTEM = ("system", "developer")
-_PER_MESSAGE = 4  # the role and separators each message costs on top of its text
-# Context windows as the providers publish them (tokens, prompt and answer together); the
-# first matching prefix of the model name wins. Others: ``gateway.context_tokens``.
-WINDOWS: tuple[tuple[str, int], ...] = (
-    ("gpt-5", 400_000),
-    ("gpt-4.1", 1_047_576),
-    ("gpt-4o", 128_000),
-    ("o3", 200_000),
-    ("o4", 200_000),
-    ("gemini-2.5", 1_048_576),
-    ("gemini-2.0", 1_048_576),
-    ("claude", 200_000),
-    ("deepseek", 128_000),
-)
+_PER_MESSAGE = PER_MESSAGE
 
 
 class ConversationStore(Protocol):
@@ -53,12 +41,6 @@ class RelatedSource(Protocol):
     async def related(
         self, owner: str | None, conversation_id: str, messages: list[dict[str, Any]]
     ) -> list[dict[str, Any]]: ...
-
-
-def window_for(model: str, default: int) -> int:
-    """The context window of an upstream model name, in tokens."""
-    name = model.rsplit("/", 1)[-1].lower()
-    return next((size for prefix, size in WINDOWS if name.startswith(prefix)), default)
 
 
 def message_tokens(message: dict[str, Any]) -> int:
@@ -99,6 +81,8 @@ def add_history(sent: list[dict[str, Any]], history: list[StoredMessage], budget
         budget -= stored.tokens
         kept.append(stored.message)
     kept.reverse()
+    while kept and kept[0].get("role") == "tool":  # its call did not fit: it goes too
+        kept.pop(0)
     head = 0
     while head < len(sent) and sent[head].get("role") in _SYSTEM:
         head += 1

@@ -23,12 +23,7 @@ from crewchief.gateway.cache import (
     cacheable,
 )
 from crewchief.gateway.circuit import Breakers
-from crewchief.gateway.context import (
-    ConversationStore,
-    add_history,
-    message_tokens,
-    window_for,
-)
+from crewchief.gateway.context import ConversationStore, add_history, message_tokens
 from crewchief.gateway.engineer import Engineer
 from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.request import ChatRequest
@@ -39,9 +34,12 @@ from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
 from crewchief.gateway.trace import Trace, first_message, usage_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
+from crewchief.knowledge.window import OPENAI, WindowError, fit, model_window
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
 Record = Callable[[CallRecord], Awaitable[None]]
+# (transcript, most tokens, who the call is recorded for) -> a summary by the fast model
+Summarize = Callable[[str, int, CallInfo], Awaitable[str]]
 T = TypeVar("T")
 
 
@@ -59,6 +57,8 @@ class Gateway:
         engineer: Rewrites prompts for their role (None: never rewritten).
         routes: The routing tables (None: every role runs on its alias).
         local_url: Starts a ``local:`` model's server if need be; its base URL.
+        summarize: Summarizes the middle of a request too long for its model's window
+            (None: the middle is left out, with a note).
     """
 
     def __init__(
@@ -73,6 +73,7 @@ class Gateway:
         engineer: Engineer | None = None,
         routes: RouteBook | None = None,
         local_url: Callable[[str], Awaitable[str]] | None = None,
+        summarize: Summarize | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -84,6 +85,7 @@ class Gateway:
         self.engineer = engineer
         self.routes = routes
         self.local_url = local_url
+        self.summarize = summarize
 
     async def trace(
         self,
@@ -117,7 +119,7 @@ class Gateway:
             trace.owner, conversation, settings.history_messages
         )
         sent = request.body["messages"]
-        window = min(window_for(t.model, settings.context_tokens) for t in trace.route.targets)
+        window = min(model_window(self.settings, t.spec) for t in trace.route.targets)
         reserve = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
         reserve = reserve if isinstance(reserve, int) else self.settings.max_output_tokens
         budget = window - reserve - sum(message_tokens(m) for m in sent)
@@ -125,6 +127,54 @@ class Gateway:
         request.body = dict(request.body, messages=added.messages)
         trace.conversation, trace.to_store = conversation, added.new
         trace.context_added, trace.context_left_out = added.added, added.left_out
+
+    async def fit_window(self, request: ChatRequest, trace: Trace) -> None:
+        """Shorten a request too long for the smallest window of its route's models (see
+        :mod:`crewchief.knowledge.window`); ``x_crewchief.context_trimmed`` says how.
+
+        Raises:
+            GatewayError: 400 ``context_length_exceeded`` when not even the system
+                messages and the latest turn fit.
+        """
+        settings = self.settings
+        window = min(model_window(settings, t.spec) for t in trace.route.targets)
+        reserve = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+        reserve = reserve if isinstance(reserve, int) else settings.max_output_tokens
+        summarize = None
+        if self.summarize is not None:
+            info = CallInfo(
+                node="gateway",
+                purpose=f"gateway:summary:{trace.role.role}",
+                owner=trace.owner,
+                api_key_id=trace.api_key_id,
+            )
+            asked = self.summarize
+
+            async def summarize(transcript: str, most: int) -> str:
+                return await asked(transcript, most, info)
+
+        try:
+            fitted = await fit(
+                request.body["messages"],
+                OPENAI,
+                window=window,
+                share=settings.context_share,
+                reserve=min(reserve, window // 2),
+                keep_last=settings.context_keep_last,
+                model=trace.route.targets[0].model,
+                summarize=summarize,
+            )
+        except WindowError as exc:
+            raise GatewayError(
+                400,
+                f"the request does not fit the context window of {trace.route.targets[0].spec}:"
+                f" {exc}",
+                code="context_length_exceeded",
+                param="messages",
+            ) from None
+        if fitted.trimmed.changed:
+            request.body = dict(request.body, messages=fitted.messages)
+            trace.trimmed = fitted.trimmed.as_dict()
 
     async def engineer_prompt(self, request: ChatRequest, trace: Trace, *, wanted: bool) -> None:
         """Rewrite the request's latest human message for its role, when wanted and possible."""

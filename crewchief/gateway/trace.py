@@ -27,6 +27,7 @@ class Trace:
     conversation: str | None = None
     context_added: int = 0  # history messages put into the request
     context_left_out: int = 0  # history messages that did not fit the window
+    trimmed: dict[str, Any] | None = None  # how a request too long for its window was shortened
     to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
     tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
@@ -48,6 +49,7 @@ class Trace:
             "cache_hit": self.cache == "hit",
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
+            "context_trimmed": self.trimmed,
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 

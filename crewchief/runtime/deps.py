@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from crewchief.config import Settings, load_settings
-from crewchief.models.registry import ModelRegistry, ModelReply
+from crewchief.models.registry import ModelRegistry, ModelReply, Tune
 from crewchief.models.types import CallInfo
 from crewchief.runtime.services import Services
 from crewchief.state import OperationContext
@@ -87,17 +87,22 @@ class NodeDeps:
         tools: list[dict[str, Any]] | None = None,
         schema: dict[str, Any] | None = None,
         purpose: str | None = None,
+        tune: Tune | None = None,
+        quiet: bool = False,
     ) -> ModelReply:
-        """Call a model alias with this run's bindings; deltas are streamed and usage recorded."""
+        """Call a model alias with this run's bindings; deltas are streamed (unless
+        ``quiet``: a helper call whose text is not the task's output) and usage recorded;
+        ``tune`` sets this call's temperature and max_tokens."""
         return await self.models.call(
             alias,
             messages,
             effort=effort,
             info=CallInfo(node, operation_id, task, purpose=purpose),
-            on_delta=self.recorder.on_delta,
+            on_delta=None if quiet else self.recorder.on_delta,
             on_usage=self.recorder.model_call,
             tools=tools,
             schema=schema,
+            tune=tune,
         )
 
     def skills(self) -> SkillRegistry:

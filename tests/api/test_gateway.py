@@ -610,6 +610,50 @@ def test_a_rewrite_is_sampled_at_0_3_within_its_bound_and_dropped_when_cut_short
     assert [r["body"]["model"] for r in fresh.requests] == ["plain"]
 
 
+def test_a_request_too_long_for_its_window_has_its_middle_summarized(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
+) -> None:
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "openai:small-window",
+            "CREWCHIEF_FAST_MODEL": "fake:default",
+            "CREWCHIEF_GATEWAY_CONTEXT_TOKENS": "2000",  # the window of unknown models
+            "CREWCHIEF_GATEWAY_REWRITE": "false",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    calls = [{"id": "c1", "type": "function", "function": {"name": "grep", "arguments": "{}"}}]
+    middle: list[dict[str, Any]] = []
+    for i in range(6):
+        middle.append({"role": "user", "content": f"Step {i}: " + "look at the parser " * 40})
+        middle.append({"role": "assistant", "content": "Done. " + "details " * 60})
+    messages = [
+        {"role": "system", "content": "You are a careful engineer."},
+        {"role": "user", "content": "We are refactoring the parser."},
+        *middle,
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "c1", "content": "parser.py:10: def parse"},
+        {"role": "user", "content": "Now write the tests."},
+    ]
+    answer = client(server).chat.completions.create(model="crewchief/testing", messages=messages)
+    trimmed = answer.model_extra["x_crewchief"]["context_trimmed"]
+    assert trimmed["summary"] == "written" and trimmed["summarized"] >= 6
+    assert trimmed["tokens_after"] <= trimmed["limit"] < trimmed["tokens_before"]
+    sent = fresh.requests[-1]["body"]["messages"]
+    assert sent[:2] == messages[:2] and sent[-3:] == messages[-3:]  # the call with its result
+    assert sent[2]["content"].startswith("[Summary of ")
+    purposes = [r["purpose"] for r in ledger(server)]
+    assert purposes == ["gateway:summary:testing", "gateway:testing"]
+    # One that cannot fit even shortened: a clear error naming the field.
+    huge = [{"role": "system", "content": "rule " * 3000}, {"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(server).chat.completions.create(model="crewchief/testing", messages=huge)
+    assert refused.value.code == "context_length_exceeded"
+    assert refused.value.param == "messages"
+
+
 def test_the_llm_command_line_tool_completes_through_the_gateway(server, fresh, tmp_path) -> None:
     """`llm` (a third-party OpenAI client) with the gateway as an extra OpenAI model."""
     import shutil

@@ -280,3 +280,19 @@ async def test_auto_takes_the_simplicity_tiers_effort_to_reasoning_models(
     assert kept[0]["reasoning_effort"] == "high"  # the request's own setting stays
     named, trace = await body_for("crewchief/general", "What is 2 + 2?")
     assert trace.tier is None and "reasoning_effort" not in named[0]
+
+
+def test_history_never_starts_with_a_tool_result_whose_call_did_not_fit() -> None:
+    from crewchief.db.conversations import StoredMessage
+    from crewchief.gateway.context import add_history
+
+    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    history = [
+        StoredMessage({"role": "assistant", "content": None, "tool_calls": calls}, "d1", 500),
+        StoredMessage({"role": "tool", "tool_call_id": "c1", "content": "out"}, "d2", 10),
+        StoredMessage({"role": "assistant", "content": "ok"}, "d3", 10),
+    ]
+    added = add_history([{"role": "user", "content": "next"}], history, budget=100)
+    # The call (500 tokens) does not fit: its result is not added alone.
+    assert [m.get("content") for m in added.messages] == ["ok", "next"]
+    assert added.added == 1 and added.left_out == 2

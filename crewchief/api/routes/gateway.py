@@ -156,6 +156,7 @@ async def chat_completions(request: Request) -> Response:
     await gateway.engineer_prompt(
         chat, trace, wanted=_rewrite_wanted(gateway, chat.options, x_crewchief_rewrite)
     )
+    await gateway.fit_window(chat, trace)
     fresh = "no-cache" in headers.get("cache-control", "").lower()
     if chat.stream:
         opened = await gateway.open_stream(chat, trace, fresh=fresh)

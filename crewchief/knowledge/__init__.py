@@ -1,0 +1,1 @@
+"""Knowledge: what crewchief keeps and finds beyond one request (context windows first)."""
