@@ -11,6 +11,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 from crewchief import prompts
 from crewchief.config import TierConfig
 from crewchief.models.types import Usage
+from crewchief.nodes._window import fit_to_window
 from crewchief.runtime.deps import NodeDeps
 from crewchief.tools.files import summarize_args
 from crewchief.tools.meta import META_TOOL_NAMES, META_TOOLS, MetaAnswer, run_meta_tool
@@ -60,6 +61,11 @@ async def explore(
     ]
     findings: list[str] = []
     while result.calls < limit:
+        note = await fit_to_window(
+            deps, messages, tier.alias, node="plan", operation_id=operation_id
+        )
+        if note is not None:
+            log.info("operation %s: planner %s", operation_id, note)
         reply = await deps.call_model(
             tier.alias,
             messages,

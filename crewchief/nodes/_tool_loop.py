@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from crewchief import prompts
-from crewchief.knowledge.window import LANGCHAIN, fit, model_window
 from crewchief.models.registry import ModelReply
 from crewchief.models.types import Usage
+from crewchief.nodes._window import fit_to_window
 from crewchief.nodes.task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import ActiveSkill, SkillError
@@ -183,53 +183,18 @@ class _Runner:
         return reply
 
     async def _fit(self, messages: list[BaseMessage]) -> None:
-        """Shorten the loop's conversation in place when it outgrows its share of the
-        model's window (a summary of the middle stays for the next steps), and say so
-        in a ``task.tool_called`` note.
-
-        Raises:
-            WindowError: not even the instructions and the latest turn fit.
-        """
-        settings = self.deps.settings
-        spec = _spec(self.deps, self.policy.alias)
-        window = model_window(settings, spec)
-        fitted = await fit(
+        """Keep the loop's conversation within its model's window; a ``task.tool_called``
+        note says what was trimmed."""
+        note = await fit_to_window(
+            self.deps,
             messages,
-            LANGCHAIN,
-            window=window,
-            share=settings.context_share,
-            reserve=min(settings.max_output_tokens, window // 2),
-            keep_last=settings.context_keep_last,
-            model=spec,
-            summarize=self._summarize,
-        )
-        trimmed = fitted.trimmed
-        if not trimmed.changed:
-            return
-        messages[:] = fitted.messages
-        what = [f"{trimmed.summarized} earlier messages {_SUMMARIZED[trimmed.summary]}"]
-        if trimmed.cut:
-            what.append(f"{len(trimmed.cut)} long messages cut in the middle")
-        note = (
-            f"context trimmed to fit {spec or 'the model'}'s window ({window:,} tokens):"
-            f" {', '.join(what)}; {trimmed.tokens_before:,} → {trimmed.tokens_after:,} tokens"
-        )
-        await self.record(None, {}, None, [note])
-
-    async def _summarize(self, transcript: str, most: int) -> str:
-        system = prompts.CONTEXT_SUMMARY.format(words=max(10, most * 2 // 3))
-        reply = await self.deps.call_model(
-            "fast",
-            [SystemMessage(system), HumanMessage(transcript)],
-            effort="low",
+            self.policy.alias,
             node="execute_task",
             operation_id=self.op,
             task=self.task,
-            purpose="context_summary",
-            tune={"temperature": 0.2, "max_tokens": most},
-            quiet=True,
         )
-        return reply.text
+        if note is not None:
+            await self.record(None, {}, None, [note])
 
     async def call(self, name: str, args: dict[str, Any], repairs: list[str]) -> ToolOutcome:
         if name == ACTIVATE_SKILL:
@@ -306,17 +271,6 @@ class _Runner:
                 "skill": self.policy.skill,
             },
         )
-
-
-_SUMMARIZED = {"written": "summarized", "note": "left out (no summary could be had)", "none": ""}
-
-
-def _spec(deps: NodeDeps, alias: str) -> str:
-    """The spec of the model that answers ``alias`` first in this run ("" if unknown)."""
-    try:
-        return deps.models.candidates(alias, "medium")[0][0]
-    except Exception:  # noqa: BLE001 - an alias that cannot be built fails in the call itself
-        return ""
 
 
 def skill_payload(policy: ToolPolicy, *, by: str) -> dict[str, Any]:

@@ -214,3 +214,37 @@ async def test_max_plan_tool_calls_zero_plans_without_looking(
     op = await run(settings, model, workspace)
     assert op.status == "completed", op.error
     assert [c["tools"] for c in planner_calls(model)] == [[]]
+
+
+async def test_a_long_exploration_is_summarized_to_fit_the_planners_window(
+    tmp_path: Path, workspace: Path
+) -> None:
+    reads = [
+        {
+            "tool_calls": [
+                {"name": "read_project_file", "args": {"path": "config.py", "question": q}}
+            ]
+        }
+        for q in ("Timeout?", "Retries?", "Units?", "Defaults?")
+    ]
+    long_answer = "config.py sets API_TIMEOUT and RETRIES; " + "details of the settings " * 200
+    model = _model(
+        {
+            "node": "plan",
+            "alias": "orchestrator",
+            "replies": [*reads, plan_reply("Edit config.py")],
+        },
+        {"node": "plan", "alias": "delegate", "reply": long_answer},
+    )
+    settings = make_settings(
+        tmp_path / "home",
+        max_output_tokens=300,
+        context_keep_last=2,
+        gateway={"context_tokens": 4000},  # the window of a model whose window is not known
+    )
+    op = await run(settings, model, workspace)
+    assert op.status == "completed", op.error
+    explore = [c for c in planner_calls(model) if c["tools"]]
+    assert any(
+        getattr(m, "content", "").startswith("[Summary of ") for m in explore[-1]["messages"]
+    ), "the last exploration call went on from a summary of the earlier answers"
