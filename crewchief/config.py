@@ -376,6 +376,11 @@ class Settings(BaseModel):
         gt=0,
         description="Input plus output tokens one task's tool loop may spend before it must report.",
     )
+    embeddings: str = Field(
+        "local:wordllama",
+        description="The embedding model: local:wordllama (shipped, offline), openai:<model>,"
+        " ollama:<model> or google:<model>. Env: CREWCHIEF_EMBEDDINGS.",
+    )
     context_share: float = Field(
         0.8,
         gt=0,
@@ -426,6 +431,16 @@ class Settings(BaseModel):
         if unknown:
             raise ValueError(f"unknown model alias(es) {unknown}; expected {list(ALIASES)}")
         return {alias: value.get(alias, AliasConfig()) for alias in ALIASES}
+
+    @field_validator("embeddings")
+    @classmethod
+    def _embeddings_spec(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError(
+                f"embeddings {value!r} must look like 'provider:model' (e.g. 'local:wordllama'"
+                " or 'openai:text-embedding-3-small')"
+            )
+        return value
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -509,6 +524,7 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_MAX_TASK_TOKENS": "max_task_tokens",
     "CREWCHIEF_MAX_PLAN_TOOL_CALLS": "max_plan_tool_calls",
     "CREWCHIEF_CONTEXT_SHARE": "context_share",
+    "CREWCHIEF_EMBEDDINGS": "embeddings",
     "CREWCHIEF_CONTEXT_KEEP_LAST": "context_keep_last",
 }
 _LOCAL_ENV_FIELDS: dict[str, str] = {
