@@ -129,6 +129,19 @@ class LocalSettings(BaseModel):
     startup_timeout: float = Field(180.0, gt=0, description="Seconds the server may take to load.")
 
 
+class KnowledgeSettings(BaseModel):
+    """``[knowledge]``: where vectors are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (chroma run) that every process shares, e.g."
+        " http://127.0.0.1:8001; unset: an embedded Chroma under the home. Env:"
+        " CREWCHIEF_CHROMA_URL.",
+    )
+
+
 class GatewaySettings(BaseModel):
     """The OpenAI-compatible gateway (`/v1/chat/completions`)."""
 
@@ -422,6 +435,7 @@ class Settings(BaseModel):
     local: LocalSettings = Field(default_factory=LocalSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     auto_migrate: bool = Field(True, description="Upgrade the app database on start.")
 
     @field_validator("models")
@@ -569,6 +583,7 @@ _SECTION_ENV_FIELDS: dict[str, dict[str, str]] = {
     "local": _LOCAL_ENV_FIELDS,
     "api": _API_ENV_FIELDS,
     "gateway": _GATEWAY_ENV_FIELDS,
+    "knowledge": {"CREWCHIEF_CHROMA_URL": "chroma_url"},
 }
 
 

@@ -26,15 +26,16 @@ pytestmark = pytest.mark.slow
 HANG_GUARD_S = 60
 
 
-def _script(path: Path) -> str:
-    """Three tasks; the second answers after 3 s (a server is killed while it waits)."""
+def _script(path: Path, slow_s: float = 3) -> str:
+    """Three tasks; the second answers after ``slow_s`` (a server is killed, or another
+    process tries to resume the operation, while it waits)."""
     rules = [
         {"node": "plan", "reply": plan_reply("Quick part", "Slow part", ("Join", [1, 2]))},
         {"node": "execute_task", "match": "Task:\nQuick part", "reply": "quick done"},
         {
             "node": "execute_task",
             "match": "Task:\nSlow part",
-            "reply": {"text": "slow done", "delay": 3},
+            "reply": {"text": "slow done", "delay": slow_s},
         },
         {"node": "execute_task", "match": "Task:\nJoin", "reply": "joined"},
         {"node": "synthesize", "reply": "all parts joined"},
@@ -97,6 +98,16 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     group.stop_all()
 
 
+@pytest.fixture
+def slow_servers(tmp_path: Path) -> Iterator[Servers]:
+    """Like ``servers``, with a slow task that outlasts a command-line process's start on a
+    loaded machine (3 s did not)."""
+    script = _script(tmp_path / "script.json", slow_s=12)
+    group = Servers(tmp_path / "home", {"CREWCHIEF_MODEL": script})
+    yield group
+    group.stop_all()
+
+
 def _slow_task_started(servers: Servers, op: str) -> None:
     servers.wait_for(
         "SELECT 1 FROM operation_tasks WHERE operation_id = ? AND sequence = 2"
@@ -149,7 +160,8 @@ def test_a_killed_servers_operations_finish_on_the_restarted_server(servers: Ser
     assert results == {1: "quick done", 2: "slow done", 3: "joined"}
 
 
-def test_resuming_an_operation_another_process_runs_is_refused(servers: Servers) -> None:
+def test_resuming_an_operation_another_process_runs_is_refused(slow_servers: Servers) -> None:
+    servers = slow_servers
     url = servers.start()
     op = httpx.post(
         f"{url}/v1/operations", json={"request": "Join the parts", "route": "plan"}, timeout=10

@@ -1,0 +1,122 @@
+"""Vectors per owner on Chroma, embedded and as a server: one owner never retrieves
+another's entries, deletion really deletes, and entries survive a reopening."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crewchief.config import Settings
+from crewchief.knowledge.embeddings import LocalEmbeddings
+from crewchief.knowledge.store import VectorStore, shared_client
+from tests.conftest import make_settings
+
+NOTES = [
+    "We decided to cache parsed files by content hash.",
+    "The deploy runs on Fridays after the tests pass.",
+    "Retries use exponential backoff with jitter.",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``chroma run`` on loopback, stopped by its PID at the end."""
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", ANONYMIZED_TELEMETRY="False")
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # a hang guard
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("chroma run did not answer within 60 s")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "server":
+        url = request.getfixturevalue("chroma_server")
+        return make_settings(tmp_path / "home", knowledge={"chroma_url": url})
+    return make_settings(tmp_path / "home")
+
+
+def test_one_owner_never_retrieves_anothers_entries(settings: Settings, request) -> None:
+    store = VectorStore(settings, LocalEmbeddings(), f"notes-{request.node.callspec.id}")
+    store.add("alice", NOTES, [{"kind": "decision"}] * len(NOTES))
+    store.add("bob", ["Bob's secret: the staging password rotates monthly."])
+    hits = store.search("alice", "how do we cache parsed files?", k=3)
+    assert hits[0].text == NOTES[0] and hits[0].metadata["owner"] == "alice"
+    assert hits[0].score > hits[-1].score and 0 < hits[0].score <= 1
+    assert all(h.metadata["owner"] == "alice" for h in hits)
+    # Bob's entry is the closest text in the collection, and alice still never gets it.
+    assert all("secret" not in h.text for h in store.search("alice", "staging password", k=5))
+    assert store.search("bob", "staging password", k=5)[0].text.startswith("Bob's secret")
+    assert store.search(None, "cache", k=5) == []  # the anonymous owner has nothing
+    # A similarity floor drops weak matches.
+    assert store.search("alice", "how do we cache parsed files?", k=3, floor=0.99) == []
+
+
+def test_deleting_an_owners_entries_deletes_the_vectors(settings: Settings, request) -> None:
+    name = f"delete-{request.node.callspec.id}"
+    store = VectorStore(settings, LocalEmbeddings(), name)
+    store.add("alice", NOTES)
+    store.add("bob", NOTES[:1])
+    store.delete_owner("alice")
+    assert store.count("alice") == 0 and store.search("alice", NOTES[0]) == []
+    assert store.count("bob") == 1
+    raw = shared_client(settings).get_collection(name).get(include=["embeddings"])
+    assert len(raw["ids"]) == 1 and len(raw["embeddings"]) == 1  # no vector left behind
+
+
+def test_embedded_entries_survive_a_new_process(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home")
+    VectorStore(settings, LocalEmbeddings(), "kept").add("alice", NOTES)
+    code = (
+        "from crewchief.knowledge.store import VectorStore;"
+        "from crewchief.knowledge.embeddings import LocalEmbeddings;"
+        "from tests.conftest import make_settings;"
+        f"s = make_settings({str(tmp_path / 'home')!r});"
+        "print(VectorStore(s, LocalEmbeddings(), 'kept').search('alice', 'deploy day')[0].text)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == NOTES[1]
