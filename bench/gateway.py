@@ -122,7 +122,10 @@ def start_upstream(root: Path, timeout: float = 30.0) -> tuple[Child, str]:
 def start_gateway(root: Path, name: str, base_url: str) -> ServerProcess:
     server = ServerProcess(root / name, f"openai:{UPSTREAM_MODEL}")
     server.env.update(
-        CREWCHIEF_ALLOW_MODEL_REQUESTS="1", OPENAI_BASE_URL=base_url, OPENAI_API_KEY="sk-bench"
+        CREWCHIEF_ALLOW_MODEL_REQUESTS="1",
+        OPENAI_BASE_URL=base_url,
+        OPENAI_API_KEY="sk-bench",
+        CREWCHIEF_MEMORY="false",  # the gateway's own overhead: rewrite, cache, memory off
     )
     print(f"  starting crewchief serve ({name})", file=sys.stderr)
     try:

@@ -130,7 +130,7 @@ class LocalSettings(BaseModel):
 
 
 class KnowledgeSettings(BaseModel):
-    """``[knowledge]``: where vectors are kept."""
+    """``[knowledge]``: where vectors are kept, and the conversation memory."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -139,6 +139,21 @@ class KnowledgeSettings(BaseModel):
         description="A Chroma server (chroma run) that every process shares, e.g."
         " http://127.0.0.1:8001; unset: an embedded Chroma under the home. Env:"
         " CREWCHIEF_CHROMA_URL.",
+    )
+    memory: bool = Field(
+        True,
+        description="Keep gateway exchanges per owner and add similar earlier ones to new"
+        " requests (per request: x_crewchief.memory). Env: CREWCHIEF_MEMORY.",
+    )
+    memory_k: int = Field(
+        3, ge=1, le=20, description="The most earlier exchanges added. Env: CREWCHIEF_MEMORY_K."
+    )
+    memory_floor: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="The least similarity (cosine) of an exchange that is added."
+        " Env: CREWCHIEF_MEMORY_FLOOR.",
     )
 
 
@@ -583,7 +598,12 @@ _SECTION_ENV_FIELDS: dict[str, dict[str, str]] = {
     "local": _LOCAL_ENV_FIELDS,
     "api": _API_ENV_FIELDS,
     "gateway": _GATEWAY_ENV_FIELDS,
-    "knowledge": {"CREWCHIEF_CHROMA_URL": "chroma_url"},
+    "knowledge": {
+        "CREWCHIEF_CHROMA_URL": "chroma_url",
+        "CREWCHIEF_MEMORY": "memory",
+        "CREWCHIEF_MEMORY_K": "memory_k",
+        "CREWCHIEF_MEMORY_FLOOR": "memory_floor",
+    },
 }
 
 

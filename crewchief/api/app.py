@@ -74,6 +74,7 @@ def create_app(
             routes=RouteBook(running.route_tables()),
             local_url=running.local_url,
             summarize=running.summarize,
+            memory=running.memory(),
             engineer=Engineer(
                 running.ask_fast,
                 load_strategies(settings.gateway.strategies_file),

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
 
@@ -37,7 +37,13 @@ from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.db.conversations import Conversations
 from crewchief.db.keys import ApiKeyInfo
 from crewchief.db.routes import RouteTables
-from crewchief.errors import OperationBusy, OperationNotFound, OperationStateError
+from crewchief.errors import (
+    ModelConfigError,
+    ModelRequestsBlocked,
+    OperationBusy,
+    OperationNotFound,
+    OperationStateError,
+)
 from crewchief.events import Event, Subscription
 from crewchief.executor import jobs
 from crewchief.executor.inprocess import InProcessExecutor
@@ -55,6 +61,9 @@ from crewchief.state import OperationInput, RouteDecision, plan_text
 from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decision
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from crewchief.knowledge.memory import ConversationMemory
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
@@ -109,6 +118,7 @@ class Crewchief:
         self._recover = recover
         # Local models the gateway started that no alias is bound to (closed with this).
         self._gateway_locals: dict[str, Any] = {}
+        self._memory: Any = None  # the conversation memory, built on first use
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -160,6 +170,8 @@ class Crewchief:
     async def close(self) -> None:
         """Release resources. Runs in this process are cancelled (they end ``cancelled``);
         in scaled mode (``executor = "queue"``) operations go on on the workers."""
+        if self._memory is not None:
+            await self._memory.settle()  # the exchanges being stored
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = None
@@ -579,6 +591,27 @@ class Crewchief:
     def conversations(self) -> Conversations:
         """The gateway's conversations in the app database."""
         return Conversations(self._store())
+
+    def memory(self) -> ConversationMemory | None:
+        """The conversation memory: earlier exchanges per owner, in the vector store (None
+        when ``knowledge.memory`` is off, or when its embeddings cannot be had here, which
+        is logged). Nothing loads until it is first used."""
+        if not self.settings.knowledge.memory:
+            return None
+        if self._memory is None:
+            from crewchief.knowledge.embeddings import build_embeddings
+            from crewchief.knowledge.memory import ConversationMemory
+            from crewchief.knowledge.store import VectorStore
+
+            try:
+                embeddings = build_embeddings(self.settings)
+            except (ModelConfigError, ModelRequestsBlocked) as exc:
+                log.warning("conversation memory off: %s", exc)
+                return None
+            knowledge = self.settings.knowledge
+            store = VectorStore(self.settings, embeddings, "memory")
+            self._memory = ConversationMemory(store, knowledge.memory_k, knowledge.memory_floor)
+        return self._memory
 
     async def local_url(self, spec: str) -> str:
         """The base URL of a ``local:`` model's llama-server, pulled, built and started first

@@ -34,6 +34,7 @@ from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
 from crewchief.gateway.trace import Trace, first_message, usage_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
+from crewchief.knowledge.memory import ConversationMemory
 from crewchief.knowledge.window import OPENAI, WindowError, fit, model_window
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
@@ -59,6 +60,7 @@ class Gateway:
         local_url: Starts a ``local:`` model's server if need be; its base URL.
         summarize: Summarizes the middle of a request too long for its model's window
             (None: the middle is left out, with a note).
+        memory: Earlier exchanges per owner (None: no memory).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class Gateway:
         routes: RouteBook | None = None,
         local_url: Callable[[str], Awaitable[str]] | None = None,
         summarize: Summarize | None = None,
+        memory: ConversationMemory | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -86,6 +89,7 @@ class Gateway:
         self.routes = routes
         self.local_url = local_url
         self.summarize = summarize
+        self.memory = memory
 
     async def trace(
         self,
@@ -191,8 +195,48 @@ class Gateway:
         )
         request.body = dict(request.body, messages=messages)
 
+    async def recall(self, request: ChatRequest, trace: Trace) -> None:
+        """Add the owner's earlier exchanges most like the latest human message (from other
+        conversations) as one system message after the request's own; only when a human
+        asks (an agent's tool loop is left as it is) and unless ``x_crewchief.memory`` is
+        false."""
+        messages = request.body["messages"]
+        last = messages[-1]
+        if last.get("role") != "user" or not isinstance(last.get("content"), str):
+            return
+        trace.question = last["content"]
+        if self.memory is None or request.options.get("memory") is False:
+            return
+        recalled = await self.memory.recall(
+            trace.owner, trace.question, exclude_conversation=trace.conversation
+        )
+        trace.memory_ms = recalled.ms
+        if not recalled.hits:
+            return
+        head = 0
+        while head < len(messages) and messages[head].get("role") in ("system", "developer"):
+            head += 1
+        block = {"role": "system", "content": recalled.message()}
+        request.body = dict(request.body, messages=[*messages[:head], block, *messages[head:]])
+        trace.memory = recalled.metadata()
+
+    def _memorize(self, trace: Trace, answer: dict[str, Any] | None) -> None:
+        if self.memory is None or trace.question is None or trace.cache == "hit":
+            return
+        text = answer.get("content") if answer else None
+        if isinstance(text, str) and text.strip():
+            self.memory.remember_later(
+                trace.owner,
+                trace.question,
+                text,
+                conversation=trace.conversation,
+                role=trace.role.role,
+            )
+
     async def remember(self, trace: Trace, answer: dict[str, Any] | None) -> None:
-        """Store the client's new messages and the answer in the conversation."""
+        """Store the client's new messages and the answer in the conversation, and the
+        exchange in the memory (in the background)."""
+        self._memorize(trace, answer)
         if trace.conversation is None or self.conversations is None:
             return
         messages = list(trace.to_store)

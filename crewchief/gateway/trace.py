@@ -28,6 +28,9 @@ class Trace:
     context_added: int = 0  # history messages put into the request
     context_left_out: int = 0  # history messages that did not fit the window
     trimmed: dict[str, Any] | None = None  # how a request too long for its window was shortened
+    question: str | None = None  # the latest human message as the client wrote it
+    memory: list[dict[str, Any]] = field(default_factory=list)  # earlier exchanges added
+    memory_ms: float = 0.0
     to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
     tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
@@ -50,6 +53,7 @@ class Trace:
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
             "context_trimmed": self.trimmed,
+            "memory": {"added": self.memory, "ms": round(self.memory_ms, 2)},
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 

@@ -42,6 +42,9 @@ def server(
             "OPENAI_API_KEY": "sk-upstream",
             # Circuits stay closed here: the tests share this server and script failures.
             "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "1000",
+            # The tests check what goes upstream: no earlier exchange may join in (the
+            # memory has a test of its own).
+            "CREWCHIEF_MEMORY": "false",
         }
     )
 
@@ -652,6 +655,61 @@ def test_a_request_too_long_for_its_window_has_its_middle_summarized(
         client(server).chat.completions.create(model="crewchief/testing", messages=huge)
     assert refused.value.code == "context_length_exceeded"
     assert refused.value.param == "messages"
+
+
+def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
+) -> None:
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "openai:plain",
+            "CREWCHIEF_GATEWAY_REWRITE": "false",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    alice, bob = client(server), client(server, "bob")
+    first = alice.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "How should we cache parsed files in the parser?"}],
+        extra_body={"conversation_id": "monday"},
+    )
+    assert first.model_extra["x_crewchief"]["memory"]["added"] == []
+    alice.chat.completions.create(  # unrelated: never recalled for the question below
+        model="auto", messages=[{"role": "user", "content": "Write a haiku about autumn"}]
+    )
+
+    def ask(api: openai.OpenAI, text: str, **extra: Any) -> dict[str, Any]:
+        answer = api.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": text}], **extra
+        )
+        return answer.model_extra["x_crewchief"]["memory"]
+
+    # The exchange is stored in the background, after the answer: wait for it (hang guard).
+    deadline = time.monotonic() + 30
+    while not (memory := ask(alice, "how do we cache parsed files?"))["added"]:
+        assert time.monotonic() < deadline, "the first exchange was never recalled"
+        time.sleep(0.2)
+    (recalled,) = memory["added"]
+    assert recalled["asked"] == "How should we cache parsed files in the parser?"
+    assert recalled["conversation"] == "monday" and recalled["score"] >= 0.7
+    sent = fresh.requests[-1]["body"]["messages"]
+    assert sent[0]["role"] == "system" and "Relevant history" in sent[0]["content"]
+    assert "ok: How should we cache parsed files in the parser?" in sent[0]["content"]
+    assert "haiku" not in sent[0]["content"]
+    assert sent[-1] == {"role": "user", "content": "how do we cache parsed files?"}
+    # Another owner asking the same never gets alice's history; nor does alice when she
+    # says no, nor within the conversation it came from (its history comes from SQL).
+    assert ask(bob, "how do we cache parsed files?")["added"] == []
+    assert (
+        ask(alice, "how do we cache parsed files?", extra_body={"x_crewchief": {"memory": False}})[
+            "added"
+        ]
+        == []
+    )
+    same = ask(alice, "how do we cache parsed files?", extra_body={"conversation_id": "monday"})
+    assert same["added"] == []
 
 
 def test_the_llm_command_line_tool_completes_through_the_gateway(server, fresh, tmp_path) -> None:
