@@ -19,6 +19,7 @@ from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
 from crewchief.gateway.engineer import Engineer, load_strategies
 from crewchief.gateway.routing import RouteBook
+from crewchief.gateway.semantic import SemanticCache
 from crewchief.gateway.service import Gateway, response_cache
 from crewchief.gateway.upstream import Upstream
 
@@ -61,6 +62,12 @@ def create_app(
         app.state.chief = running
         upstream = Upstream.create(settings.model_timeout)
         cache = response_cache(settings)
+        semantic = None
+        if cache is not None and settings.gateway.semantic_cache:
+            store = running.vectors("semantic_cache")
+            if store is not None:
+                gw = settings.gateway
+                semantic = SemanticCache(store, gw.semantic_threshold, gw.cache_ttl_seconds)
         app.state.gateway = Gateway(
             settings,
             upstream,
@@ -75,6 +82,7 @@ def create_app(
             local_url=running.local_url,
             summarize=running.summarize,
             memory=running.memory(),
+            semantic=semantic,
             engineer=Engineer(
                 running.ask_fast,
                 load_strategies(settings.gateway.strategies_file),
@@ -92,6 +100,8 @@ def create_app(
             yield
         finally:
             app.state.gateway = None
+            if semantic is not None:
+                await semantic.settle()
             await upstream.close()
             if cache is not None:
                 await cache.close()

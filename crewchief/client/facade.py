@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from crewchief.knowledge.memory import ConversationMemory
+    from crewchief.knowledge.store import VectorStore
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
@@ -119,6 +120,7 @@ class Crewchief:
         # Local models the gateway started that no alias is bound to (closed with this).
         self._gateway_locals: dict[str, Any] = {}
         self._memory: Any = None  # the conversation memory, built on first use
+        self._embeddings: Any = None  # the embeddings model of the vector stores
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -592,24 +594,34 @@ class Crewchief:
         """The gateway's conversations in the app database."""
         return Conversations(self._store())
 
+    def vectors(self, collection: str) -> VectorStore | None:
+        """An owner-scoped vector store collection with the ``embeddings`` model (None when
+        those embeddings cannot be had here, which is logged). Nothing loads until it is
+        first used."""
+        if self._embeddings is None:
+            from crewchief.knowledge.embeddings import build_embeddings
+
+            try:
+                self._embeddings = build_embeddings(self.settings)
+            except (ModelConfigError, ModelRequestsBlocked) as exc:
+                log.warning("vector stores off: %s", exc)
+                return None
+        from crewchief.knowledge.store import VectorStore
+
+        return VectorStore(self.settings, self._embeddings, collection)
+
     def memory(self) -> ConversationMemory | None:
         """The conversation memory: earlier exchanges per owner, in the vector store (None
-        when ``knowledge.memory`` is off, or when its embeddings cannot be had here, which
-        is logged). Nothing loads until it is first used."""
+        when ``knowledge.memory`` is off or there are no embeddings here)."""
         if not self.settings.knowledge.memory:
             return None
         if self._memory is None:
-            from crewchief.knowledge.embeddings import build_embeddings
             from crewchief.knowledge.memory import ConversationMemory
-            from crewchief.knowledge.store import VectorStore
 
-            try:
-                embeddings = build_embeddings(self.settings)
-            except (ModelConfigError, ModelRequestsBlocked) as exc:
-                log.warning("conversation memory off: %s", exc)
+            store = self.vectors("memory")
+            if store is None:
                 return None
             knowledge = self.settings.knowledge
-            store = VectorStore(self.settings, embeddings, "memory")
             self._memory = ConversationMemory(store, knowledge.memory_k, knowledge.memory_floor)
         return self._memory
 

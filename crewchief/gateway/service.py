@@ -29,6 +29,7 @@ from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
+from crewchief.gateway.semantic import SemanticCache, lookup_of
 from crewchief.gateway.stream import OpenStream, ReplayedStream
 from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
@@ -61,6 +62,7 @@ class Gateway:
         summarize: Summarizes the middle of a request too long for its model's window
             (None: the middle is left out, with a note).
         memory: Earlier exchanges per owner (None: no memory).
+        semantic: Answers found by meaning, after the exact cache (None: none).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Gateway:
         local_url: Callable[[str], Awaitable[str]] | None = None,
         summarize: Summarize | None = None,
         memory: ConversationMemory | None = None,
+        semantic: SemanticCache | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -90,6 +93,7 @@ class Gateway:
         self.local_url = local_url
         self.summarize = summarize
         self.memory = memory
+        self.semantic = semantic
 
     async def trace(
         self,
@@ -221,7 +225,7 @@ class Gateway:
         trace.memory = recalled.metadata()
 
     def _memorize(self, trace: Trace, answer: dict[str, Any] | None) -> None:
-        if self.memory is None or trace.question is None or trace.cache == "hit":
+        if self.memory is None or trace.question is None or trace.cache in ("hit", "semantic"):
             return
         text = answer.get("content") if answer else None
         if isinstance(text, str) and text.strip():
@@ -347,21 +351,41 @@ class Gateway:
         first = trace.route.targets[0].spec
         return cache_key(trace.owner, trace.role.role, first, request.body)
 
-    async def _cached(self, key: str | None, trace: Trace, fresh: bool) -> dict[str, Any] | None:
-        """The cached answer under ``key`` (taking its model and tokens), or None."""
-        if key is None or fresh or self.cache is None:
+    async def _cached(
+        self, key: str | None, request: ChatRequest, trace: Trace, fresh: bool
+    ) -> dict[str, Any] | None:
+        """The cached answer for the request: the exact cache's under ``key``, else the
+        semantic cache's (taking its model and tokens); None on a miss."""
+        if key is None or self.cache is None:
+            return None
+        if self.semantic is not None:
+            first = trace.route.targets[0].spec
+            trace.lookup = lookup_of(request.body, trace.role.role, first)
+        if fresh:
             return None
         hit = await self.cache.get(key)
-        if hit is None:
+        if hit is not None:
+            trace.cache, trace.model = "hit", hit["model"]
+            answer = hit["answer"]
+        elif trace.lookup is not None and self.semantic is not None:
+            found = await self.semantic.get(trace.owner, trace.lookup)
+            if found is None:
+                return None
+            trace.cache, trace.model, trace.similarity = "semantic", found.model, found.similarity
+            answer = found.answer
+        else:
             return None
-        trace.cache, trace.model = "hit", hit["model"]
-        trace.usage = usage_of(hit["answer"])
-        await self.remember(trace, first_message(hit["answer"]))
-        return hit["answer"]
+        trace.usage = usage_of(answer)
+        await self.remember(trace, first_message(answer))
+        return answer
 
-    async def store(self, key: str, answer: dict[str, Any], model: str) -> None:
+    async def store(self, key: str, answer: dict[str, Any], model: str, trace: Trace) -> None:
+        """Keep a fresh answer in the exact cache, and in the semantic cache when the
+        request takes part."""
         if self.cache is not None:
             await self.cache.put(key, {"answer": answer, "model": model})
+        if self.semantic is not None and trace.lookup is not None:
+            self.semantic.put_later(trace.owner, trace.lookup, answer, model)
 
     async def complete(
         self, request: ChatRequest, trace: Trace, *, fresh: bool = False
@@ -373,7 +397,7 @@ class Gateway:
             GatewayError: see :meth:`_try`.
         """
         key = self._cache_key(request, trace, fresh)
-        if (cached := await self._cached(key, trace, fresh)) is not None:
+        if (cached := await self._cached(key, request, trace, fresh)) is not None:
             return dict(cached, x_crewchief=trace.metadata())
 
         async def call(target: Target) -> dict[str, Any]:
@@ -389,7 +413,7 @@ class Gateway:
         data = await self._try(trace, call)
         await self.remember(trace, first_message(data))
         if key is not None and trace.model is not None:
-            await self.store(key, data, trace.model)
+            await self.store(key, data, trace.model, trace)
         return dict(data, x_crewchief=trace.metadata())
 
     async def open_stream(
@@ -403,7 +427,7 @@ class Gateway:
             GatewayError: see :meth:`_try` (nothing was streamed yet).
         """
         key = self._cache_key(request, trace, fresh)
-        if (cached := await self._cached(key, trace, fresh)) is not None:
+        if (cached := await self._cached(key, request, trace, fresh)) is not None:
             return ReplayedStream(cached, trace, request.include_usage)
         if request.body.get("n", 1) != 1:
             key = None  # the stream keeps only its first choice whole

@@ -138,9 +138,8 @@ class OpenStream:
         message = answer.message()
         await self.gateway.remember(self.trace, message)
         if self.cache_key is not None:
-            await self.gateway.store(
-                self.cache_key, self._whole(last_id, message, answer.finish, held), self.target.spec
-            )
+            whole = self._whole(last_id, message, answer.finish, held)
+            await self.gateway.store(self.cache_key, whole, self.target.spec, self.trace)
         last = held or {
             "id": last_id,
             "object": "chat.completion.chunk",

@@ -23,7 +23,11 @@ class Trace:
     api_key_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
     model: str | None = None
-    cache: str = "off"  # off (not cacheable), miss, hit, or bypass (Cache-Control: no-cache)
+    # off (not cacheable), miss, hit (exact), semantic (a request that means the same), or
+    # bypass (Cache-Control: no-cache)
+    cache: str = "off"
+    similarity: float | None = None  # a semantic hit's similarity to the request it reused
+    lookup: Any = None  # the request's semantic cache lookup, when it takes part
     conversation: str | None = None
     context_added: int = 0  # history messages put into the request
     context_left_out: int = 0  # history messages that did not fit the window
@@ -49,7 +53,8 @@ class Trace:
             "cost_usd": self.cost(),
             "rewrite": self.rewrite.metadata(),
             "tier": self.tier,
-            "cache_hit": self.cache == "hit",
+            "cache_hit": self.cache in ("hit", "semantic"),
+            "cache": {"state": self.cache, "similarity": self.similarity},
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
             "context_trimmed": self.trimmed,
@@ -60,7 +65,7 @@ class Trace:
     def cost(self) -> float | None:
         """What the answer's model call cost in US dollars, from the shipped price table:
         0 for a cache hit and for local models, None for a model the table does not price."""
-        if self.cache == "hit":
+        if self.cache in ("hit", "semantic"):
             return 0.0
         price = price_table().get(self.model) if self.model else None
         return round(price.cost(self.usage), 8) if price is not None else None

@@ -712,6 +712,70 @@ def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
     assert same["added"] == []
 
 
+def test_the_semantic_cache_answers_a_reworded_request_of_the_same_owner(
+    live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
+) -> None:
+    server = live_server_factory(
+        env={
+            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+            "CREWCHIEF_MODEL": "openai:plain",
+            "CREWCHIEF_GATEWAY_REWRITE": "false",
+            "CREWCHIEF_MEMORY": "false",
+            "CREWCHIEF_GATEWAY_SEMANTIC_CACHE": "true",
+            "OPENAI_BASE_URL": fresh.base_url,
+            "OPENAI_API_KEY": "sk-upstream",
+        }
+    )
+    alice = client(server)
+
+    def ask(api: openai.OpenAI, text: str, **extra: Any) -> Any:
+        return api.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": text}], temperature=0, **extra
+        )
+
+    first = ask(alice, "How do I reverse a list in Python?")
+    assert first.headers["x-crewchief-cache"] == "miss"
+    # The answer is kept in the background: wait for the reworded request to find it.
+    deadline = time.monotonic() + 30
+    while (again := ask(alice, "how do I reverse a list in Python")).headers[
+        "x-crewchief-cache"
+    ] != "semantic":
+        assert time.monotonic() < deadline, "the first answer never came back"
+        time.sleep(0.2)
+    meta = again.parse().model_extra["x_crewchief"]
+    assert meta["cache_hit"] is True and meta["cache"]["similarity"] >= 0.95
+    assert meta["cost_usd"] == 0.0
+    assert again.parse().choices[0].message.content == "ok: How do I reverse a list in Python?"
+    sent = len(fresh.requests)
+    streamed = alice.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "How do I reverse a list in Python !"}],
+        temperature=0,
+        stream=True,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    assert text == "ok: How do I reverse a list in Python?" and len(fresh.requests) == sent
+    # Another owner, another system prompt, tools, or a sampled request: never.
+    assert (
+        ask(client(server, "bob"), "how do I reverse a list in Python").headers["x-crewchief-cache"]
+        == "miss"
+    )
+    other_system = alice.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "how do I reverse a list in Python"},
+        ],
+        temperature=0,
+    )
+    assert other_system.headers["x-crewchief-cache"] == "miss"
+    tools = [{"type": "function", "function": {"name": "run", "parameters": {"type": "object"}}}]
+    assert (
+        ask(alice, "how do I reverse a list in Python", tools=tools).headers["x-crewchief-cache"]
+        == "miss"
+    )
+
+
 def test_the_llm_command_line_tool_completes_through_the_gateway(server, fresh, tmp_path) -> None:
     """`llm` (a third-party OpenAI client) with the gateway as an extra OpenAI model."""
     import shutil
