@@ -13,7 +13,7 @@ from crewchief.api import docs, errors, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
-from crewchief.api.routes import events, gateway, health, operations
+from crewchief.api.routes import events, gateway, health, memory, operations
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
@@ -152,6 +152,7 @@ def create_app(
     app.include_router(gateway.router)  # first: the gateway's requests are the most frequent
     app.include_router(operations.router)
     app.include_router(events.router)
+    app.include_router(memory.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)

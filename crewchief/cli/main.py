@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from crewchief.cli import classify as _cli_classify
     from crewchief.cli import doctor as _cli_doctor
+    from crewchief.cli import memory as _cli_memory
     from crewchief.cli import models as _cli_models
     from crewchief.cli import ops as _cli_ops
     from crewchief.cli import routes as _cli_routes
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_doctor.add_parser(sub)
     _cli_classify.add_parsers(sub)
     _cli_routes.add_parser(sub)
+    _cli_memory.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -146,6 +148,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from crewchief.cli import routes as _cli_routes
 
         return _cli_routes.run(settings, args)
+    if args.command == "memory":
+        from crewchief.cli import memory as _cli_memory
+
+        return _cli_memory.run(settings, args)
     raise AssertionError(args.command)
 
 

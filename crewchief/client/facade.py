@@ -625,6 +625,17 @@ class Crewchief:
             self._memory = ConversationMemory(store, knowledge.memory_k, knowledge.memory_floor)
         return self._memory
 
+    async def forget(self, owner: str | None) -> dict[str, int]:
+        """Delete what crewchief keeps of ``owner`` beyond operations: the gateway's
+        conversations, the conversation memory and the semantic cache, vectors included;
+        how many entries of each were deleted."""
+        deleted = {"conversation_messages": await self.conversations().forget(owner)}
+        memory = self.memory()
+        deleted["memory"] = await memory.forget(owner) if memory is not None else 0
+        store = self.vectors("semantic_cache")
+        deleted["semantic_cache"] = await store.adelete_owner(owner) if store is not None else 0
+        return deleted
+
     async def local_url(self, spec: str) -> str:
         """The base URL of a ``local:`` model's llama-server, pulled, built and started first
         if need be (a model bound to an alias is the alias's own instance)."""

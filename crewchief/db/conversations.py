@@ -74,6 +74,16 @@ async def append(
     await store.run(work)
 
 
+async def forget(store: Writer, owner: str | None) -> int:
+    """Delete every message of ``owner``'s conversations; how many there were."""
+
+    def work(tx: Tx) -> int:
+        where = "owner IS NULL" if owner is None else "owner = :owner"
+        return tx.execute(f"DELETE FROM gateway_messages WHERE {where}", {"owner": owner}).rowcount  # noqa: S608 - no input in the SQL text
+
+    return await store.run(work)
+
+
 class Conversations:
     """The conversations of one app database (what the gateway's context reads and adds to)."""
 
@@ -89,3 +99,6 @@ class Conversations:
         self, owner: str | None, conversation_id: str, messages: list[tuple[dict[str, Any], int]]
     ) -> None:
         await append(self._store, owner, conversation_id, messages)
+
+    async def forget(self, owner: str | None) -> int:
+        return await forget(self._store, owner)

@@ -119,6 +119,7 @@ class ConversationMemory:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    async def forget(self, owner: str | None) -> None:
-        """Delete every exchange of ``owner`` (vectors included)."""
-        await self.store.adelete_owner(owner)
+    async def forget(self, owner: str | None) -> int:
+        """Delete every exchange of ``owner`` (vectors included); how many there were."""
+        await self.settle()  # an exchange being stored is deleted too
+        return await self.store.adelete_owner(owner)

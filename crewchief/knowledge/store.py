@@ -153,12 +153,17 @@ class VectorStore:
                 hits.append(Hit(doc.page_content, score, dict(doc.metadata), str(doc.id)))
         return hits
 
-    def delete_owner(self, owner: str | None, where: dict[str, Any] | None = None) -> None:
-        """Delete every entry of ``owner`` (matching ``where`` too, when given)."""
+    def delete_owner(self, owner: str | None, where: dict[str, Any] | None = None) -> int:
+        """Delete every entry of ``owner`` (matching ``where`` too, when given), vectors
+        included; how many there were."""
         condition: dict[str, Any] = {"owner": owner_key(owner)}
         if where:
             condition = {"$and": [condition, *({key: v} for key, v in where.items())]}
-        self._chroma().delete(where=condition)
+        store = self._chroma()
+        ids = store.get(where=condition, include=[])["ids"]
+        if ids:
+            store.delete(ids=ids)
+        return len(ids)
 
     def count(self, owner: str | None) -> int:
         got = self._chroma().get(where={"owner": owner_key(owner)}, include=[])
@@ -171,5 +176,5 @@ class VectorStore:
     async def asearch(self, owner: str | None, query: str, **kwargs: Any) -> list[Hit]:
         return await asyncio.to_thread(self.search, owner, query, **kwargs)
 
-    async def adelete_owner(self, owner: str | None, **kwargs: Any) -> None:
-        await asyncio.to_thread(self.delete_owner, owner, **kwargs)
+    async def adelete_owner(self, owner: str | None, **kwargs: Any) -> int:
+        return await asyncio.to_thread(self.delete_owner, owner, **kwargs)

@@ -711,6 +711,19 @@ def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
     same = ask(alice, "how do we cache parsed files?", extra_body={"conversation_id": "monday"})
     assert same["added"] == []
 
+    # Deleting one's memory deletes the conversations and the vectors, and only one's own.
+    ask(bob, "Which database do we use in production?")
+    gone = httpx.delete(f"{server.url}/v1/memory", headers=server.auth("alice"), timeout=30)
+    assert gone.status_code == 200, gone.text
+    deleted = gone.json()["deleted"]
+    assert deleted["memory"] >= 3 and deleted["conversation_messages"] >= 2
+    assert ask(alice, "how do we cache parsed files?")["added"] == []
+    assert httpx.delete(f"{server.url}/v1/memory", headers=server.auth("alice"), timeout=30).json()[
+        "deleted"
+    ] == {"conversation_messages": 0, "memory": 1, "semantic_cache": 0}  # the question just asked
+    out = server.cli("memory", "forget", "--owner", "bob", "--json")
+    assert json.loads(out.stdout)["deleted"]["memory"] >= 1
+
 
 def test_the_semantic_cache_answers_a_reworded_request_of_the_same_owner(
     live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread

@@ -1,0 +1,33 @@
+"""``DELETE /v1/memory``: the caller's owner's conversations, memory and cached answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from crewchief.api.deps import CallerDep, ChiefDep
+from crewchief.api.errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/v1", tags=["memory"], responses=ERROR_RESPONSES)
+
+
+class Forgotten(BaseModel):
+    owner: str | None = Field(description="The owner whose entries were deleted.")
+    deleted: dict[str, int] = Field(
+        description="Entries deleted: `conversation_messages`, `memory`, `semantic_cache`."
+    )
+
+
+@router.delete(
+    "/memory",
+    summary="Delete what crewchief keeps of your owner beyond operations",
+    response_model=Forgotten,
+)
+async def forget(request: Request, caller: CallerDep, chief: ChiefDep) -> Forgotten:
+    """The gateway's conversations, the conversation memory and the semantic cache entries of
+    the API key's owner, vectors included. Operations are not touched."""
+    gateway = getattr(request.app.state, "gateway", None)
+    for kept in (getattr(gateway, "memory", None), getattr(gateway, "semantic", None)):
+        if kept is not None:
+            await kept.settle()  # an entry being stored is deleted too
+    return Forgotten(owner=caller.owner, deleted=await chief.forget(caller.owner))
