@@ -121,6 +121,7 @@ class Crewchief:
         self._gateway_locals: dict[str, Any] = {}
         self._memory: Any = None  # the conversation memory, built on first use
         self._embeddings: Any = None  # the embeddings model of the vector stores
+        self._warned_vectors = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -598,6 +599,13 @@ class Crewchief:
         """An owner-scoped vector store collection with the ``embeddings`` model (None when
         those embeddings cannot be had here, which is logged). Nothing loads until it is
         first used."""
+        if self.settings.executor == "queue" and not self.settings.knowledge.chroma_url:
+            # Each process would keep its own vectors, and answers would depend on which
+            # instance a request reached: scaled mode shares one Chroma server.
+            if not self._warned_vectors:
+                log.warning("vector stores off: scaled mode needs knowledge.chroma_url")
+                self._warned_vectors = True
+            return None
         if self._embeddings is None:
             from crewchief.knowledge.embeddings import build_embeddings
 

@@ -120,3 +120,15 @@ def test_embedded_entries_survive_a_new_process(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == NOTES[1]
+
+
+def test_scaled_mode_keeps_vectors_only_on_a_shared_chroma_server(tmp_path: Path) -> None:
+    from crewchief.client.facade import Crewchief
+
+    alone = Crewchief(make_settings(tmp_path / "a", executor="queue"))
+    assert alone.vectors("memory") is None and alone.memory() is None
+    shared = make_settings(
+        tmp_path / "b", executor="queue", knowledge={"chroma_url": "http://127.0.0.1:9"}
+    )
+    assert isinstance(Crewchief(shared).vectors("memory"), VectorStore)  # connects on first use
+    assert isinstance(Crewchief(make_settings(tmp_path / "c")).memory().store, VectorStore)
