@@ -123,6 +123,11 @@ class Dialect(Protocol[M]):
 
     def turn(self, message: M, encoding: str) -> Turn: ...
 
+    def most_tokens(self, message: M) -> int:
+        """An upper bound of the message's tokens, without tokenizing (a token is at least
+        one byte of its text)."""
+        ...
+
     def text(self, message: M) -> str: ...
 
     def with_text(self, message: M, text: str) -> M: ...
@@ -135,7 +140,7 @@ class Trimmed:
     """What fitting did to a conversation."""
 
     limit: int  # the budget, in tokens
-    tokens_before: int
+    tokens_before: int  # -1: not counted (the conversation surely fit)
     tokens_after: int
     summarized: int = 0  # messages replaced by the summary (or the note)
     summary: str = "none"  # none | written | note (no summary could be had: why in reason)
@@ -192,9 +197,12 @@ async def fit(
     Raises:
         WindowError: the system messages alone exceed the budget.
     """
+    limit = max(1, int(window * share) - reserve)
+    if sum(dialect.most_tokens(m) for m in messages) <= limit:
+        # Surely fits: the gateway's usual request is answered without tokenizing it.
+        return Fitted(list(messages), Trimmed(limit, -1, -1))
     encoding = encoding_for(model) if model else DEFAULT_ENCODING
     turns = [dialect.turn(m, encoding) for m in messages]
-    limit = max(1, int(window * share) - reserve)
     before = sum(t.tokens for t in turns)
     trimmed = Trimmed(limit, before, before)
     if before <= limit:
@@ -365,6 +373,12 @@ class OpenAIDialect:
         tokens = (count(text, encoding) if text else 0) + PER_MESSAGE
         return Turn(role, tokens, ids, str(answers) if answers is not None else None)
 
+    def most_tokens(self, message: dict[str, Any]) -> int:
+        size = len(self.text(message).encode())
+        if message.get("tool_calls"):
+            size += len(json.dumps(message["tool_calls"], separators=(",", ":")).encode())
+        return size + PER_MESSAGE
+
     def text(self, message: dict[str, Any]) -> str:
         content = message.get("content")
         if isinstance(content, list):  # parts: the text ones
@@ -410,6 +424,12 @@ class LangChainDialect:
         else:
             role = "user"
         return Turn(role, (count(text, encoding) if text else 0) + PER_MESSAGE, ids)
+
+    def most_tokens(self, message: Any) -> int:
+        size = len(self.text(message).encode())
+        for call in getattr(message, "tool_calls", None) or ():
+            size += len(json.dumps([call["name"], call["args"]], default=str).encode())
+        return size + PER_MESSAGE
 
     def text(self, message: Any) -> str:
         return message.text if hasattr(message, "text") else str(message.content)
