@@ -97,16 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        render_table("local embeddings (local:wordllama)", report, ROWS, TARGETS, _cell, 90)
+        render_table("local embeddings (local:wordllama)", report, ROWS, TARGETS, width=90)
     return 0
-
-
-def _cell(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.2f}" + (f" {unit}" if unit else "")
 
 
 if __name__ == "__main__":

@@ -364,17 +364,6 @@ def rows(args: argparse.Namespace) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def _cell(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return f"{value:,}"
-    digits = 2 if unit in ("ms", "MB") else 1
-    return f"{value:,.{digits}f}" + (f" {unit}" if unit else "")
-
-
 def print_table(report: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     """Print the report as a rich table, then the overall line."""
     chosen = wanted(args)
@@ -384,7 +373,7 @@ def print_table(report: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
     if "memory" in chosen:
         parts.append(f"{args.memory_requests:,} requests for memory")
     title = f"OpenAI gateway vs direct, zero-latency fake upstream ({', '.join(parts)})"
-    render_table(title, report, rows(args), TARGETS, _cell, 130)
+    render_table(title, report, rows(args), TARGETS, width=130)
 
 
 def _scenarios(text: str) -> list[str]:

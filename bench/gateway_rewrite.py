@@ -157,16 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         title = f"prompt engineer on local:{LOCAL_MODEL}, a conversation of {args.requests}"
-        render_table(title, report, ROWS, TARGETS, _cell, 110)
+        render_table(title, report, ROWS, TARGETS)
     return 0
-
-
-def _cell(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.{2 if unit in ('ms', '×') else 1}f}" + (f" {unit}" if unit else "")
 
 
 if __name__ == "__main__":

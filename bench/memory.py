@@ -96,18 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             report,
             ROWS,
             TARGETS,
-            _cell,
-            90,
+            width=90,
         )
     return 0
-
-
-def _cell(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.2f}" + (f" {unit}" if unit else "")
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ This is a report, not a test: it exits 0 whatever the figures.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
-from bench.server import build_report, render_table
+from bench.server import build_report, cell, render_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = ROOT / "crewchief" / "knowledge" / "data" / "semantic_pairs.jsonl"
@@ -118,17 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         render_table(
-            "semantic cache threshold (local:wordllama)", report, ROWS, TARGETS, _cell, 100
+            "semantic cache threshold (local:wordllama)",
+            report,
+            ROWS,
+            TARGETS,
+            functools.partial(cell, digits=3),  # precision and similarity: three decimals
+            100,
         )
     return 0
-
-
-def _cell(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, str | int):
-        return f"{value:,}" if isinstance(value, int) else value
-    return f"{value:.3f}"
 
 
 if __name__ == "__main__":

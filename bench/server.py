@@ -267,12 +267,21 @@ ROWS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _cell(value: Any, unit: str) -> str:
+TWO_DECIMALS = ("ms", "s", "MB", "×")  # units shown with two decimals, others with one
+
+
+def cell(value: Any, unit: str, digits: int | None = None) -> str:
+    """A report value as a table shows it: ``n/a`` for None, text as it is, integers with
+    thousands separators, numbers with ``digits`` decimals (default: two for
+    :data:`TWO_DECIMALS` units and for ratios without a unit, else one) and the unit."""
     if value is None:
         return "n/a"
+    if isinstance(value, str):
+        return value
     if isinstance(value, int):
         return f"{value:,}"
-    digits = 2 if unit in ("ms", "s") else 1
+    if digits is None:
+        digits = 2 if unit in TWO_DECIMALS or not unit else 1
     return f"{value:,.{digits}f}" + (f" {unit}" if unit else "")
 
 
@@ -281,11 +290,12 @@ def render_table(
     report: dict[str, dict[str, Any]],
     rows: dict[str, tuple[str, str, str]],
     targets: dict[str, tuple[str, Any]],
-    cell: Callable[[Any, str], str],
-    width: int,
+    show: Callable[[Any, str], str] = cell,
+    width: int = 110,
 ) -> None:
     """Print a harness's report as a rich table (``rows``: key → scenario, label, unit; a
-    key missing from the report is left out), then the overall line."""
+    key missing from the report is left out; ``show`` formats a value), then the overall
+    line."""
     from rich.console import Console
     from rich.table import Table
 
@@ -299,7 +309,7 @@ def render_table(
         bound = targets.get(key, ("≥", None))[0]
         target = "" if m["target"] is None else f"{bound} {m['target']:g} {unit}".rstrip()
         result = "" if m["pass"] is None else "PASS" if m["pass"] else "FAIL"
-        table.add_row(scenario, label, cell(m["value"], unit), target, result)
+        table.add_row(scenario, label, show(m["value"], unit), target, result)
     console = Console()
     console.width = max(console.width, width)  # pipes default to 80 columns, which wraps rows
     console.print(table)
@@ -312,7 +322,7 @@ def print_table(report: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
         f"crewchief serve over HTTP ({args.n} sequential ops, {args.clients} clients × "
         f"{args.seconds:g} s, {args.streams} SSE streams, fake model)"
     )
-    render_table(title, report, ROWS, TARGETS, _cell, 110)
+    render_table(title, report, ROWS, TARGETS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,7 +60,7 @@ def create_app(
             await running.open()
         app.state.keys = KeyCache(running.verify_key)
         app.state.chief = running
-        upstream = Upstream.create(settings.model_timeout)
+        upstream = Upstream(settings.model_timeout)
         cache = response_cache(settings)
         semantic = None
         if cache is not None and settings.gateway.semantic_cache:

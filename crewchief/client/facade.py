@@ -686,10 +686,15 @@ class Crewchief:
     async def summarize(self, transcript: str, most: int, info: CallInfo) -> str:
         """A summary of a conversation excerpt by the ``fast`` alias, in at most ``most``
         tokens (for a conversation too long for its model's window)."""
-        from crewchief import prompts
+        from crewchief.knowledge.window import SUMMARY_TEMPERATURE, summary_instructions
 
-        system = prompts.CONTEXT_SUMMARY.format(words=max(10, most * 2 // 3))
-        reply = await self.ask_fast(system, transcript, info, temperature=0.2, max_tokens=most)
+        reply = await self.ask_fast(
+            summary_instructions(most),
+            transcript,
+            info,
+            temperature=SUMMARY_TEMPERATURE,
+            max_tokens=most,
+        )
         return reply.text
 
     async def record_call(self, record: CallRecord) -> None:

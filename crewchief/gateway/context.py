@@ -3,26 +3,25 @@ requests of clients that do not send it all, within the model's context window.
 
 A request with a ``conversation_id`` (body field or ``X-Crewchief-Conversation`` header)
 gets the conversation's recent messages it did not send itself, placed after its own
-system messages, newest kept first when the window is short. The client's own messages
-are never dropped or changed. After the answer, the client's new messages and the
-answer are stored. System prompts are not stored: agents resend theirs every time.
+system messages, newest kept first when the window is short; a tool result never comes
+without the call it answers. After the answer, the client's new messages and the answer
+are stored. System prompts are not stored: agents resend theirs every time.
 
-Similar past conversations (a vector search) are a second source of context; they plug
-in as a :class:`RelatedSource`.
+Similar exchanges of the owner's other conversations come from the conversation memory
+(:mod:`crewchief.knowledge.memory`, the gateway's ``recall`` step); a request too long for
+its window is shortened by :mod:`crewchief.knowledge.window`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from crewchief.db.conversations import StoredMessage, digest
-from crewchief.knowledge.window import PER_MESSAGE
-from crewchief.models.tokens import count_tokens
+from crewchief.knowledge.window import OPENAI
+from crewchief.models.tokens import DEFAULT_ENCODING
 
 _SYSTEM = ("system", "developer")
-_PER_MESSAGE = PER_MESSAGE
 
 
 class ConversationStore(Protocol):
@@ -35,25 +34,9 @@ class ConversationStore(Protocol):
     ) -> None: ...
 
 
-class RelatedSource(Protocol):
-    """Messages from other conversations that may help this one (a vector search)."""
-
-    async def related(
-        self, owner: str | None, conversation_id: str, messages: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]: ...
-
-
 def message_tokens(message: dict[str, Any]) -> int:
     """Tokens a message takes in a prompt (tiktoken's o200k_base)."""
-    content = message.get("content")
-    if isinstance(content, list):  # parts: count the text ones
-        content = " ".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    text = content if isinstance(content, str) else ""
-    if message.get("tool_calls"):
-        text += json.dumps(message["tool_calls"], separators=(",", ":"))
-    return count_tokens(text) + _PER_MESSAGE if text else _PER_MESSAGE
+    return OPENAI.turn(message, DEFAULT_ENCODING).tokens
 
 
 @dataclass

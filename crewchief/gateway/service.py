@@ -127,14 +127,19 @@ class Gateway:
             trace.owner, conversation, settings.history_messages
         )
         sent = request.body["messages"]
-        window = min(model_window(self.settings, t.spec) for t in trace.route.targets)
-        reserve = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
-        reserve = reserve if isinstance(reserve, int) else self.settings.max_output_tokens
+        window, reserve = self._window(request, trace)
         budget = window - reserve - sum(message_tokens(m) for m in sent)
         added = add_history(sent, history, budget)
         request.body = dict(request.body, messages=added.messages)
         trace.conversation, trace.to_store = conversation, added.new
         trace.context_added, trace.context_left_out = added.added, added.left_out
+
+    def _window(self, request: ChatRequest, trace: Trace) -> tuple[int, int]:
+        """The smallest context window of the route's models, and the tokens the answer
+        may take (the request's ``max_tokens``, else ``max_output_tokens``)."""
+        window = min(model_window(self.settings, t.spec) for t in trace.route.targets)
+        reserve = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+        return window, reserve if isinstance(reserve, int) else self.settings.max_output_tokens
 
     async def fit_window(self, request: ChatRequest, trace: Trace) -> None:
         """Shorten a request too long for the smallest window of its route's models (see
@@ -145,9 +150,7 @@ class Gateway:
                 messages and the latest turn fit.
         """
         settings = self.settings
-        window = min(model_window(settings, t.spec) for t in trace.route.targets)
-        reserve = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
-        reserve = reserve if isinstance(reserve, int) else settings.max_output_tokens
+        window, reserve = self._window(request, trace)
         summarize = None
         if self.summarize is not None:
             info = CallInfo(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crewchief.gateway.engineer import Rewrite
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.targets import Route
 from crewchief.models.pricing import price_table
 from crewchief.models.types import Usage
+
+if TYPE_CHECKING:
+    from crewchief.gateway.semantic import Lookup
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Trace:
     # bypass (Cache-Control: no-cache)
     cache: str = "off"
     similarity: float | None = None  # a semantic hit's similarity to the request it reused
-    lookup: Any = None  # the request's semantic cache lookup, when it takes part
+    lookup: Lookup | None = None  # the request's semantic cache lookup, when it takes part
     conversation: str | None = None
     context_added: int = 0  # history messages put into the request
     context_left_out: int = 0  # history messages that did not fit the window

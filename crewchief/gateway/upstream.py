@@ -103,10 +103,6 @@ class Upstream:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
-    @classmethod
-    def create(cls, timeout: float) -> Upstream:
-        return cls(timeout)
-
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any, Generic, Protocol, TypeVar
 
+from crewchief import prompts
 from crewchief.config import Settings
 from crewchief.models.tokens import DEFAULT_ENCODING, get_encoding
 
@@ -46,6 +47,7 @@ CUT = "\n[... {count} tokens cut to fit the context window ...]\n"
 
 # (transcript of the messages to summarize, most tokens) -> the summary
 Summarizer = Callable[[str, int], Awaitable[str]]
+SUMMARY_TEMPERATURE = 0.2  # the fast model's, for a summary: faithful rather than inventive
 # Context windows as the providers publish them (tokens, prompt and answer together); the
 # first matching prefix of the model name wins.
 WINDOWS: tuple[tuple[str, int], ...] = (
@@ -90,6 +92,11 @@ def encoding_for(model: str) -> str:
         return tiktoken.model.encoding_name_for_model(name)
     except KeyError:
         return DEFAULT_ENCODING
+
+
+def summary_instructions(most: int) -> str:
+    """The system prompt of a summary of at most ``most`` tokens (a :data:`Summarizer`'s)."""
+    return prompts.CONTEXT_SUMMARY.format(words=max(10, most * 2 // 3))
 
 
 def count(text: str, encoding: str = DEFAULT_ENCODING) -> int:
@@ -229,37 +236,41 @@ async def fit(
         if need <= limit or tail_n <= 1:
             break
         tail_n -= 1
-    out: list[M] = [messages[i] for g in groups[:first] for i in g]
+    kept = [i for g in groups[:first] for i in g]
+    out: list[M] = [messages[i] for i in kept]
+    positions = list(kept)
     if middle:
         left = [i for g in middle for i in g]
-        note = await _summary(messages, left, dialect, summarize, allowance, encoding, trimmed)
+        note = await _summary(
+            messages, turns, left, dialect, summarize, allowance, encoding, trimmed
+        )
         out.append(note)
-    kept = [i for g in tail for i in g]
-    out += [messages[i] for i in kept]
-    positions = [i for g in groups[:first] for i in g] + ([-1] if middle else []) + kept
+        positions.append(-1)
+    tail_kept = [i for g in tail for i in g]
+    out += [messages[i] for i in tail_kept]
+    positions += tail_kept
     systems = [i for g in groups[:head] for i in g]
-    out = _cut_to_fit(out, positions, dialect, limit, len(systems), encoding, trimmed)
-    if _tokens(out, dialect, encoding) > limit:
-        out = _last_resort(messages, systems, groups[-1], dialect, limit, encoding, trimmed)
-    trimmed.tokens_after = _tokens(out, dialect, encoding)
+    total = _cut_to_fit(out, positions, turns, dialect, limit, len(systems), encoding, trimmed)
+    if total > limit:
+        out, total = _last_resort(
+            messages, turns, systems, groups[-1], dialect, limit, encoding, trimmed
+        )
+    trimmed.tokens_after = total
     return Fitted(out, trimmed)
-
-
-def _tokens(messages: Sequence[M], dialect: Dialect[M], encoding: str) -> int:
-    return sum(dialect.turn(m, encoding).tokens for m in messages)
 
 
 def _last_resort(
     messages: Sequence[M],
+    turns: list[Turn],
     systems: list[int],
     last: list[int],
     dialect: Dialect[M],
     limit: int,
     encoding: str,
     trimmed: Trimmed,
-) -> list[M]:
+) -> tuple[list[M], int]:
     """The system messages and the latest unit alone (cut if need be), with a note of what
-    was left out when it fits.
+    was left out when it fits; and their tokens.
 
     Raises:
         WindowError: even that does not fit.
@@ -273,18 +284,18 @@ def _last_resort(
         note = [dialect.note(LEFT_OUT.format(count=left))] if with_note and left else []
         out = [messages[i] for i in systems] + note + [messages[i] for i in last]
         positions = systems + [-1] * len(note) + last
-        out = _cut_to_fit(out, positions, dialect, limit, len(systems), encoding, trimmed)
-        if _tokens(out, dialect, encoding) <= limit:
-            return out
-    need = _tokens(out, dialect, encoding)
+        total = _cut_to_fit(out, positions, turns, dialect, limit, len(systems), encoding, trimmed)
+        if total <= limit:
+            return out, total
     raise WindowError(
-        f"the system messages and the latest turn take {need:,} tokens at the least, more"
+        f"the system messages and the latest turn take {total:,} tokens at the least, more"
         f" than the {limit:,} the context window allows"
     )
 
 
 async def _summary(
     messages: Sequence[M],
+    turns: list[Turn],
     left: list[int],
     dialect: Dialect[M],
     summarize: Summarizer | None,
@@ -297,9 +308,7 @@ async def _summary(
     if summarize is None:
         trimmed.summary, trimmed.reason = "note", "no summarizer here"
         return fallback
-    transcript = "\n".join(
-        f"{_role(dialect, messages[i])}: {dialect.text(messages[i])}" for i in left
-    )
+    transcript = "\n".join(f"{turns[i].role}: {dialect.text(messages[i])}" for i in left)
     prefix = SUMMARY_PREFIX.format(count=len(left))
     room = allowance - count(prefix, encoding) - PER_MESSAGE
     try:
@@ -318,21 +327,23 @@ async def _summary(
     return message
 
 
-def _role(dialect: Dialect[M], message: M) -> str:
-    return dialect.turn(message, DEFAULT_ENCODING).role
-
-
 def _cut_to_fit(
     out: list[M],
     positions: list[int],
+    turns: list[Turn],
     dialect: Dialect[M],
     limit: int,
     system_count: int,
     encoding: str,
     trimmed: Trimmed,
-) -> list[M]:
-    """Cut the longest non-system texts in the middle until ``out`` fits ``limit``."""
-    sizes = [dialect.turn(m, encoding).tokens for m in out]
+) -> int:
+    """Cut the longest non-system texts of ``out`` in the middle, in place, until it fits
+    ``limit``; its tokens then (``positions``: each message's place in the input, -1 for
+    the summary or note, whose size is counted here)."""
+    sizes = [
+        turns[pos].tokens if pos >= 0 else dialect.turn(m, encoding).tokens
+        for m, pos in zip(out, positions, strict=True)
+    ]
     over = sum(sizes) - limit
     candidates = sorted(range(system_count, len(out)), key=lambda k: -sizes[k])
     for k in candidates:
@@ -352,7 +363,7 @@ def _cut_to_fit(
         if positions[k] >= 0:
             trimmed.cut.append(positions[k])
     trimmed.cut.sort()
-    return out
+    return sum(sizes)
 
 
 # -- dialects ---------------------------------------------------------------------------

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from crewchief import prompts
-from crewchief.knowledge.window import LANGCHAIN, fit, model_window
+from crewchief.knowledge.window import (
+    LANGCHAIN,
+    SUMMARY_TEMPERATURE,
+    fit,
+    model_window,
+    summary_instructions,
+)
 from crewchief.runtime.deps import NodeDeps
 
 _SUMMARIZED = {"written": "summarized", "note": "left out (no summary could be had)", "none": ""}
@@ -41,16 +46,15 @@ async def fit_to_window(
     window = model_window(settings, spec)
 
     async def summarize(transcript: str, most: int) -> str:
-        system = prompts.CONTEXT_SUMMARY.format(words=max(10, most * 2 // 3))
         reply = await deps.call_model(
             "fast",
-            [SystemMessage(system), HumanMessage(transcript)],
+            [SystemMessage(summary_instructions(most)), HumanMessage(transcript)],
             effort="low",
             node=node,
             operation_id=operation_id,
             task=task,
             purpose="context_summary",
-            tune={"temperature": 0.2, "max_tokens": most},
+            tune={"temperature": SUMMARY_TEMPERATURE, "max_tokens": most},
             quiet=True,
         )
         return reply.text

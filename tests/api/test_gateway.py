@@ -56,6 +56,19 @@ def fresh(upstream: FakeOpenAIThread) -> FakeOpenAIThread:
     return upstream
 
 
+def upstream_server(
+    factory: Callable[..., LiveServer], upstream: FakeOpenAIThread, env: dict[str, str]
+) -> LiveServer:
+    """A server of its own whose ``openai`` models are ``upstream`` (real requests on: the
+    only upstream is the fake on loopback), with ``env`` over that."""
+    base = {
+        "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+        "OPENAI_BASE_URL": upstream.base_url,
+        "OPENAI_API_KEY": "sk-upstream",
+    }
+    return factory(env={**base, **env})
+
+
 def client(server: LiveServer, owner: str = "alice") -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.keys[owner], max_retries=0)
 
@@ -279,16 +292,15 @@ def test_a_model_that_keeps_failing_is_skipped_until_its_cooldown_ends(
     live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
 ) -> None:
     # One model, no fallback: the case where retrying on every request hurts most.
-    server = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    server = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_MODEL": "openai:lonely",
             "CREWCHIEF_GATEWAY_RETRIES": "1",
             "CREWCHIEF_GATEWAY_CIRCUIT_FAILURES": "2",
             "CREWCHIEF_GATEWAY_CIRCUIT_COOLDOWN": "2",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     api = client(server)
     ask = [{"role": "user", "content": "x"}]
@@ -549,15 +561,14 @@ def test_a_slow_rewrite_is_dropped_and_the_original_goes(
             {"fallback": "auto", "rules": [{"node": "gateway", "reply": {"text": "x", "delay": 5}}]}
         )
     )
-    server = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    server = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_MODEL": "openai:plain",
             "CREWCHIEF_FAST_MODEL": f"fake:{script}",
             "CREWCHIEF_GATEWAY_REWRITE_TIMEOUT": "0.3",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     answer = client(server).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": LONG}]
@@ -571,14 +582,13 @@ def test_a_slow_rewrite_is_dropped_and_the_original_goes(
 def test_a_rewrite_is_sampled_at_0_3_within_its_bound_and_dropped_when_cut_short(
     live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
 ) -> None:
-    server = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    server = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_MODEL": "openai:plain",
             "CREWCHIEF_FAST_MODEL": "openai:rewriter",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     api = client(server)
     answer = api.chat.completions.create(
@@ -616,16 +626,15 @@ def test_a_rewrite_is_sampled_at_0_3_within_its_bound_and_dropped_when_cut_short
 def test_a_request_too_long_for_its_window_has_its_middle_summarized(
     live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
 ) -> None:
-    server = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    server = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_MODEL": "openai:small-window",
             "CREWCHIEF_FAST_MODEL": "fake:default",
             "CREWCHIEF_GATEWAY_CONTEXT_TOKENS": "2000",  # the window of unknown models
             "CREWCHIEF_GATEWAY_REWRITE": "false",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     calls = [{"id": "c1", "type": "function", "function": {"name": "grep", "arguments": "{}"}}]
     middle: list[dict[str, Any]] = []
@@ -660,14 +669,13 @@ def test_a_request_too_long_for_its_window_has_its_middle_summarized(
 def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
     live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
 ) -> None:
-    server = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    server = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_MODEL": "openai:plain",
             "CREWCHIEF_GATEWAY_REWRITE": "false",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     alice, bob = client(server), client(server, "bob")
     first = alice.chat.completions.create(
@@ -728,16 +736,15 @@ def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
 def test_the_semantic_cache_answers_a_reworded_request_of_the_same_owner(
     live_server_factory: Callable[..., LiveServer], fresh: FakeOpenAIThread
 ) -> None:
-    server = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    server = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_MODEL": "openai:plain",
             "CREWCHIEF_GATEWAY_REWRITE": "false",
             "CREWCHIEF_MEMORY": "false",
             "CREWCHIEF_GATEWAY_SEMANTIC_CACHE": "true",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     alice = client(server)
 
@@ -829,13 +836,12 @@ def test_embeddings_go_to_the_configured_model(
     with pytest.raises(openai.NotFoundError) as none:
         client(server).embeddings.create(model="x", input="hello")
     assert "gateway.embeddings_model" in none.value.message
-    configured = live_server_factory(
-        env={
-            "CREWCHIEF_ALLOW_MODEL_REQUESTS": "1",
+    configured = upstream_server(
+        live_server_factory,
+        fresh,
+        {
             "CREWCHIEF_GATEWAY_EMBEDDINGS_MODEL": "openai:embed-small",
-            "OPENAI_BASE_URL": fresh.base_url,
-            "OPENAI_API_KEY": "sk-upstream",
-        }
+        },
     )
     answer = client(configured).embeddings.create(model="anything", input=["a", "b"])
     assert len(answer.data) == 2 and len(answer.data[0].embedding) == 8
