@@ -21,6 +21,7 @@ class EventType(StrEnum):
     ROUTE_DECIDED = "route.decided"
     FAST_PATH_FAILED = "fast_path.failed"
     PLAN_TOOL_CALLED = "plan.tool_called"
+    PLAN_CONTEXT = "plan.context"
     PLAN_INVALID = "plan.invalid"
     PLAN_GENERATED = "plan.generated"
     PLAN_AWAITING_APPROVAL = "plan.awaiting_approval"

@@ -109,6 +109,12 @@ class OperationResult(BaseModel):
     events: list[EventRecord] | None = None
     owner: str | None = None
     options: dict[str, Any] | None = None
+    planning_context: dict[str, Any] | None = Field(
+        None,
+        description="What the planner's prompt got beyond the request, and why: `memory`"
+        " (earlier operations of the same owner in the same workspace, with their similarity)"
+        " and `profile` (the owner's preferences); null when it got nothing more.",
+    )
 
     @property
     def finished(self) -> bool:

@@ -69,12 +69,15 @@ class OperationInput(TypedDict):
     forced_route: NotRequired[Route | None]
     approve_plan: NotRequired[bool]
     decision: NotRequired[RouteDecision | None]
+    # The API key owner it runs for: whose code index and history the run may use.
+    owner: NotRequired[str | None]
 
 
 class OperationState(TypedDict, total=False):
     operation_id: str
     request: str
     workspace: str | None
+    owner: str | None
     forced_route: Route | None
     decision: RouteDecision | None
     route: Route
@@ -111,6 +114,7 @@ class TaskInput(TypedDict):
     workspace: str | None
     task: PlannedTask
     dependencies: dict[str, str]
+    owner: NotRequired[str | None]
 
 
 class OperationContext(BaseModel):

@@ -13,7 +13,7 @@ from crewchief.api import docs, errors, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
-from crewchief.api.routes import events, gateway, health, memory, operations
+from crewchief.api.routes import events, gateway, health, memory, operations, profile, search
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
@@ -82,6 +82,7 @@ def create_app(
             local_url=running.local_url,
             summarize=running.summarize,
             memory=running.memory(),
+            profiles=running.profiles(),
             semantic=semantic,
             engineer=Engineer(
                 running.ask_fast,
@@ -153,6 +154,8 @@ def create_app(
     app.include_router(operations.router)
     app.include_router(events.router)
     app.include_router(memory.router)
+    app.include_router(profile.router)
+    app.include_router(search.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)

@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     from crewchief.cli import memory as _cli_memory
     from crewchief.cli import models as _cli_models
     from crewchief.cli import ops as _cli_ops
+    from crewchief.cli import profile as _cli_profile
     from crewchief.cli import routes as _cli_routes
+    from crewchief.cli import search as _cli_search
     from crewchief.cli import serve as _cli_serve
     from crewchief.cli import skills as _cli_skills
     from crewchief.cli import worker as _cli_worker
@@ -55,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     _cli_classify.add_parsers(sub)
     _cli_routes.add_parser(sub)
     _cli_memory.add_parser(sub)
+    _cli_profile.add_parser(sub)
+    _cli_search.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -97,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANCELLED
 
 
+# Commands whose module's run(settings, args) does everything (imported when used).
+_RUN_MODULES = frozenset(
+    {"models", "skills", "doctor", "worker", "routes", "memory", "profile", "search"}
+)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -128,30 +138,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_cli_ops.run_local(settings, args))
     if args.command == "db":
         return _db(settings, args)
-    if args.command == "models":
-        from crewchief.cli import models as _cli_models
+    if args.command in _RUN_MODULES:
+        import importlib
 
-        return _cli_models.run(settings, args)
-    if args.command == "skills":
-        from crewchief.cli import skills as _cli_skills
-
-        return _cli_skills.run(settings, args)
-    if args.command == "doctor":
-        from crewchief.cli import doctor as _cli_doctor
-
-        return _cli_doctor.run(settings, args)
-    if args.command == "worker":
-        from crewchief.cli import worker as _cli_worker
-
-        return _cli_worker.run(settings, args)
-    if args.command == "routes":
-        from crewchief.cli import routes as _cli_routes
-
-        return _cli_routes.run(settings, args)
-    if args.command == "memory":
-        from crewchief.cli import memory as _cli_memory
-
-        return _cli_memory.run(settings, args)
+        return importlib.import_module(f"crewchief.cli.{args.command}").run(settings, args)
     raise AssertionError(args.command)
 
 

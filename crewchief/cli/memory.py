@@ -1,4 +1,5 @@
-"""``crewchief memory forget``: delete what crewchief keeps of an owner beyond operations."""
+"""``crewchief memory forget``: delete what crewchief keeps of an owner beyond operations
+(conversations, memories, cached answers and the profile)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    memory = sub.add_parser("memory", help="an owner's conversations, memory and cached answers")
+    memory = sub.add_parser(
+        "memory", help="an owner's conversations, memories, cached answers and profile"
+    )
     memory_sub = memory.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
     forget = memory_sub.add_parser(
         "forget",
-        help="delete an owner's gateway conversations, conversation memory and semantic"
-        " cache entries (vectors included)",
+        help="delete an owner's gateway conversations, conversation and operation memory,"
+        " semantic cache entries (vectors included) and profile",
     )
     forget.add_argument("--owner", required=True, help="the API key owner (crewchief keys list)")
     forget.add_argument("--json", action="store_true")

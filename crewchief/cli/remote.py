@@ -269,6 +269,20 @@ class Remote:
         data = await self._call("POST", f"/v1/operations/{_quote(operation_id)}/cancel")
         return OperationResult.model_validate(data)
 
+    # -- the caller's profile ----------------------------------------------------------------
+
+    async def profile(self) -> dict[str, Any]:
+        """``GET /v1/profile``: the API key owner's profile."""
+        return await self._call("GET", "/v1/profile")
+
+    async def set_profile(self, fields: dict[str, Any], *, merge: bool = True) -> dict[str, Any]:
+        """``PATCH /v1/profile`` (or ``PUT`` without ``merge``): the profile after."""
+        return await self._call("PATCH" if merge else "PUT", "/v1/profile", json=fields)
+
+    async def delete_profile(self) -> dict[str, Any]:
+        """``DELETE /v1/profile``: ``{owner, deleted}``."""
+        return await self._call("DELETE", "/v1/profile")
+
     # -- events ----------------------------------------------------------------------------
 
     async def events(

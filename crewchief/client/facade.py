@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
+from pydantic import BaseModel, ValidationError
 
 from crewchief import metrics
 from crewchief._aio import cancel_and_wait
 from crewchief.client.handle import OperationHandle
 from crewchief.client.validate import (
     InvalidRequest,
+    invalid,
     validate_metadata,
     validate_models,
     validate_request,
+    workspace_directory,
 )
 from crewchief.config import Settings, load_settings
 from crewchief.db import keys as api_keys
@@ -38,8 +41,6 @@ from crewchief.db.conversations import Conversations
 from crewchief.db.keys import ApiKeyInfo
 from crewchief.db.routes import RouteTables
 from crewchief.errors import (
-    ModelConfigError,
-    ModelRequestsBlocked,
     OperationBusy,
     OperationNotFound,
     OperationStateError,
@@ -50,6 +51,7 @@ from crewchief.executor.inprocess import InProcessExecutor
 from crewchief.executor.queue import QueueExecutor
 from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
+from crewchief.knowledge.stores import VectorStores
 from crewchief.metrics import ClusterStats
 from crewchief.models.registry import ModelOverride
 from crewchief.models.types import CallInfo, CallRecord, FastReply
@@ -64,10 +66,22 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from crewchief.knowledge.memory import ConversationMemory
+    from crewchief.knowledge.profile import Profile
+    from crewchief.knowledge.search import SearchResult
     from crewchief.knowledge.store import VectorStore
+    from crewchief.runtime.profiles import ProfileBook
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
+
+
+def _refused(exc: ValidationError) -> InvalidRequest:
+    """A validation error as a refusal naming each field."""
+    details = [
+        {"path": ".".join(str(p) for p in e["loc"]) or "profile", "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    return InvalidRequest(f"{details[0]['path']}: {details[0]['message']}", details)
 
 
 def stored_decision(current: OperationResult) -> RouteDecision | None:
@@ -120,8 +134,8 @@ class Crewchief:
         # Local models the gateway started that no alias is bound to (closed with this).
         self._gateway_locals: dict[str, Any] = {}
         self._memory: Any = None  # the conversation memory, built on first use
-        self._embeddings: Any = None  # the embeddings model of the vector stores
-        self._warned_vectors = False
+        # The vector collections, shared with this instance's services (one embeddings model).
+        self._vectors = VectorStores(settings)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -131,7 +145,9 @@ class Crewchief:
             return self
         stack = contextlib.AsyncExitStack()
         try:
-            self._services = await Services.open(self.settings, models=self._model_overrides)
+            self._services = await Services.open(
+                self.settings, models=self._model_overrides, vectors=self._vectors
+            )
             stack.push_async_callback(self._services.close)
             self._services.models.check()
             checkpointer = await stack.enter_async_context(_checkpointer(self.settings))
@@ -243,6 +259,7 @@ class Crewchief:
             "forced_route": route,
             "approve_plan": approve_plan,
             "decision": decision,
+            "owner": owner,
         }
         # Subscribe first so the handle's events start with operation.started.
         sub = self.services.bus.subscribe(op)
@@ -597,26 +614,53 @@ class Crewchief:
 
     def vectors(self, collection: str) -> VectorStore | None:
         """An owner-scoped vector store collection with the ``embeddings`` model (None when
-        those embeddings cannot be had here, which is logged). Nothing loads until it is
-        first used."""
-        if self.settings.executor == "queue" and not self.settings.knowledge.chroma_url:
-            # Each process would keep its own vectors, and answers would depend on which
-            # instance a request reached: scaled mode shares one Chroma server.
-            if not self._warned_vectors:
-                log.warning("vector stores off: scaled mode needs knowledge.chroma_url")
-                self._warned_vectors = True
-            return None
-        if self._embeddings is None:
-            from crewchief.knowledge.embeddings import build_embeddings
+        vectors are not kept here: scaled mode without ``knowledge.chroma_url``, or no such
+        embeddings; logged). Nothing loads until it is first used."""
+        return self._vectors.get(collection)
 
-            try:
-                self._embeddings = build_embeddings(self.settings)
-            except (ModelConfigError, ModelRequestsBlocked) as exc:
-                log.warning("vector stores off: %s", exc)
-                return None
-        from crewchief.knowledge.store import VectorStore
+    async def search(
+        self,
+        workspace: str | Path,
+        query: str,
+        *,
+        owner: str | None = None,
+        k: int = 10,
+        mode: str = "hybrid",
+        glob: str | None = None,
+        refresh: str = "auto",
+    ) -> SearchResult:
+        """Hybrid code search: the chunks of ``workspace`` that best answer ``query``, from
+        ``owner``'s index of it (built first when there is none, kept fresh incrementally).
 
-        return VectorStore(self.settings, self._embeddings, collection)
+        Args:
+            k: How many hits (1-50).
+            mode: ``hybrid`` (BM25 and vectors, fused), ``bm25`` or ``vector``.
+            glob: Only files matching it, e.g. ``src/**/*.py``.
+            refresh: ``auto`` (a stale index is refreshed in the background), ``now``
+                (refresh first) or ``never``.
+
+        Raises:
+            InvalidRequest: naming the argument that cannot be used.
+        """
+        from crewchief.knowledge.search import SearchError, code_search
+
+        root = workspace_directory(workspace)
+        if refresh not in ("auto", "now", "never"):
+            raise invalid("refresh", f"expected auto, now or never, got {refresh!r}")
+        try:
+            return await asyncio.to_thread(
+                code_search(self.settings, self._vectors).search,
+                owner,
+                root,
+                query,
+                k=k,
+                mode=mode,
+                glob=glob,
+                refresh=refresh,  # type: ignore[arg-type]
+            )
+        except SearchError as exc:
+            field, _, message = str(exc).partition(": ")
+            raise invalid(field, message) from None
 
     def memory(self) -> ConversationMemory | None:
         """The conversation memory: earlier exchanges per owner, in the vector store (None
@@ -635,14 +679,63 @@ class Crewchief:
 
     async def forget(self, owner: str | None) -> dict[str, int]:
         """Delete what crewchief keeps of ``owner`` beyond operations: the gateway's
-        conversations, the conversation memory and the semantic cache, vectors included;
-        how many entries of each were deleted."""
+        conversations, the conversation memory, the operation memory, the semantic cache, the
+        code search indexes (vectors included) and the profile; how many entries of each were
+        deleted."""
         deleted = {"conversation_messages": await self.conversations().forget(owner)}
         memory = self.memory()
         deleted["memory"] = await memory.forget(owner) if memory is not None else 0
         store = self.vectors("semantic_cache")
         deleted["semantic_cache"] = await store.adelete_owner(owner) if store is not None else 0
+        from crewchief.knowledge.search import code_search
+
+        search = code_search(self.settings, self._vectors)
+        deleted["code_indexes"] = await asyncio.to_thread(search.forget, owner)
+        # Last: the profile learns from the memories deleted above, so nothing comes back.
+        deleted.update(await self.services.history.forget(owner))
         return deleted
+
+    # -- profiles --------------------------------------------------------------------------
+
+    def profiles(self) -> ProfileBook:
+        """Owners' profiles in the app database (what the gateway adds to prompts)."""
+        book = self.services.history.profiles
+        if book is None:
+            raise OperationNotFound("this instance does not persist operations or profiles")
+        return book
+
+    async def profile(self, owner: str | None) -> Profile:
+        """``owner``'s profile (empty when none is stored), its learned preferences
+        refreshed first."""
+        return await self.profiles().get(owner)
+
+    async def set_profile(
+        self, owner: str | None, stated: Mapping[str, Any] | BaseModel, *, merge: bool = False
+    ) -> Profile:
+        """Replace ``owner``'s stated preferences, or with ``merge`` change only the fields
+        given (``None`` clears one); the profile after.
+
+        Raises:
+            InvalidRequest: a field is invalid (nothing is stored); the message names it.
+        """
+        from crewchief.knowledge.profile import ProfilePatch, StatedProfile
+
+        given = stated.model_dump(exclude_unset=True) if isinstance(stated, BaseModel) else stated
+        if not isinstance(given, Mapping):
+            raise invalid("profile", f"expected an object of fields, got {type(given).__name__}")
+        shape = ProfilePatch if merge else StatedProfile
+        try:
+            checked = shape.model_validate(dict(given))
+        except ValidationError as exc:
+            raise _refused(exc) from None
+        book = self.profiles()
+        if isinstance(checked, ProfilePatch):
+            return await book.patch(owner, checked)
+        return await book.replace(owner, checked)
+
+    async def delete_profile(self, owner: str | None) -> int:
+        """Delete ``owner``'s profile, stated and learned; 1 if there was one, else 0."""
+        return await self.profiles().delete(owner)
 
     async def local_url(self, spec: str) -> str:
         """The base URL of a ``local:`` model's llama-server, pulled, built and started first

@@ -141,6 +141,12 @@ class MemoryRecorder:
         payload = {"error": error, "fallback": "plan"}
         self._append(op, EventType.FAST_PATH_FAILED, payload, "fast_path.failed")
 
+    async def planning_context(
+        self, op: str, context: dict[str, Any], *, plan_round: int = 1
+    ) -> None:
+        payload = dict(context, round=plan_round)
+        self._append(op, EventType.PLAN_CONTEXT, payload, round_key("plan.context", plan_round))
+
     async def plan_invalid(self, op: str, attempt: int, error: str, *, plan_round: int = 1) -> None:
         payload = {"attempt": attempt, "error": error, "round": plan_round}
         key = round_key(f"plan.invalid:{attempt}", plan_round)

@@ -57,6 +57,8 @@ class Operation(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # How it was started ({"approve_plan": ..., "models": {...}}), reused by resume and rerun.
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What the planner was given beyond the request: earlier operations, the owner's profile.
+    planning_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The process running it and until when its lease holds (see crewchief.db.leases).
     lease_holder: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
@@ -197,3 +199,17 @@ class RoutingTableRow(Base):
     source: Mapped[str] = mapped_column(Text)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OwnerProfile(Base):
+    """An owner's stated and learned preferences (see :mod:`crewchief.db.profiles`)."""
+
+    __tablename__ = "profiles"
+
+    # The API key owner; "" for calls made without a key (no key owner is empty).
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stated: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learned: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

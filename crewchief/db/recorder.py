@@ -13,6 +13,7 @@ call.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from crewchief.events import Event, EventBus, EventType
 from crewchief.models.types import CallInfo, CallRecord, Usage
 from crewchief.results import TERMINAL_STATUSES
 from crewchief.state import RouteDecision
+
+log = logging.getLogger(__name__)
 
 END_EVENTS = {
     "completed": EventType.OPERATION_COMPLETED,
@@ -75,6 +78,9 @@ class Recorder:
         self.writer = writer
         self.bus = bus
         self._pending: dict[str, list[CallRecord]] = defaultdict(list)
+        # Told (operation id, status) once an operation's end is stored; it must return at
+        # once and never raise (the runtime stores the operation's memory in the background).
+        self.on_end: Callable[[str, str], None] | None = None
 
     async def _write(self, op: str, work: Callable[[TxLike], list[Event | None] | Any]) -> Any:
         """Run ``work`` (plus buffered ledger rows) in one transaction; publish its events.
@@ -219,6 +225,23 @@ class Recorder:
             return [
                 tx.append(op, EventType.FAST_PATH_FAILED, payload, "fast_path.failed", utcnow())
             ]
+
+        await self._write(op, work)
+
+    async def planning_context(
+        self, op: str, context: dict[str, Any], *, plan_round: int = 1
+    ) -> None:
+        """Record what the planner's prompt got beyond the request (earlier operations, the
+        owner's profile) and why: on the operation, and as a ``plan.context`` event."""
+
+        def work(tx: TxLike) -> list:
+            tx.execute(
+                "UPDATE operations SET planning_context = :context WHERE id = :op",
+                {"op": op, "context": tx.json(context)},
+            )
+            payload = dict(context, round=plan_round)
+            key = round_key("plan.context", plan_round)
+            return [tx.append(op, EventType.PLAN_CONTEXT, payload, key, utcnow())]
 
         await self._write(op, work)
 
@@ -535,3 +558,8 @@ class Recorder:
         metrics.forget(op)
         for route, seconds in ended:
             metrics.operation_finished(route, status, seconds)
+        if ended and self.on_end is not None:
+            try:
+                self.on_end(op, status)
+            except Exception:  # noqa: BLE001 - the end is stored; what follows it is extra
+                log.exception("operation %s: the end hook failed", op)

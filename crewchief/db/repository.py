@@ -26,7 +26,8 @@ _OPERATION_COLUMNS = (
     "id, status, request, workspace, route, route_forced, simplicity_score, simplicity_reasons,"
     " plan_text, plan_generated_at, planning_input_tokens, planning_output_tokens,"
     " planning_reasoning_tokens, answer, error, input_tokens, output_tokens, reasoning_tokens,"
-    " metadata, created_at, started_at, completed_at, simplicity_tier, owner, options"
+    " metadata, created_at, started_at, completed_at, simplicity_tier, owner, options,"
+    " planning_context"
 )
 _TASK_COLUMNS = (
     "sequence, description, active_form, skill, depends_on, status, result, error_message, model,"
@@ -150,6 +151,7 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
         events=_events(tx, operation_id) if include_events else None,
         owner=r[23],
         options=tx.parse_json(r[24]),
+        planning_context=tx.parse_json(r[25]),
     )
 
 

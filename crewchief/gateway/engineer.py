@@ -34,6 +34,10 @@ _STRUCTURED = re.compile(r"(?m)^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)")
 TEMPERATURE = 0.3  # a little freedom to rephrase, not enough to wander off the request
 GROWTH = 3  # a rewrite may be at most this many times as long as the original
 MIN_BOUND = 128  # ... or this many tokens, for short originals
+PROFILE_NOTE = (
+    "The user's profile follows. Let it shape how the request is put (their languages,"
+    " frameworks, level), but never add a requirement the request does not make."
+)
 
 
 class Rewriter(Protocol):
@@ -50,8 +54,8 @@ class Strategies:
     common: str
     roles: dict[str, dict[str, str]]
 
-    def prompt(self, role: str) -> str:
-        """The rewrite's system prompt for ``role``."""
+    def prompt(self, role: str, about: str | None = None) -> str:
+        """The rewrite's system prompt for ``role`` (with the user's profile, when given)."""
         strategy = self.roles.get(role) or self.roles.get("general") or {}
         parts = [self.common.strip(), f"The assistant will act as: {role}."]
         for label, key in (("Spell out", "focus"), ("Techniques", "techniques")):
@@ -59,6 +63,8 @@ class Strategies:
                 parts.append(f"{label}: {strategy[key]}.")
         if strategy.get("example"):
             parts.append(f"Example (original -> rewritten): {strategy['example']}")
+        if about:
+            parts.append(f"{PROFILE_NOTE}\n{about}")
         return "\n".join(parts)
 
 
@@ -156,15 +162,23 @@ class Engineer:
         self.cache = cache
         self.max_tokens = max_tokens
 
-    def _key(self, role: str, text: str) -> str:
-        digest = hashlib.sha256(f"{role}\0{self.strategies.version}\0{text}".encode())
-        return "rewrite:" + digest.hexdigest()
+    def _key(self, role: str, text: str, about: str | None) -> str:
+        material = f"{role}\0{self.strategies.version}\0{text}"
+        if about:  # a rewrite made for a profile is that profile's
+            material += f"\0{about}"
+        return "rewrite:" + hashlib.sha256(material.encode()).hexdigest()
 
     async def rewrite(
-        self, role: str, messages: list[dict[str, Any]], info: CallInfo
+        self,
+        role: str,
+        messages: list[dict[str, Any]],
+        info: CallInfo,
+        *,
+        about: str | None = None,
     ) -> tuple[list[dict[str, Any]], Rewrite]:
         """The messages with the latest human message rewritten for ``role``, and what was
-        done; ``info`` is who the fast model's call is recorded for."""
+        done; ``info`` is who the fast model's call is recorded for, ``about`` the user's
+        profile block (context for the rewrite)."""
         started = time.perf_counter()
         done = Rewrite()
         if (reason := skip_reason(messages)) is not None:
@@ -176,14 +190,14 @@ class Engineer:
             done.reason = f"longer than a rewrite may be ({self.max_tokens} tokens): sent as it is"
             return messages, done
         bound = min(self.max_tokens, max(MIN_BOUND, GROWTH * done.original_tokens))
-        key = self._key(role, original)
+        key = self._key(role, original, about)
         hit = await self.cache.get(key) if self.cache is not None else None
         try:
             if hit is not None:
                 better, done.cached = str(hit["text"]), True
             else:
                 async with asyncio.timeout(self.timeout):
-                    prompt = self.strategies.prompt(role)
+                    prompt = self.strategies.prompt(role, about)
                     reply = await self.rewriter(
                         prompt, original, info, temperature=TEMPERATURE, max_tokens=bound
                     )

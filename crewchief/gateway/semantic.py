@@ -4,12 +4,18 @@ same owner gets that one's answer, after the exact cache missed.
 Only single-turn, tool-free requests take part: system messages and one user message of
 text, no ``tools``, ``tool_choice``, ``response_format`` or ``n`` above 1, and only when
 the exact cache may keep them (deterministic, or opted in). An entry is the user message,
-embedded, with the answer in its metadata; a lookup takes the owner's most similar entry
-with the same role, the same first model, the same system prompt and the same sampling
-parameters (hashed), not expired, and similar by at least ``gateway.semantic_threshold``.
-The threshold was chosen on a labelled set of paraphrases and near misses
-(``crewchief/knowledge/data/semantic_pairs.jsonl``; ``python -m bench.semantic_cache``)
-for hits that are right at least 99 % of the time there.
+embedded, with the answer in its metadata. A lookup takes the owner's few most similar
+entries with the same role, the same first model, the same system prompt and the same
+sampling parameters (hashed), not expired and similar by at least
+``gateway.semantic_threshold``, and answers with the first whose critical terms agree with
+the request's (:mod:`crewchief.gateway._critical_terms`: numbers, names, code, negations,
+opposite words ...): embeddings alone put "add a column" next to "drop a column". A request
+whose terms cannot be checked (not English) is neither looked up nor kept.
+
+The threshold is chosen on the calibration half of a labelled set of paraphrases and near
+misses (``crewchief/knowledge/data/semantic_pairs.jsonl``) as the lowest at which hits are
+right at least 99 % of the time, and checked on the other half: ``python -m
+bench.semantic_cache``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crewchief.knowledge.store import VectorStore
+from crewchief.gateway._critical_terms import conflict, terms_of
+from crewchief.knowledge.store import Hit, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,9 @@ _SYSTEM = ("system", "developer")
 _NOT_PARAMS = ("messages", "stream", "stream_options", "user", "model")
 _CHANGES_THE_ANSWER = ("tools", "tool_choice", "response_format", "functions", "function_call")
 MAX_CHARS = 4000  # a longer request is not looked up (nor kept)
+# Entries looked at per lookup, most similar first: the nearest may be a near miss that the
+# critical terms refuse while the next one is a paraphrase.
+CANDIDATES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,14 @@ class SemanticHit:
     cached_request: str
 
 
+@dataclass(frozen=True, slots=True)
+class NearMiss:
+    """The most similar entry above the threshold, refused because a critical term differs."""
+
+    similarity: float
+    reason: str
+
+
 class SemanticCache:
     """Answers of earlier requests, found by meaning (see the module's description).
 
@@ -86,7 +104,19 @@ class SemanticCache:
         self.store, self.threshold, self.ttl = store, threshold, ttl
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def get(self, owner: str | None, lookup: Lookup) -> SemanticHit | None:
+    async def get(self, owner: str | None, lookup: Lookup) -> SemanticHit | NearMiss | None:
+        """The answer of the most similar entry whose critical terms agree; else the best
+        entry the critical terms refused (nothing is served from it), or None."""
+        try:
+            return await asyncio.to_thread(self._find, owner, lookup)
+        except Exception:  # noqa: BLE001 - a miss, not a failed request
+            log.exception("semantic cache lookup failed")
+            return None
+
+    def _find(self, owner: str | None, lookup: Lookup) -> SemanticHit | NearMiss | None:
+        terms = terms_of(lookup.text)
+        if not terms.english:
+            return None
         where = {
             "role": lookup.role,
             "model": lookup.model,
@@ -94,21 +124,20 @@ class SemanticCache:
             "params": lookup.params,
             "expires": {"$gt": time.time()},
         }
-        try:
-            hits = await self.store.asearch(
-                owner, lookup.text, k=1, floor=self.threshold, where=where
-            )
-        except Exception:  # noqa: BLE001 - a miss, not a failed request
-            log.exception("semantic cache lookup failed")
-            return None
-        if not hits:
-            return None
-        hit = hits[0]
-        try:
-            answer = json.loads(hit.metadata["answer"])
-        except (KeyError, ValueError):
-            return None
-        return SemanticHit(answer, str(hit.metadata.get("answer_model", "")), hit.score, hit.text)
+        hits = self.store.search(
+            owner, lookup.text, k=CANDIDATES, floor=self.threshold, where=where
+        )
+        near: NearMiss | None = None
+        for hit in hits:
+            refused = conflict(terms, terms_of(hit.text))
+            if refused is not None:
+                log.debug("semantic cache: %.3f similar but refused (%s)", hit.score, refused)
+                near = near or NearMiss(hit.score, str(refused))
+                continue
+            found = _answer(hit)
+            if found is not None:
+                return found
+        return near
 
     def put_later(
         self, owner: str | None, lookup: Lookup, answer: dict[str, Any], model: str
@@ -124,9 +153,13 @@ class SemanticCache:
             "answer_model": model,
         }
 
+        def keep() -> None:
+            if terms_of(lookup.text).english:  # others are never looked up
+                self.store.add(owner, [lookup.text], metadatas=[meta])
+
         async def run() -> None:
             try:
-                await self.store.aadd(owner, [lookup.text], metadatas=[meta])
+                await asyncio.to_thread(keep)
             except Exception:  # noqa: BLE001 - the answer went out; the cache is best effort
                 log.exception("could not keep an answer in the semantic cache")
 
@@ -137,3 +170,11 @@ class SemanticCache:
     async def settle(self) -> None:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+def _answer(hit: Hit) -> SemanticHit | None:
+    try:
+        answer = json.loads(hit.metadata["answer"])
+    except (KeyError, ValueError):
+        return None
+    return SemanticHit(answer, str(hit.metadata.get("answer_model", "")), hit.score, hit.text)

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from crewchief.config import Settings
 from crewchief.effort import normalize_effort
@@ -29,7 +29,7 @@ from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
-from crewchief.gateway.semantic import SemanticCache, lookup_of
+from crewchief.gateway.semantic import NearMiss, SemanticCache, lookup_of
 from crewchief.gateway.stream import OpenStream, ReplayedStream
 from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
@@ -39,10 +39,19 @@ from crewchief.knowledge.memory import ConversationMemory
 from crewchief.knowledge.window import OPENAI, WindowError, fit, model_window
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
+if TYPE_CHECKING:
+    from crewchief.knowledge.profile import About
+
 Record = Callable[[CallRecord], Awaitable[None]]
 # (transcript, most tokens, who the call is recorded for) -> a summary by the fast model
 Summarize = Callable[[str, int, CallInfo], Awaitable[str]]
 T = TypeVar("T")
+
+
+class Profiles(Protocol):
+    """Where owners' profiles come from (:class:`crewchief.runtime.profiles.ProfileBook`)."""
+
+    async def about(self, owner: str | None) -> About | None: ...
 
 
 class Gateway:
@@ -63,6 +72,7 @@ class Gateway:
             (None: the middle is left out, with a note).
         memory: Earlier exchanges per owner (None: no memory).
         semantic: Answers found by meaning, after the exact cache (None: none).
+        profiles: Owners' profiles, added to their requests (None: none).
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class Gateway:
         summarize: Summarize | None = None,
         memory: ConversationMemory | None = None,
         semantic: SemanticCache | None = None,
+        profiles: Profiles | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -94,6 +105,7 @@ class Gateway:
         self.summarize = summarize
         self.memory = memory
         self.semantic = semantic
+        self.profiles = profiles
 
     async def trace(
         self,
@@ -198,9 +210,25 @@ class Gateway:
             api_key_id=trace.api_key_id,
         )
         messages, trace.rewrite = await self.engineer.rewrite(
-            trace.role.role, request.body["messages"], info
+            trace.role.role, request.body["messages"], info, about=trace.about
         )
         request.body = dict(request.body, messages=messages)
+
+    async def personalize(self, request: ChatRequest, trace: Trace) -> None:
+        """Add the owner's profile ("About this user") as one system message after the
+        request's own, when there is one, unless ``x_crewchief.user_profile`` is false. It
+        goes with every request of the owner (an agent's tool loop too, so an agent keeps
+        seeing it), and the prompt engineer's rewrite gets it as context."""
+        if self.profiles is None or request.options.get("user_profile") is False:
+            return
+        about = await self.profiles.about(trace.owner)
+        if about is None:
+            return
+        messages = request.body["messages"]
+        head = _system_head(messages)
+        block = {"role": "system", "content": about.text}
+        request.body = dict(request.body, messages=[*messages[:head], block, *messages[head:]])
+        trace.about, trace.user_profile = about.text, about.metadata()
 
     async def recall(self, request: ChatRequest, trace: Trace) -> None:
         """Add the owner's earlier exchanges most like the latest human message (from other
@@ -220,9 +248,7 @@ class Gateway:
         trace.memory_ms = recalled.ms
         if not recalled.hits:
             return
-        head = 0
-        while head < len(messages) and messages[head].get("role") in ("system", "developer"):
-            head += 1
+        head = _system_head(messages)
         block = {"role": "system", "content": recalled.message()}
         request.body = dict(request.body, messages=[*messages[:head], block, *messages[head:]])
         trace.memory = recalled.metadata()
@@ -372,6 +398,9 @@ class Gateway:
             answer = hit["answer"]
         elif trace.lookup is not None and self.semantic is not None:
             found = await self.semantic.get(trace.owner, trace.lookup)
+            if isinstance(found, NearMiss):
+                trace.similarity, trace.refused = found.similarity, found.reason
+                return None
             if found is None:
                 return None
             trace.cache, trace.model, trace.similarity = "semantic", found.model, found.similarity
@@ -526,6 +555,14 @@ class Gateway:
         return GatewayError(
             status, f"every model failed: {tried}", code="upstream_error", headers=headers
         )
+
+
+def _system_head(messages: list[dict[str, Any]]) -> int:
+    """How many system (or developer) messages the request starts with."""
+    head = 0
+    while head < len(messages) and messages[head].get("role") in ("system", "developer"):
+        head += 1
+    return head
 
 
 def response_cache(settings: Settings) -> ResponseCache | None:

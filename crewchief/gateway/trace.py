@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from crewchief.gateway.engineer import Rewrite
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.targets import Route
+from crewchief.knowledge.profile import NOT_ADDED
 from crewchief.models.pricing import price_table
 from crewchief.models.types import Usage
 
@@ -29,7 +30,10 @@ class Trace:
     # off (not cacheable), miss, hit (exact), semantic (a request that means the same), or
     # bypass (Cache-Control: no-cache)
     cache: str = "off"
-    similarity: float | None = None  # a semantic hit's similarity to the request it reused
+    # A semantic hit's similarity to the request it reused; on a miss, that of the nearest
+    # entry its critical terms refused (``refused`` says which term), if any.
+    similarity: float | None = None
+    refused: str | None = None
     lookup: Lookup | None = None  # the request's semantic cache lookup, when it takes part
     conversation: str | None = None
     context_added: int = 0  # history messages put into the request
@@ -38,6 +42,8 @@ class Trace:
     question: str | None = None  # the latest human message as the client wrote it
     memory: list[dict[str, Any]] = field(default_factory=list)  # earlier exchanges added
     memory_ms: float = 0.0
+    about: str | None = None  # the owner's "About this user" block, when added
+    user_profile: dict[str, Any] = field(default_factory=lambda: dict(NOT_ADDED))
     to_store: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     rewrite: Rewrite = field(default_factory=lambda: Rewrite(reason="switched off"))
     tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
@@ -57,11 +63,12 @@ class Trace:
             "rewrite": self.rewrite.metadata(),
             "tier": self.tier,
             "cache_hit": self.cache in ("hit", "semantic"),
-            "cache": {"state": self.cache, "similarity": self.similarity},
+            "cache": {"state": self.cache, "similarity": self.similarity, "refused": self.refused},
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
             "context_trimmed": self.trimmed,
             "memory": {"added": self.memory, "ms": round(self.memory_ms, 2)},
+            "user_profile": self.user_profile,
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 

@@ -57,6 +57,7 @@ def next_tasks(state: OperationState) -> list[Send] | str:
                 "operation_id": state["operation_id"],
                 "request": state["request"],
                 "workspace": state.get("workspace"),
+                "owner": state.get("owner"),
                 "task": task,
                 "dependencies": {
                     str(d): results[str(d)]["result"] or "" for d in task["depends_on"]

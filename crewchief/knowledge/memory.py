@@ -76,7 +76,13 @@ class ConversationMemory:
         if exclude_conversation:
             where = {"conversation": {"$ne": exclude_conversation}}
         asked = question[:QUESTION_CHARS]
-        hits = await self.store.asearch(owner, asked, k=self.k + 1, floor=self.floor, where=where)
+        try:
+            hits = await self.store.asearch(
+                owner, asked, k=self.k + 1, floor=self.floor, where=where
+            )
+        except Exception as exc:  # noqa: BLE001 - memory is best effort: answer without it
+            log.warning("conversation memory unavailable, answering without it: %s", exc)
+            hits = []
         # The same question asked again is no history: the response cache answers repeats.
         hits = [h for h in hits if h.text.strip() != asked.strip()][: self.k]
         return Recalled(hits, (time.perf_counter() - started) * 1000)

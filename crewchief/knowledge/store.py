@@ -93,6 +93,7 @@ class VectorStore:
         self.embeddings = embeddings
         self.collection = collection
         self._store: Any = None
+        self._raw: Any = None  # the chromadb collection behind self._store
         self._lock = threading.Lock()
 
     def _chroma(self) -> Any:
@@ -165,9 +166,63 @@ class VectorStore:
             store.delete(ids=ids)
         return len(ids)
 
+    def nearest(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The ids of the ``k`` entries most similar to ``query`` and their similarities,
+        best first, whoever owns them: only for a collection that holds one owner's entries
+        (a workspace's code index), where the collection itself is the owner's boundary and
+        Chroma's metadata filter, which costs tens of milliseconds at 10,000 entries, is
+        not needed."""
+        total = self.size()
+        if total == 0 or k <= 0:
+            return []
+        vector = self.embeddings.embed_query(query)
+        found = self._collection().query(
+            query_embeddings=[vector], n_results=min(k, total), include=["distances"]
+        )
+        return [
+            (str(i), 1.0 - float(d))
+            for i, d in zip(found["ids"][0], found["distances"][0], strict=True)
+        ]
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        """Delete the entries ``ids`` (vectors included); unknown ids are ignored."""
+        store = self._chroma()
+        for start in range(0, len(ids), MAX_BATCH):
+            store.delete(ids=list(ids[start : start + MAX_BATCH]))
+
+    def ids(self) -> set[str]:
+        """The ids of every entry of the collection, all owners together."""
+        return set(self._collection().get(include=[])["ids"])
+
+    def size(self) -> int:
+        """How many entries the collection holds, all owners together."""
+        return int(self._collection().count())
+
+    def drop(self) -> None:
+        """Delete the whole collection, vectors included."""
+        self._chroma().delete_collection()
+        with self._lock:
+            self._store = self._raw = None
+
+    def _collection(self) -> Any:
+        """The Chroma collection itself (Chroma's own API, for what LangChain's lacks)."""
+        if self._raw is None:
+            self._chroma()  # creates it, with cosine distance, when it does not exist yet
+            self._raw = shared_client(self.settings).get_collection(self.collection)
+        return self._raw
+
     def count(self, owner: str | None) -> int:
         got = self._chroma().get(where={"owner": owner_key(owner)}, include=[])
         return len(got["ids"])
+
+    def entries(self, owner: str | None, limit: int | None = None) -> list[Hit]:
+        """``owner``'s entries (at most ``limit``, in no particular order), each with its
+        text, metadata and id (and a score of 1)."""
+        got = self._chroma().get(
+            where={"owner": owner_key(owner)}, include=["documents", "metadatas"], limit=limit
+        )
+        rows = zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        return [Hit(text or "", 1.0, dict(meta or {}), str(id_)) for id_, text, meta in rows]
 
     # Async views: Chroma and the embedding model are synchronous; run them off the loop.
     async def aadd(self, owner: str | None, texts: Sequence[str], **kwargs: Any) -> list[str]:
@@ -178,3 +233,6 @@ class VectorStore:
 
     async def adelete_owner(self, owner: str | None, **kwargs: Any) -> int:
         return await asyncio.to_thread(self.delete_owner, owner, **kwargs)
+
+    async def aentries(self, owner: str | None, limit: int | None = None) -> list[Hit]:
+        return await asyncio.to_thread(self.entries, owner, limit)

@@ -11,11 +11,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 from crewchief import prompts
 from crewchief.config import TierConfig
 from crewchief.models.types import Usage
+from crewchief.nodes._search import open_workspace
 from crewchief.nodes._window import fit_to_window
 from crewchief.runtime.deps import NodeDeps
 from crewchief.tools.files import summarize_args
 from crewchief.tools.meta import META_TOOL_NAMES, META_TOOLS, MetaAnswer, run_meta_tool
-from crewchief.tools.workspace import ToolError, Workspace
+from crewchief.tools.workspace import ToolError
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,13 @@ async def explore(
     operation_id: str,
     tier: TierConfig,
     plan_round: int = 1,
+    owner: str | None = None,
 ) -> Exploration:
-    """Offer the meta-tools until the orchestrator answers without one or the budget is spent."""
+    """Offer the meta-tools until the orchestrator answers without one or the budget is spent
+    (``owner``: whose code index ``search_codebase`` uses)."""
     result = Exploration(plan_round=plan_round)
     try:
-        workspace = await asyncio.to_thread(Workspace.open, root)
+        workspace = await asyncio.to_thread(open_workspace, deps, root, owner)
     except ToolError:
         return result  # the plan request that follows says what the workspace is
     limit = deps.settings.max_plan_tool_calls

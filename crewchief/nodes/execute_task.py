@@ -9,6 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import logs, prompts
 from crewchief.models.types import Usage
+from crewchief.nodes._search import open_workspace
 from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
 from crewchief.nodes.task_context import (
     NamedFile,
@@ -19,7 +20,6 @@ from crewchief.nodes.task_context import (
 from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import ActiveSkill, activate_skill
 from crewchief.state import TaskInput, TaskOutcome
-from crewchief.tools.workspace import Workspace
 
 
 def _dependency_results(state: TaskInput) -> str:
@@ -89,7 +89,8 @@ async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
     op, seq = state["operation_id"], state["task"]["id"]
     task = state["task"]
     root = state.get("workspace")
-    workspace = await asyncio.to_thread(Workspace.open, root) if root else None
+    owner = state.get("owner")
+    workspace = await asyncio.to_thread(open_workspace, deps, root, owner) if root else None
     files = (
         await asyncio.to_thread(named_files, workspace, task["description"], state["request"])
         if workspace

@@ -12,7 +12,9 @@ from crewchief.errors import PlanError
 from crewchief.models.types import Usage
 from crewchief.nodes._explore import explore
 from crewchief.nodes._plan_parsing import PlanParseError, parse_plan, plan_schema
+from crewchief.nodes._search import warm
 from crewchief.runtime.deps import NodeDeps
+from crewchief.runtime.history import UNKNOWN
 from crewchief.skills.registry import catalog
 from crewchief.state import OperationState, plan_text
 
@@ -51,14 +53,28 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         user += "\n\n" + prompts.PLAN_FEEDBACK.format(
             previous=state.get("plan_text") or "(none)", feedback=state["plan_feedback"]
         )
+    # The owner's profile and their similar earlier operations here, recorded when added.
+    owner = state.get("owner", UNKNOWN)
+    extra = await deps.planning_context(op, state["request"], workspace, owner)
+    if extra.record is not None:
+        user += "\n\n" + "\n\n".join(extra.blocks)
+        await deps.recorder.planning_context(op, extra.record, plan_round=plan_round)
     usage = Usage()
     tier = deps.planning_tier(state)
     if workspace and settings.max_plan_tool_calls > 0:
+        warm(deps, workspace, state.get("owner"))  # indexed while the planner starts
         # Looking and planning are separate calls: the plan itself is always asked for
         # with structured output and no tools in sight (small models otherwise turn the
         # tool descriptions into tasks).
         found = await explore(
-            deps, system, user, workspace, operation_id=op, tier=tier, plan_round=plan_round
+            deps,
+            system,
+            user,
+            workspace,
+            operation_id=op,
+            tier=tier,
+            plan_round=plan_round,
+            owner=state.get("owner"),
         )
         usage = usage + found.usage
         if found.findings:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from crewchief.config import TierConfig
     from crewchief.db.memory import MemoryRecorder
     from crewchief.db.recorder import Recorder
+    from crewchief.runtime.history import PlanningContext
     from crewchief.simplicity import SimplicityDetector
     from crewchief.skills.registry import SkillRegistry
 
@@ -104,6 +105,14 @@ class NodeDeps:
             schema=schema,
             tune=tune,
         )
+
+    async def planning_context(
+        self, operation_id: str, request: str, workspace: str | None, owner: Any
+    ) -> PlanningContext:
+        """What the planner's prompt gets beyond the request: the owner's profile and their
+        similar earlier operations in the workspace (see :mod:`crewchief.runtime.history`);
+        ``owner`` is :data:`~crewchief.runtime.history.UNKNOWN` when the run does not say."""
+        return await self.services.history.for_plan(operation_id, request, workspace, owner)
 
     def skills(self) -> SkillRegistry:
         """The skill registry for these settings (loaded once per process; reads files)."""

@@ -17,8 +17,10 @@ from crewchief.db.memory import MemoryRecorder
 from crewchief.db.recorder import Recorder
 from crewchief.db.writer import Writer
 from crewchief.events import EventBus
+from crewchief.knowledge.stores import VectorStores
 from crewchief.models.registry import ModelOverride, ModelRegistry
 from crewchief.runtime.fanout import EventPoller, RedisBus
+from crewchief.runtime.history import History
 
 
 @dataclass
@@ -31,7 +33,17 @@ class Services:
     recorder: Recorder | MemoryRecorder
     store: Writer | None = None
     poller: EventPoller | None = None
+    vectors: VectorStores | None = None  # default: the process's own, from settings
+    # The operation memory and the owners' profiles (see crewchief.runtime.history).
+    history: History = field(init=False, repr=False)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.vectors is None:
+            self.vectors = VectorStores(self.settings)
+        self.history = History(self.settings, self.store, self.vectors)
+        if isinstance(self.recorder, Recorder):
+            self.recorder.on_end = self.history.operation_ended
 
     @classmethod
     async def open(
@@ -40,16 +52,18 @@ class Services:
         *,
         models: dict[str, ModelOverride] | None = None,
         persist: bool = True,
+        vectors: VectorStores | None = None,
     ) -> Services:
         """Open the database (upgrading it when ``auto_migrate``) and build the registry.
 
         With ``persist=False`` nothing touches the disk: the recorder keeps each
-        operation in memory (:class:`crewchief.db.memory.MemoryRecorder`).
+        operation in memory (:class:`crewchief.db.memory.MemoryRecorder`). ``vectors``:
+        the vector collections to share with the caller (default: this instance's own).
         """
         registry = ModelRegistry(settings, models)
         if not persist:
             bus = EventBus()
-            return cls(settings, registry, bus, MemoryRecorder(bus))
+            return cls(settings, registry, bus, MemoryRecorder(bus), vectors=vectors)
         from crewchief.db.migrate import ensure_current
 
         url = settings.resolved_database_url
@@ -74,7 +88,7 @@ class Services:
         if isinstance(bus, RedisBus):
             bus.on_reconnect = poller.wake
         poller.start()
-        return cls(settings, registry, bus, Recorder(store, bus), store, poller)
+        return cls(settings, registry, bus, Recorder(store, bus), store, poller, vectors)
 
     def task_slots(self, operation_id: str, limit: int) -> asyncio.Semaphore:
         """The semaphore bounding how many tasks of one operation run at once."""
@@ -88,6 +102,7 @@ class Services:
 
     async def close(self) -> None:
         try:
+            await self.history.settle()  # what is being stored, before the database closes
             if self.poller is not None:
                 await self.poller.close()
             await self.bus.close()

@@ -171,7 +171,8 @@ class _Walk:
             kind = "method"
         prefix = self.grammar.prefixes.get(node.type, "")
         signature = clip(prefix + self.header(node, node.start_byte))
-        self.out.append(Symbol(node.start_point.row + 1, depth, kind, _name(node), signature))
+        start, end = node.start_point.row + 1, node.end_point.row + 1
+        self.out.append(Symbol(start, depth, kind, _name(node), signature, end))
         body = node.child_by_field_name("body")
         if node.type in self.grammar.containers and body is not None:
             self.body(body, depth + 1, in_class=True)
@@ -192,7 +193,8 @@ class _Walk:
         # The declaration keyword ("const", "export const") belongs to the signature.
         start = node.parent.start_byte if node.type == "variable_declarator" else node.start_byte
         signature = clip(self.header(value, start))
-        self.out.append(Symbol(node.start_point.row + 1, depth, kind, _text(name), signature))
+        start, end = node.start_point.row + 1, node.end_point.row + 1
+        self.out.append(Symbol(start, depth, kind, _text(name), signature, end))
         body = value.child_by_field_name("body")
         if kind == "class" and body is not None:
             self.body(body, depth + 1, in_class=True)

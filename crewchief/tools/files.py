@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crewchief.tools.grep import MAX_CONTEXT
-from crewchief.tools.workspace import ToolError, Workspace
+from crewchief.tools.workspace import MAX_SEARCH_HITS, ToolError, Workspace
 
 
 def tool_spec(
@@ -40,6 +40,7 @@ TOOL_NAMES: tuple[str, ...] = (
     "summarize_file",
     "extract_symbols",
     "count_lines",
+    "search_code",
 )
 READ_ONLY_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {"write_file"}
 
@@ -131,6 +132,29 @@ FILE_TOOLS: list[dict[str, Any]] = [
             }
         },
         ["paths"],
+    ),
+    tool_spec(
+        "search_code",
+        "Find the code that answers a question, by keywords and by meaning, when you do not "
+        "know the exact text to grep for. Returns the best-matching functions, classes or "
+        "document sections as 'path:start-end name (why it matched)' with their first lines; "
+        "read_file that line range to see all of one.",
+        {
+            "query": {
+                "type": "string",
+                "description": "What you are looking for, in words or identifiers, e.g. "
+                "'where the retry delay is computed'.",
+            },
+            "k": {
+                "type": "integer",
+                "description": f"How many places to return (1-{MAX_SEARCH_HITS}). Default 8.",
+            },
+            "glob": {
+                "type": "string",
+                "description": f"Only search files matching this glob. {_GLOB}. Default: all.",
+            },
+        },
+        ["query"],
     ),
 ]
 

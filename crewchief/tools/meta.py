@@ -59,9 +59,13 @@ META_TOOLS: list[dict[str, Any]] = [
     ),
     _spec(
         "search_codebase",
-        "Search the workspace for text and get the relevant places explained.",
+        "Search the workspace's code by keywords and meaning, and get the relevant places "
+        "explained.",
         {
-            "query": {"type": "string", "description": "Text or identifier to look for."},
+            "query": {
+                "type": "string",
+                "description": "What to look for: words, a question, or an identifier.",
+            },
             "glob": {"type": "string", "description": "Only files matching this glob."},
         },
         ["query"],
@@ -91,7 +95,7 @@ _PARAMS = {spec["function"]["name"]: spec["function"]["parameters"] for spec in 
 # The file tool crewchief runs first for each meta-tool, and how its arguments map.
 _SEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "list_project_files": ("list_files", ("pattern",)),
-    "search_codebase": ("grep_files", ("query", "glob")),
+    "search_codebase": ("search_code", ("query", "glob")),
     "get_file_summary": ("summarize_file", ("path",)),
     "get_file_structure": ("extract_symbols", ("path",)),
     "read_project_file": ("read_file", ("path",)),
@@ -113,11 +117,12 @@ def _seed(workspace: Workspace, name: str, args: dict[str, Any]) -> tuple[str, s
     """Run the file tool behind meta-tool ``name``: (tool, output, ok)."""
     tool, params = _SEEDS[name]
     seed_args = {k: args[k] for k in params if isinstance(args.get(k), str) and args[k].strip()}
-    if tool == "grep_files":
+    if tool == "search_code" and workspace.searcher is None:
+        tool = "grep_files"  # code search is off: look for the query's text
         import regex
 
         seed_args = {
-            "pattern": regex.escape(seed_args.get("query", "")),
+            "pattern": regex.escape(seed_args.get("query", "").strip()),
             "ignore_case": True,
             **({"glob": seed_args["glob"]} if "glob" in seed_args else {}),
         }

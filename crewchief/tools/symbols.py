@@ -25,13 +25,15 @@ _PY_FALLBACK = re.compile(r"^([ \t]*)((?:async[ \t]+)?def|class)[ \t]+(\w+)(.*)$
 
 @dataclass(frozen=True, slots=True)
 class Symbol:
-    """One definition: where it starts, how deep it is nested, and its signature."""
+    """One definition: where it starts (and ends, 0 when unknown), how deep it is nested,
+    and its signature."""
 
     line: int
     depth: int
     kind: str
     name: str
     signature: str
+    end: int = 0
 
     def render(self) -> str:
         return f"{'  ' * self.depth}{self.line} {self.signature}"
@@ -78,7 +80,8 @@ def _python_body(body: list[ast.stmt], depth: int, out: list[Symbol], *, in_clas
     overloads: dict[str, int] = {}
     for node in body:
         if isinstance(node, ast.ClassDef):
-            out.append(Symbol(node.lineno, depth, "class", node.name, _class_signature(node)))
+            signature = _class_signature(node)
+            out.append(Symbol(node.lineno, depth, "class", node.name, signature, _end(node)))
             _python_body(node.body, depth + 1, out, in_class=True)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             # Overloads repeat the implementation's name: count them, show the implementation.
@@ -87,10 +90,14 @@ def _python_body(body: list[ast.stmt], depth: int, out: list[Symbol], *, in_clas
                 continue
             kind = "method" if in_class else "function"
             signature = _function_signature(node, overloads.pop(node.name, 0))
-            out.append(Symbol(node.lineno, depth, kind, node.name, signature))
+            out.append(Symbol(node.lineno, depth, kind, node.name, signature, _end(node)))
         else:
             for block in _inner_blocks(node):
                 _python_body(block, depth, out, in_class=in_class)
+
+
+def _end(node: ast.stmt) -> int:
+    return node.end_lineno or node.lineno
 
 
 def _inner_blocks(node: ast.stmt) -> list[list[ast.stmt]]:

@@ -11,7 +11,7 @@ and never follow a symlink out of the root (see ``_walk``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +21,11 @@ from crewchief.tools._fs import ToolError, is_binary, read_bytes, read_text, spl
 from crewchief.tools._walk import Entry, check_pattern, is_glob, walk
 from crewchief.tools.grep import GrepLimits, grep
 
-__all__ = ["MAX_FILE_BYTES", "MAX_LIST", "ToolError", "Workspace"]
+__all__ = ["MAX_FILE_BYTES", "MAX_LIST", "CodeSearcher", "ToolError", "Workspace"]
+
+# Answers search_code for a workspace: (query, k, glob) -> text for the model. Hybrid code
+# search lives above the file tools; the node that opens a workspace hands one in.
+CodeSearcher = Callable[[str, int, "str | None"], str]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_LIST = 500
@@ -31,6 +35,7 @@ MAX_GREP_FILES = 5000
 MAX_SYMBOLS = 400
 MAX_SYMBOL_FILES = 50
 MAX_ROWS = 100
+MAX_SEARCH_HITS = 20
 MAX_WALK_FILES = 5000  # files count_lines and extract_symbols gather from folders and globs
 _MAX_PROBLEMS = 5
 
@@ -46,18 +51,20 @@ class Workspace:
     grep_timeout: float = GREP_TIMEOUT
     max_symbols: int = MAX_SYMBOLS
     max_rows: int = MAX_ROWS
+    searcher: CodeSearcher | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Containment checks compare real paths, so the root must be one too.
         object.__setattr__(self, "root", Path(os.path.realpath(self.root)))
 
     @classmethod
-    def open(cls, root: str | Path) -> Workspace:
-        """The workspace at ``root``, which must be an existing folder."""
+    def open(cls, root: str | Path, searcher: CodeSearcher | None = None) -> Workspace:
+        """The workspace at ``root``, which must be an existing folder (``searcher``: what
+        answers ``search_code``; None: the tool says that code search is off)."""
         path = Path(root).expanduser().resolve()
         if not path.is_dir():
             raise ToolError(f"workspace {root} is not a directory")
-        return cls(path)
+        return cls(path, searcher=searcher)
 
     def resolve(self, path: str, *, for_write: bool = False) -> Path:
         """The real path for ``path`` (relative to the root, or absolute inside it).
@@ -191,6 +198,21 @@ class Workspace:
             report.notes.append(f"(read the first {MAX_SYMBOL_FILES} of {len(supported)} files)")
         report.notes += _problems(problems)
         return report.render()
+
+    def search_code(self, query: str, k: int = 8, glob: str | None = None) -> str:
+        """The places that best answer ``query``, from the workspace's code index."""
+        if not query.strip():
+            raise ToolError("search_code: query must not be empty")
+        if not 1 <= k <= MAX_SEARCH_HITS:
+            raise ToolError(f"search_code: k must be from 1 to {MAX_SEARCH_HITS}, got {k}")
+        if glob is not None:
+            glob = check_pattern(glob, "glob")
+        if self.searcher is None:
+            raise ToolError(
+                "search_code is off here (knowledge.code_search); use grep_files with a "
+                "word or identifier you expect in the code"
+            )
+        return self.searcher(query.strip(), k, glob or None)
 
     def count_lines(self, paths: str | list[str]) -> str:
         """Lines, code, comment and blank lines per file, per language and in total."""

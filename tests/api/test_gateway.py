@@ -726,9 +726,11 @@ def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
     deleted = gone.json()["deleted"]
     assert deleted["memory"] >= 3 and deleted["conversation_messages"] >= 2
     assert ask(alice, "how do we cache parsed files?")["added"] == []
-    assert httpx.delete(f"{server.url}/v1/memory", headers=server.auth("alice"), timeout=30).json()[
-        "deleted"
-    ] == {"conversation_messages": 0, "memory": 1, "semantic_cache": 0}  # the question just asked
+    again = httpx.delete(f"{server.url}/v1/memory", headers=server.auth("alice"), timeout=30)
+    left = again.json()["deleted"]
+    assert left.pop("memory") == 1  # the question just asked
+    assert {"conversation_messages", "semantic_cache", "operation_memory", "profile"} <= set(left)
+    assert not any(left.values()), left
     out = server.cli("memory", "forget", "--owner", "bob", "--json")
     assert json.loads(out.stdout)["deleted"]["memory"] >= 1
 
@@ -764,6 +766,15 @@ def test_the_semantic_cache_answers_a_reworded_request_of_the_same_owner(
         time.sleep(0.2)
     meta = again.parse().model_extra["x_crewchief"]
     assert meta["cache_hit"] is True and meta["cache"]["similarity"] >= 0.95
+    assert meta["cache"]["refused"] is None
+    # A near miss (another version) is as similar, but never served: the refusal is shown.
+    versioned = ask(alice, "How do I reverse a list in Python 2?")
+    assert versioned.headers["x-crewchief-cache"] == "miss"
+    near = versioned.parse().model_extra["x_crewchief"]["cache"]
+    assert near["similarity"] >= 0.95 and near["refused"] == "numbers differ: 2"
+    assert (
+        versioned.parse().choices[0].message.content == "ok: How do I reverse a list in Python 2?"
+    )
     assert meta["cost_usd"] == 0.0
     assert again.parse().choices[0].message.content == "ok: How do I reverse a list in Python?"
     sent = len(fresh.requests)

@@ -286,7 +286,7 @@ def test_run_shows_meta_tool_calls_skills_and_refusals(tmp_path: Path) -> None:
         for line in lines
     ), run.stderr
     assert (
-        "  ⚙ 1. skill security-audit (orchestrator; read_file, list_files, grep_files, summarize_file, extract_symbols)"
+        "  ⚙ 1. skill security-audit (orchestrator; read_file, list_files, grep_files, summarize_file, extract_symbols, search_code)"
         in lines
     )
     assert any(

@@ -3,22 +3,18 @@ another's entries, deletion really deletes, and entries survive a reopening."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from crewchief.config import Settings
 from crewchief.knowledge.embeddings import LocalEmbeddings
 from crewchief.knowledge.store import VectorStore, shared_client
 from tests.conftest import make_settings
+from tests.knowledge._chroma import free_port, start_chroma, stop
 
 NOTES = [
     "We decided to cache parsed files by content hash.",
@@ -27,45 +23,15 @@ NOTES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``chroma run`` on loopback, stopped by its PID at the end."""
-    port = _free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", ANONYMIZED_TELEMETRY="False")
-    chroma = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
+    port = free_port()
+    proc = start_chroma(tmp_path_factory.mktemp("chroma-server"), port)
     try:
-        deadline = time.monotonic() + 60  # a hang guard
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("chroma run did not answer within 60 s")
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -26,6 +26,7 @@ def test_every_tool_has_a_valid_spec_in_canonical_order() -> None:
         "summarize_file",
         "extract_symbols",
         "count_lines",
+        "search_code",
     )
     for tool in FILE_TOOLS:
         assert tool["type"] == "function"
@@ -64,7 +65,7 @@ def test_odd_values_for_every_argument_never_raise(
     ws = Workspace.open(tmp_path)
     (tmp_path / "a.py").write_text("def f():\n    pass\n")
     params = next(t for t in FILE_TOOLS if t["function"]["name"] == name)["function"]["parameters"]
-    base = {"path": "a.py", "content": "x", "pattern": "f", "paths": ["a.py"]}
+    base = {"path": "a.py", "content": "x", "pattern": "f", "paths": ["a.py"], "query": "f"}
     for key in params["properties"]:
         args = {k: base[k] for k in params["required"]}
         args[key] = value

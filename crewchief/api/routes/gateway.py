@@ -153,6 +153,7 @@ async def chat_completions(request: Request) -> Response:
         chat.conversation_id = x_crewchief_conversation
     await gateway.choose_tier(chat, trace)
     await gateway.add_context(chat, trace)
+    await gateway.personalize(chat, trace)
     await gateway.recall(chat, trace)
     await gateway.engineer_prompt(
         chat, trace, wanted=_rewrite_wanted(gateway, chat.options, x_crewchief_rewrite)

@@ -1,4 +1,5 @@
-"""``DELETE /v1/memory``: the caller's owner's conversations, memory and cached answers."""
+"""``DELETE /v1/memory``: the caller's owner's conversations, memories, cached answers and
+profile."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ router = APIRouter(prefix="/v1", tags=["memory"], responses=ERROR_RESPONSES)
 class Forgotten(BaseModel):
     owner: str | None = Field(description="The owner whose entries were deleted.")
     deleted: dict[str, int] = Field(
-        description="Entries deleted: `conversation_messages`, `memory`, `semantic_cache`."
+        description="Entries deleted: `conversation_messages`, `memory` (gateway exchanges),"
+        " `semantic_cache`, `code_indexes` (workspaces' code search indexes),"
+        " `operation_memory` (finished operations) and `profile` (1 or 0)."
     )
 
 
@@ -24,8 +27,9 @@ class Forgotten(BaseModel):
     response_model=Forgotten,
 )
 async def forget(request: Request, caller: CallerDep, chief: ChiefDep) -> Forgotten:
-    """The gateway's conversations, the conversation memory and the semantic cache entries of
-    the API key's owner, vectors included. Operations are not touched."""
+    """The gateway's conversations, the conversation memory, the operation memory, the
+    semantic cache entries, the code search indexes and the profile of the API key's owner,
+    vectors included, in one call. Operations themselves are not touched."""
     gateway = getattr(request.app.state, "gateway", None)
     for kept in (getattr(gateway, "memory", None), getattr(gateway, "semantic", None)):
         if kept is not None:
