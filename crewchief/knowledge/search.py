@@ -432,6 +432,8 @@ class CodeIndex:
         if fresh and not self._embed(db, fresh):
             fresh = []  # the vector store is unreachable: embedded when it answers again
         generation = f"{time.time_ns():x}"
+        unused = sorted(before - after) if self.vectors is not None else []
+        stale = self._meta(db, "vectors_stale") == "1"  # an earlier failure, still to repair
         with db:
             db.executemany("DELETE FROM chunks WHERE path = ?", [(p,) for p in gone])
             db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in removed])
@@ -456,13 +458,18 @@ class CodeIndex:
                     ("workspace", str(self.root)),
                 ],
             )
-        unused = sorted(before - after)
-        if self.vectors is not None and unused:
+            if unused:  # until they are deleted: a process killed first leaves this mark
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vectors_stale', '1')")
+        if unused:
             try:
-                self.vectors.delete_ids(unused)
+                self.vectors.delete_ids(unused)  # type: ignore[union-attr]
             except Exception as exc:  # noqa: BLE001 - any client or server failure
                 self._vectors_failed(db, exc)
                 unused = []
+            else:
+                if not stale:
+                    with db:
+                        db.execute("DELETE FROM meta WHERE key = 'vectors_stale'")
         # Rows keep the order of the stored ones: those kept, then the new ones.
         tokens = [state.tokens[i] for i in kept_at] + new_tokens
         self._state = _State.build(generation, kept + new_rows, dict(seen), tokens)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from crewchief.knowledge.search import SearchError, code_search
@@ -17,7 +18,7 @@ def open_workspace(deps: NodeDeps, root: str | Path, owner: str | None) -> Works
         ToolError: ``root`` is not a directory.
     """
     workspace = Workspace.open(root)
-    return Workspace.open(workspace.root, searcher=searcher(deps, workspace.root, owner))
+    return dataclasses.replace(workspace, searcher=searcher(deps, workspace.root, owner))
 
 
 def searcher(deps: NodeDeps, root: Path, owner: str | None) -> CodeSearcher | None:

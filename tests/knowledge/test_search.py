@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -234,6 +235,13 @@ def _many_files(root: Path, count: int) -> None:
         (root / f"module_{i}.py").write_text(body + "\n")
 
 
+def _chunks_stored(db: Path) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+        return conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+
 def test_an_indexer_killed_mid_refresh_loses_nothing(tmp_path: Path) -> None:
     home, workspace = tmp_path / "home", tmp_path / "big"
     workspace.mkdir()
@@ -248,14 +256,17 @@ def test_an_indexer_killed_mid_refresh_loses_nothing(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "indexing"
-        # Killed while it chunks, embeds and writes: somewhere inside the refresh.
+        # Killed while it writes vectors, before the transaction that would use them.
         deadline = time.monotonic() + 60
-        while not list(home.glob("code-index/*/index.db")) and time.monotonic() < deadline:
+        while not (home / "chroma" / "chroma.sqlite3").exists():
+            assert time.monotonic() < deadline, "the indexer never reached its vectors"
             time.sleep(0.01)
-        time.sleep(0.3)
+        time.sleep(0.2)
         assert proc.poll() is None, "the indexer finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        db = next(home.glob("code-index/*/index.db"))
+        assert _chunks_stored(db) == 0, "killed too late: the chunks were already stored"
     finally:
         if proc.poll() is None:
             proc.kill()
