@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
 _SETTLED = ("completed", "failed", "cancelled", "rejected", "awaiting_approval")
+# How long a plan decision waits for the checkpoint of a plan recorded as awaiting approval.
+INTERRUPT_WAIT_S = 10.0
 
 
 def _refused(exc: ValidationError) -> InvalidRequest:
@@ -450,7 +452,7 @@ class Crewchief:
             raise OperationStateError(
                 f"operation {operation_id} is {current.status}, not awaiting_approval"
             )
-        snapshot = await self._graph.aget_state({"configurable": {"thread_id": operation_id}})
+        snapshot = await self._waiting_plan(operation_id)
         if not snapshot.interrupts:
             raise OperationStateError(f"operation {operation_id} has no plan waiting for review")
         tasks = text = None
@@ -479,6 +481,21 @@ class Crewchief:
                 await self.services.recorder.finish(operation_id, "rejected", error=reason)
             command = Command(resume=decision.model_dump(exclude_none=True))
             return await self._launch(operation_id, command, current.options)
+
+    async def _waiting_plan(self, operation_id: str) -> Any:
+        """The run's state, with its plan interrupt once the checkpoint holding it is written.
+
+        The run records ``awaiting_approval`` just before it checkpoints the interrupt; when
+        another process (a worker) runs it, a decision can come in between, and waits for
+        the checkpoint (up to :data:`INTERRUPT_WAIT_S`) rather than failing.
+        """
+        config = {"configurable": {"thread_id": operation_id}}
+        snapshot = await self._graph.aget_state(config)
+        deadline = asyncio.get_running_loop().time() + INTERRUPT_WAIT_S
+        while not snapshot.interrupts and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            snapshot = await self._graph.aget_state(config)
+        return snapshot
 
     async def _settled(self, operation_id: str, owner: Any) -> OperationResult:
         """The operation as stored, once a run that already recorded where it stopped returned.

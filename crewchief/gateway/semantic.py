@@ -40,6 +40,7 @@ MAX_CHARS = 4000  # a longer request is not looked up (nor kept)
 # Entries looked at per lookup, most similar first: the nearest may be a near miss that the
 # critical terms refuse while the next one is a paraphrase.
 CANDIDATES = 4
+PENDING_WAIT_S = 2.0  # the longest a lookup waits for answers being kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +104,17 @@ class SemanticCache:
     def __init__(self, store: VectorStore, threshold: float, ttl: float):
         self.store, self.threshold, self.ttl = store, threshold, ttl
         self._pending: set[asyncio.Task[None]] = set()
+        self._owners: dict[asyncio.Task[None], str | None] = {}  # whose answer each keeps
 
     async def get(self, owner: str | None, lookup: Lookup) -> SemanticHit | NearMiss | None:
         """The answer of the most similar entry whose critical terms agree; else the best
-        entry the critical terms refused (nothing is served from it), or None."""
+        entry the critical terms refused (nothing is served from it), or None.
+
+        Answers still being kept are waited for first (briefly): a request sent right after
+        an answer went out finds it, even on a loaded machine."""
+        mine = [task for task, who in list(self._owners.items()) if who == owner]
+        if mine:
+            await asyncio.wait(mine, timeout=PENDING_WAIT_S)
         try:
             return await asyncio.to_thread(self._find, owner, lookup)
         except Exception:  # noqa: BLE001 - a miss, not a failed request
@@ -165,7 +173,12 @@ class SemanticCache:
 
         task = asyncio.get_running_loop().create_task(run())
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._owners[task] = owner
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        self._owners.pop(task, None)
 
     async def settle(self) -> None:
         while self._pending:
