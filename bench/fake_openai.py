@@ -19,7 +19,9 @@ cut there, with ``finish_reason: "length"``.
 Faults are steps in a FIFO script, each consumed by the next chat request (whose
 ``model`` matches the step's ``"model"``, when it has one). A step holds any of:
 ``status`` (with ``retry_after`` and ``body``), ``delay``, ``chunk_delay`` (seconds
-between stream chunks), ``cut_after_chunks``, ``garbage`` and ``reply``. Script it
+between stream chunks), ``cut_after_chunks``, ``garbage``, ``reply`` and ``usage`` (fields
+merged into the answer's usage: ``{"cost": 0.01}`` as a proxy that states its cost sends
+it, ``{"prompt_tokens_details": {"cached_tokens": 8}}``). Script it
 in process (:meth:`FakeOpenAI.script`) or over HTTP (``POST /_control/script``);
 ``GET /_control/requests`` lists what was received. The control API needs no key.
 
@@ -44,7 +46,7 @@ from bench._fake_openai_http import Connection, LoopThread, Request, reason_phra
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "fake-model", "text-embedding-3-small")
 STEP_KEYS = {"model", "status", "retry_after", "body", "delay", "chunk_delay"}
-STEP_KEYS |= {"cut_after_chunks", "garbage", "reply"}
+STEP_KEYS |= {"cut_after_chunks", "garbage", "reply", "usage"}
 MAX_RECORDED = 1000
 ECHO_CHARS = 200
 GARBAGE = b"this is not json {"
@@ -348,7 +350,7 @@ class FakeOpenAI:
             "model": body.get("model"),
             "system_fingerprint": None,
             "choices": choices,
-            "usage": self._usage(body, text, n),
+            "usage": {**self._usage(body, text, n), **(step.get("usage") or {})},
         }
 
     def _stream_events(self, body: dict[str, Any], step: dict[str, Any]) -> list[bytes]:
@@ -379,7 +381,8 @@ class FakeOpenAI:
                 choice["finish_reason"] = finish if stage == 4 else None
                 events.append(b"data: " + _json({**base, "choices": [choice]}) + b"\n\n")
         if with_usage:
-            usage = {**base, "choices": [], "usage": self._usage(body, text, n)}
+            counted = {**self._usage(body, text, n), **(step.get("usage") or {})}
+            usage = {**base, "choices": [], "usage": counted}
             events.append(b"data: " + _json(usage) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
         return events

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "TaskResult": "crewchief.results",
     "TokenUsage": "crewchief.results",
     "ModelUsage": "crewchief.results",
+    "UsageReport": "crewchief.results",
     "Event": "crewchief.events",
     "EventType": "crewchief.events",
     "Settings": "crewchief.config",
@@ -72,6 +73,7 @@ __all__ = [
     "TaskResult",
     "TierConfig",
     "TokenUsage",
+    "UsageReport",
     "Workspace",
     "__version__",
     "activate_skill",
@@ -108,6 +110,7 @@ if TYPE_CHECKING:
         OperationSummary,
         TaskResult,
         TokenUsage,
+        UsageReport,
     )
     from crewchief.simplicity.detector import Decision, SimplicityDetector
     from crewchief.skills.registry import ActiveSkill, SkillRegistry, activate_skill

@@ -70,6 +70,30 @@ class ProviderConfig(BaseModel):
     )
 
 
+class PriceConfig(BaseModel):
+    """The price of one model in US dollars per million tokens (``[prices."<model>"]``),
+    over the shipped table's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(..., ge=0, allow_inf_nan=False, description="Prompt tokens.")
+    output: float = Field(
+        ..., ge=0, allow_inf_nan=False, description="Completion tokens (reasoning included)."
+    )
+    cached_input: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Prompt tokens read from the provider's cache (default: the input price).",
+    )
+    reasoning: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Reasoning tokens (default: the output price).",
+    )
+
+
 class TierConfig(BaseModel):
     """The model alias and reasoning effort one simplicity tier runs with."""
 
@@ -425,6 +449,12 @@ class Settings(BaseModel):
         default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
     )
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict,
+        description="Prices per million tokens over the shipped table, by model name "
+        "('gpt-5-mini': any provider serving it) or full spec ('deepseek:deepseek-chat'). "
+        "Only a full spec prices a local or fake model.",
+    )
     simplicity_threshold: float = Field(
         0.7,
         ge=0,
@@ -511,6 +541,17 @@ class Settings(BaseModel):
         if unknown:
             raise ValueError(f"unknown model alias(es) {unknown}; expected {list(ALIASES)}")
         return {alias: value.get(alias, AliasConfig()) for alias in ALIASES}
+
+    @field_validator("prices")
+    @classmethod
+    def _price_names(cls, value: dict[str, PriceConfig]) -> dict[str, PriceConfig]:
+        for name in value:
+            if not name.strip() or name != name.strip():
+                raise ValueError(
+                    f"price key {name!r} must be a model name ('gpt-5-mini') or a spec"
+                    " ('openai:gpt-5-mini') without surrounding spaces"
+                )
+        return value
 
     @field_validator("embeddings")
     @classmethod

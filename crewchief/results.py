@@ -33,8 +33,15 @@ class ModelUsage(BaseModel):
     calls: int
     failed_calls: int
     input: int
+    cached_input: int = Field(0, description="Of `input`, read from the provider's cache.")
     output: int
     reasoning: int
+    cost_usd: float = Field(
+        0.0, description="What these calls cost in US dollars (unpriced calls count 0)."
+    )
+    unpriced_calls: int = Field(
+        0, description="Calls of a model with no price (local, fake or unknown): counted as 0."
+    )
 
 
 class TaskResult(BaseModel):
@@ -102,6 +109,14 @@ class OperationResult(BaseModel):
     tasks: list[TaskResult] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
     usage_by_model: list[ModelUsage] = Field(default_factory=list)
+    cost_usd: float = Field(
+        0.0,
+        description="What the operation's model calls cost in US dollars: the providers'"
+        " stated costs, else the price table's; calls of unpriced models count 0.",
+    )
+    unpriced_calls: int = Field(
+        0, description="Model calls with no price (local, fake or unknown models)."
+    )
     metadata: dict[str, Any] | None = None
     created_at: datetime
     started_at: datetime | None = None
@@ -119,3 +134,58 @@ class OperationResult(BaseModel):
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+# What ``GET /v1/usage`` (``Crewchief.usage``) can group by.
+USAGE_GROUPS: tuple[str, ...] = (
+    "model",
+    "role",
+    "key",
+    "owner",
+    "day",
+    "operation",
+    "task",
+    "alias",
+    "node",
+)
+
+
+class UsageTotals(BaseModel):
+    """Model calls summed: how many, their tokens and their cost."""
+
+    calls: int = 0
+    failed_calls: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = Field(0, description="Of `input_tokens`, read from a cache.")
+    output_tokens: int = Field(0, description="Reasoning tokens included.")
+    reasoning_tokens: int = 0
+    cost_usd: float = Field(0.0, description="US dollars; unpriced calls count 0.")
+    unpriced_calls: int = Field(
+        0, description="Calls of models with no price (local, fake or unknown)."
+    )
+
+
+class UsageRow(UsageTotals):
+    """The totals of one group: ``group`` holds the value of each grouping asked for."""
+
+    group: dict[str, str | int | None] = Field(
+        default_factory=dict,
+        description='`{"model": "openai:gpt-5", "day": "2026-03-01"}`: the value of each'
+        " `group_by` for these calls (`task` gives `operation` and `task`); null where the"
+        " calls have none (the role of an operation's call, the key of a library call).",
+    )
+
+
+class UsageReport(BaseModel):
+    """Model usage and cost over a period, grouped as asked, with the totals."""
+
+    since: datetime | None = Field(None, description="Calls at or after this time (UTC).")
+    until: datetime | None = Field(None, description="Calls before this time (UTC).")
+    group_by: list[str] = Field(default_factory=list)
+    rows: list[UsageRow] = Field(default_factory=list)
+    totals: UsageTotals = Field(default_factory=UsageTotals)
+    prices_as_of: str = Field(
+        "",
+        description="The date of the shipped price table that priced calls without a"
+        " stated cost (entries of the `[prices]` setting are the configuration's own).",
+    )

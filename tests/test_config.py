@@ -133,3 +133,26 @@ def test_tiers_and_deep_threshold_from_toml_and_environment(tmp_path: Path) -> N
     }
     with pytest.raises(ConfigError, match="simplicity_deep_below"):
         load_settings(cfg, env={"CREWCHIEF_SIMPLICITY_DEEP_BELOW": "1.5"})
+
+
+def test_prices_from_toml_are_checked_field_by_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "crewchief.toml"
+    cfg.write_text(
+        '[prices."gpt-5"]\ninput = 1.0\noutput = 8.0\ncached_input = 0.1\n'
+        '[prices."deepseek:deepseek-chat"]\ninput = 0.27\noutput = 1.10\n'
+    )
+    settings = load_settings(cfg, env={})
+    assert settings.prices["gpt-5"].cached_input == 0.1
+    assert settings.prices["gpt-5"].reasoning is None  # billed at the output price
+    assert settings.prices["deepseek:deepseek-chat"].output == 1.10
+    cfg.write_text('[prices."gpt-5"]\ninput = -1\noutput = 8\n[prices.cheap]\noutput = 1\n')
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg, env={})
+    assert "prices.gpt-5.input: Input should be greater than or equal to 0" in str(exc.value)
+    assert "prices.cheap.input: Field required" in str(exc.value)
+    cfg.write_text('[prices."gpt-5"]\ninput = 1\noutput = 8\ncache = 0.1\n')
+    with pytest.raises(ConfigError, match=r"prices\.gpt-5\.cache: Extra inputs are not permitted"):
+        load_settings(cfg, env={})
+    cfg.write_text('[prices."gpt-5"]\ninput = 1\noutput = "a lot"\n')
+    with pytest.raises(ConfigError, match=r"prices\.gpt-5\.output: Input should be a valid number"):
+        load_settings(cfg, env={})

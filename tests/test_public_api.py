@@ -32,6 +32,7 @@ EXPECTED = [
     "TaskResult",
     "TierConfig",
     "TokenUsage",
+    "UsageReport",
     "Workspace",
     "__version__",
     "activate_skill",

@@ -13,7 +13,16 @@ from crewchief.api import docs, errors, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
-from crewchief.api.routes import events, gateway, health, memory, operations, profile, search
+from crewchief.api.routes import (
+    events,
+    gateway,
+    health,
+    memory,
+    operations,
+    profile,
+    search,
+    usage,
+)
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings, load_settings
 from crewchief.gateway.circuit import Breakers
@@ -130,6 +139,7 @@ def create_app(
             {"name": "events", "description": "Server-sent events of one operation."},
             {"name": "health", "description": "Probes for orchestrators and load balancers."},
             {"name": "gateway", "description": "OpenAI-compatible chat completions, by role."},
+            {"name": "usage", "description": "Model calls, tokens and cost, grouped."},
         ],
     )
     app.state.settings = settings
@@ -156,6 +166,7 @@ def create_app(
     app.include_router(memory.router)
     app.include_router(profile.router)
     app.include_router(search.router)
+    app.include_router(usage.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     from crewchief.cli import search as _cli_search
     from crewchief.cli import serve as _cli_serve
     from crewchief.cli import skills as _cli_skills
+    from crewchief.cli import usage as _cli_usage
     from crewchief.cli import worker as _cli_worker
 
     _cli_ops.add_remote_options(run)
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_memory.add_parser(sub)
     _cli_profile.add_parser(sub)
     _cli_search.add_parser(sub)
+    _cli_usage.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # Commands whose module's run(settings, args) does everything (imported when used).
 _RUN_MODULES = frozenset(
-    {"models", "skills", "doctor", "worker", "routes", "memory", "profile", "search"}
+    {"models", "skills", "doctor", "worker", "routes", "memory", "profile", "search", "usage"}
 )
 
 

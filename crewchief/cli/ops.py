@@ -110,10 +110,28 @@ def print_outcome(out: Any, err: Any, result: Any, elapsed: float) -> None:
         err.print(f": {result.error}", style=style, markup=False, highlight=False, end="")
     u = result.usage
     err.print(
-        f"  · tokens in {u.input} · out {u.output} · reasoning {u.reasoning} · {elapsed:.2f}s",
+        f"  · tokens in {u.input} · out {u.output} · reasoning {u.reasoning}"
+        f" · cost {_cost(result)} · {elapsed:.2f}s",
         style="dim",
         highlight=False,
     )
+
+
+def money(usd: float) -> str:
+    """Dollars for people: cents for whole amounts, more digits for the small ones."""
+    if usd == 0:
+        return "$0"
+    if usd < 0.000001:
+        return "<$0.000001"
+    return f"${usd:,.2f}" if usd >= 1 else f"${usd:.6f}".rstrip("0")
+
+
+def _cost(result: Any) -> str:
+    """The operation's cost, and how many of its calls had no price."""
+    text = money(result.cost_usd)
+    if result.unpriced_calls:
+        text += f" ({result.unpriced_calls} unpriced calls)"
+    return text
 
 
 def exit_code(status: str) -> int:
@@ -203,11 +221,17 @@ def print_show(out: Any, r: Any, as_json: bool = False) -> None:
     if r.error:
         out.print(f"[red]error:[/] {r.error}", highlight=False)
     u = r.usage
-    out.print(f"tokens: in {u.input} · out {u.output} · reasoning {u.reasoning}", style="dim")
+    out.print(
+        f"tokens: in {u.input} · out {u.output} · reasoning {u.reasoning} · cost {_cost(r)}",
+        style="dim",
+        highlight=False,
+    )
     for m in r.usage_by_model:
         what = f"{m.node} ({m.purpose})" if m.purpose else m.node
+        price = "unpriced" if m.unpriced_calls == m.calls else money(m.cost_usd)
         out.print(
-            f"  {m.alias:<12} {m.model:<30} {what:<28} {m.calls} calls · in {m.input} · out {m.output}",
+            f"  {m.alias:<12} {m.model:<30} {what:<28} {m.calls} calls · in {m.input}"
+            f" · out {m.output} · {price}",
             style="dim",
             highlight=False,
         )

@@ -283,6 +283,16 @@ class Remote:
         """``DELETE /v1/profile``: ``{owner, deleted}``."""
         return await self._call("DELETE", "/v1/profile")
 
+    # -- usage -----------------------------------------------------------------------------
+
+    async def usage(self, **query: Any) -> Any:
+        """``GET /v1/usage`` with ``query`` (None values left out; ``group_by`` a list) as
+        a :class:`~crewchief.results.UsageReport`."""
+        from crewchief.results import UsageReport
+
+        params = {k: v for k, v in query.items() if v is not None and v != []}
+        return UsageReport.model_validate(await self._call("GET", "/v1/usage", params=params))
+
     # -- events ----------------------------------------------------------------------------
 
     async def events(

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from crewchief.client.validate import (
     validate_metadata,
     validate_models,
     validate_request,
+    validate_usage,
     workspace_directory,
 )
 from crewchief.config import Settings, load_settings
@@ -40,6 +42,7 @@ from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.db.conversations import Conversations
 from crewchief.db.keys import ApiKeyInfo
 from crewchief.db.routes import RouteTables
+from crewchief.db.usage import usage_report
 from crewchief.errors import (
     OperationBusy,
     OperationNotFound,
@@ -53,9 +56,10 @@ from crewchief.graphs.fork import apply_fork, plan_fork
 from crewchief.graphs.operation import build_operation_graph
 from crewchief.knowledge.stores import VectorStores
 from crewchief.metrics import ClusterStats
+from crewchief.models.pricing import price_table
 from crewchief.models.registry import ModelOverride
 from crewchief.models.types import CallInfo, CallRecord, FastReply
-from crewchief.results import OperationResult, OperationSummary
+from crewchief.results import OperationResult, OperationSummary, UsageReport
 from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
 from crewchief.simplicity import load_detector
@@ -231,6 +235,7 @@ class Crewchief:
         approve_plan: bool = False,
         models: dict[str, str] | None = None,
         owner: str | None = None,
+        api_key_id: str | None = None,
     ) -> OperationHandle:
         """Create the operation and start running it in the background.
 
@@ -239,6 +244,8 @@ class Crewchief:
                 :meth:`review_plan` is called.
             models: Rebind aliases for this operation only: ``{"delegate": "openai:gpt-4.1-mini"}``.
             owner: Who the operation belongs to (the REST API's key owner).
+            api_key_id: The API key that starts it; its model calls are counted for that
+                key (and ``owner``) in the usage ledger.
 
         Raises:
             InvalidRequest: a field is invalid (nothing is recorded or run).
@@ -273,6 +280,7 @@ class Crewchief:
                 route=route,
                 metadata=metadata,
                 owner=owner,
+                api_key_id=api_key_id,
                 options=options,
                 decision=decision,
                 lease=self._lease_terms(),
@@ -607,6 +615,49 @@ class Crewchief:
         return await repository.list_operations(
             self.services.store, status=status, limit=limit, before=before, owner=owner
         )
+
+    async def usage(
+        self,
+        *,
+        group_by: str | Sequence[str] | None = None,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        model: str | None = None,
+        role: str | None = None,
+        operation_id: str | None = None,
+        key: str | None = None,
+        owner: Any = repository.ANY_OWNER,
+    ) -> UsageReport:
+        """Model calls, tokens and cost from the usage ledger, summed per group.
+
+        Args:
+            group_by: Any of ``model``, ``role``, ``key``, ``owner``, ``day`` (UTC),
+                ``operation``, ``task``, ``alias``, ``node`` (a list, or names separated
+                by commas); none gives the totals alone.
+            since: Calls at or after this time: a date, a datetime (UTC when it has no
+                zone), an ISO string, or a span back from now (``"7d"``, ``"12h"``).
+            until: Calls before this time; a date includes that whole day.
+            model, role, operation_id, key: Only calls of this model spec, gateway role,
+                operation or API key id.
+            owner: Only this owner's calls (None: calls made without an API key); every
+                owner's by default.
+
+        Raises:
+            InvalidRequest: a field is invalid (the message names it).
+        """
+        query = validate_usage(
+            group_by=group_by,
+            since=since,
+            until=until,
+            model=model,
+            role=role,
+            operation_id=operation_id,
+            key=key,
+            owner=owner,
+        )
+        report = await usage_report(self._store(), **query)
+        report.prices_as_of = price_table().as_of
+        return report
 
     async def replay(self, operation_id: str, *, after: int = 0) -> repository.Replay | None:
         """Owner, status, stored events with ``seq > after`` and the newest event of an

@@ -1,15 +1,20 @@
-"""Checks on a new operation's fields, before anything is recorded or run."""
+"""Checks on a new operation's fields, before anything is recorded or run, and on the
+questions asked of the usage ledger."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from crewchief.config import Settings
 from crewchief.errors import InvalidRequest, ModelConfigError
+from crewchief.results import USAGE_GROUPS
 
 MAX_REQUEST_CHARS = 100_000
 
@@ -166,3 +171,108 @@ def validate_metadata(metadata: Any) -> dict[str, Any] | None:
     if size > MAX_METADATA_BYTES:
         raise invalid("metadata", f"at most {MAX_METADATA_BYTES} bytes as JSON, got {size}")
     return metadata
+
+
+_SPAN = re.compile(r"(\d{1,6})([dh])")
+_WHEN = (
+    "expected a date (2026-03-01), a date and time (2026-03-01T12:00:00Z) or a span back"
+    " from now (7d, 12h)"
+)
+
+
+def usage_time(
+    value: Any, field: str, *, end: bool = False, now: datetime | None = None
+) -> datetime | None:
+    """``since`` or ``until`` as an aware UTC datetime (None stays None).
+
+    A date is the start of that UTC day, or with ``end`` the start of the next one (so
+    ``until`` a date includes that day); ``7d`` and ``12h`` are that long before ``now``;
+    a date and time without a zone is UTC.
+
+    Raises:
+        InvalidRequest: naming ``field``.
+    """
+    if value is None:
+        return None
+    when = _when(value, end, now or datetime.now(UTC))
+    if when is None:
+        raise invalid(field, f"{_WHEN}; got {value!r}")
+    if not 1970 <= when.year < 9999:
+        raise invalid(field, f"expected a time between 1970 and 9999, got {value!r}")
+    return when
+
+
+def _when(value: Any, end: bool, now: datetime) -> datetime | None:
+    try:
+        if isinstance(value, str):
+            value = value.strip()
+            if span := _SPAN.fullmatch(value):
+                n, unit = int(span[1]), span[2]
+                return now - (timedelta(days=n) if unit == "d" else timedelta(hours=n))
+            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return aware.astimezone(UTC)
+        if isinstance(value, date):
+            start = datetime.combine(value, time(), UTC)
+            return start + timedelta(days=1) if end else start
+    except (ValueError, OverflowError):
+        pass
+    return None
+
+
+def usage_groups(value: Any) -> list[str]:
+    """``group_by`` as a list of known groupings, in order, each once: a name, names
+    separated by commas, or a list of either.
+
+    Raises:
+        InvalidRequest: naming ``group_by`` and the groupings there are.
+    """
+    if value is None:
+        return []
+    items: Iterable[Any] = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise invalid("group_by", f"expected names of groupings, got {type(value).__name__}")
+    groups: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise invalid("group_by", f"expected names of groupings, got {item!r}")
+        for name in (part.strip() for part in item.split(",")):
+            if name and name not in USAGE_GROUPS:
+                raise invalid(
+                    "group_by",
+                    f"unknown grouping {name!r}; expected one or more of {', '.join(USAGE_GROUPS)}",
+                )
+            if name and name not in groups:
+                groups.append(name)
+    return groups
+
+
+def validate_usage(
+    *,
+    group_by: Any = None,
+    since: Any = None,
+    until: Any = None,
+    **filters: Any,
+) -> dict[str, Any]:
+    """The checked arguments of a usage report: groupings, the period and exact-match
+    filters (``model``, ``role``, ``operation_id``, ``key``, ``owner``: strings of 1 to 200
+    characters without NUL bytes; any other value of ``owner``, such as "every owner", is
+    left to the caller).
+
+    Raises:
+        InvalidRequest: naming the field and what was expected.
+    """
+    now = datetime.now(UTC)
+    start = usage_time(since, "since", now=now)
+    stop = usage_time(until, "until", end=True, now=now)
+    if start is not None and stop is not None and stop <= start:
+        raise invalid("until", f"expected a time after since ({start.isoformat()})")
+    for name, value in filters.items():
+        if value is None or (name == "owner" and not isinstance(value, str)):
+            continue
+        if not isinstance(value, str) or not 0 < len(value) <= 200 or "\x00" in value:
+            raise invalid(
+                name, f"expected a string of 1 to 200 characters without NUL, got {value!r}"
+            )
+    return {"group_by": usage_groups(group_by), "since": start, "until": stop, **filters}

@@ -121,24 +121,54 @@ def resume_count(tx: TxLike, op: str) -> int:
     return row[0] if row else 0
 
 
+_CALL_COLUMNS = (
+    "operation_id, node, task_sequence, alias, purpose, role, model, effort, input_tokens,"
+    " cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, cost_source, duration_ms,"
+    " error, owner, api_key_id, created_at"
+)
+_CALL_VALUES = (
+    ":op, :node, :task, :alias, :purpose, :role, :model, :effort, :i, :c, :o, :r, :usd, :source,"
+    " :ms, :error"
+)
+# A call outside any operation says whose it is; an operation's calls are its owner's and
+# its key's (read in the same statement: the row is written in the operation's transaction).
+_INSERT_CALL = (
+    f"INSERT INTO model_calls ({_CALL_COLUMNS}) VALUES ({_CALL_VALUES}, :owner, :key, :now)"
+)
+_INSERT_OPERATION_CALL = (
+    f"INSERT INTO model_calls ({_CALL_COLUMNS}) VALUES ({_CALL_VALUES},"
+    " COALESCE(:owner, (SELECT owner FROM operations WHERE id = :of)),"
+    " COALESCE(:key, (SELECT api_key_id FROM operations WHERE id = :kf)), :now)"
+)
+
+
+# How many of the ledger rows summed are of models with no price.
+UNPRICED_COUNT = "SUM(CASE WHEN cost_source = 'unpriced' THEN 1 ELSE 0 END)"
+
+
 def insert_call(tx: TxLike, record: CallRecord) -> None:
-    info = record.info
+    """One ledger row: the attempt's tokens and cost, and who made it."""
+    info, usage = record.info, record.usage
     tx.execute(
-        "INSERT INTO model_calls (operation_id, node, task_sequence, alias, purpose, model, effort,"
-        " input_tokens, output_tokens, reasoning_tokens, duration_ms, error, owner, api_key_id,"
-        " created_at) VALUES (:op, :node, :task, :alias, :purpose, :model, :effort, :i, :o, :r,"
-        " :ms, :error, :owner, :key, :now)",
+        _INSERT_CALL if info.operation_id is None else _INSERT_OPERATION_CALL,
         {
             "op": info.operation_id,
+            # The same value again, each use its own parameter (PostgreSQL types each use).
+            "of": info.operation_id,
+            "kf": info.operation_id,
             "node": info.node,
             "task": info.task,
             "alias": record.alias,
             "purpose": info.purpose,
+            "role": info.role,
             "model": record.model,
             "effort": record.effort,
-            "i": record.usage.input,
-            "o": record.usage.output,
-            "r": record.usage.reasoning,
+            "i": usage.input,
+            "c": usage.cached_input,
+            "o": usage.output,
+            "r": usage.reasoning,
+            "usd": record.cost.usd,
+            "source": record.cost.source,
             "ms": record.duration_ms,
             "error": record.error,
             "owner": info.owner,

@@ -114,6 +114,7 @@ class MemoryRecorder:
         decision: RouteDecision | Any = None,
         lease: tuple[str, float] | None = None,
         then: Any = None,
+        api_key_id: str | None = None,
     ) -> None:
         if then is not None:
             raise CrewchiefError("an operation kept in memory cannot take a queued job")

@@ -55,6 +55,8 @@ class Operation(Base):
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     # The API key owner it belongs to; NULL for operations run through the library.
     owner: Mapped[str | None] = mapped_column(String(64))
+    # The API key that started it (NULL through the library): its calls' ledger rows say so.
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
     # How it was started ({"approve_plan": ..., "models": {...}}), reused by resume and rerun.
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What the planner was given beyond the request: earlier operations, the owner's profile.
@@ -126,11 +128,12 @@ class OperationEvent(Base):
 
 
 class ModelCall(Base):
-    """The usage ledger: one row per attempt at one model."""
+    """The usage ledger: one row per attempt at one model, with its tokens and cost."""
 
     __tablename__ = "model_calls"
     __table_args__ = (
         Index("ix_model_calls_operation", "operation_id"),
+        # Usage reports of one owner over a period (every row names its owner).
         Index("ix_model_calls_owner_created", "owner", "created_at"),
     )
 
@@ -144,14 +147,26 @@ class ModelCall(Base):
     # What the call was for, beyond its node: "meta:search_codebase" for a meta-tool
     # the planner asked the delegate to answer.
     purpose: Mapped[str | None] = mapped_column(String(64))
+    # The gateway role the call served (its answer, or the rewrite or summary made for it);
+    # NULL for the calls of operations.
+    role: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(200))
     effort: Mapped[str] = mapped_column(String(16))
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Of input_tokens, those read from the provider's prompt cache.
+    cached_input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # US dollars; where the figure comes from: provider (the response said), table (the
+    # price table), unpriced (a local or unknown model: 0).
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    cost_source: Mapped[str] = mapped_column(
+        String(16), default="unpriced", server_default="unpriced"
+    )
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
-    # The API key (and its owner) that made a call outside an operation (the gateway).
+    # The API key and its owner that made the call: the gateway's caller, or the
+    # operation's (NULL for calls of the library).
     owner: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

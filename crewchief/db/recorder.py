@@ -142,6 +142,7 @@ class Recorder:
         decision: RouteDecision | Any = None,
         lease: tuple[str, float] | None = None,
         then: Callable[[TxLike], Any] | None = None,
+        api_key_id: str | None = None,
     ) -> None:
         """Insert the operation (status ``running``) with its first event, unless it exists.
 
@@ -158,11 +159,11 @@ class Recorder:
         def work(tx: TxLike) -> list:
             tx.execute(
                 "INSERT INTO operations (id, request, workspace, status, route, route_forced, metadata,"
-                " owner, options, planning_input_tokens, planning_output_tokens,"
+                " owner, api_key_id, options, planning_input_tokens, planning_output_tokens,"
                 " planning_reasoning_tokens, input_tokens, output_tokens, reasoning_tokens,"
                 " lease_holder, lease_expires_at, created_at, started_at, updated_at)"
                 " VALUES (:id, :request, :workspace, 'running', :route, :forced, :metadata,"
-                " :owner, :options, 0, 0, 0, 0, 0, 0, :holder, :expires, :now, :now, :now)"
+                " :owner, :key, :options, 0, 0, 0, 0, 0, 0, :holder, :expires, :now, :now, :now)"
                 " ON CONFLICT (id) DO NOTHING",
                 {
                     "id": operation_id,
@@ -172,6 +173,7 @@ class Recorder:
                     "forced": tx.flag(route is not None),
                     "metadata": tx.json(metadata) if metadata is not None else None,
                     "owner": owner,
+                    "key": api_key_id,
                     "options": tx.json(options) if options else None,
                     "holder": lease[0] if lease else None,
                     "expires": tx.ts(now + timedelta(seconds=lease[1])) if lease else None,

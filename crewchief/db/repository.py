@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from crewchief.db._sql import UNPRICED_COUNT
 from crewchief.db.writer import Tx, Writer
 from crewchief.errors import OperationNotFound
 from crewchief.results import (
@@ -101,7 +102,8 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
     ).fetchall()
     usage_rows = tx.execute(
         "SELECT alias, model, node, purpose, COUNT(*), COUNT(error), SUM(input_tokens),"
-        " SUM(output_tokens), SUM(reasoning_tokens) FROM model_calls WHERE operation_id = :op"
+        " SUM(cached_input_tokens), SUM(output_tokens), SUM(reasoning_tokens), SUM(cost_usd),"
+        f" {UNPRICED_COUNT} FROM model_calls WHERE operation_id = :op"
         " GROUP BY alias, model, node, purpose ORDER BY MIN(id)",
         {"op": operation_id},
     ).fetchall()
@@ -114,10 +116,13 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
             calls=n,
             failed_calls=f,
             input=i or 0,
+            cached_input=c or 0,
             output=o or 0,
             reasoning=x or 0,
+            cost_usd=round(usd or 0.0, 8),
+            unpriced_calls=u or 0,
         )
-        for a, m, nd, p, n, f, i, o, x in usage_rows
+        for a, m, nd, p, n, f, i, c, o, x, usd, u in usage_rows
     ]
     status = r[1]
     if status == "running":  # totals are written when the operation ends; sum the ledger until then
@@ -144,6 +149,8 @@ def _load(tx: Tx, operation_id: str, include_events: bool) -> OperationResult | 
         tasks=_tasks(tx, tasks),
         usage=usage,
         usage_by_model=by_model,
+        cost_usd=round(sum(m.cost_usd for m in by_model), 8),
+        unpriced_calls=sum(m.unpriced_calls for m in by_model),
         metadata=tx.parse_json(r[18]),
         created_at=tx.parse_ts(r[19]),
         started_at=tx.parse_ts(r[20]),

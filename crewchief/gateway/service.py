@@ -33,10 +33,11 @@ from crewchief.gateway.semantic import NearMiss, SemanticCache, lookup_of
 from crewchief.gateway.stream import OpenStream, ReplayedStream
 from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
 from crewchief.gateway.targets import target as target_of
-from crewchief.gateway.trace import Trace, first_message, usage_of
+from crewchief.gateway.trace import Trace, first_message, stated_cost, usage_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
 from crewchief.knowledge.memory import ConversationMemory
 from crewchief.knowledge.window import OPENAI, WindowError, fit, model_window
+from crewchief.models.pricing import prices_for
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class Gateway:
         self.memory = memory
         self.semantic = semantic
         self.profiles = profiles
+        self.prices = prices_for(settings)
 
     async def trace(
         self,
@@ -170,6 +172,7 @@ class Gateway:
                 purpose=f"gateway:summary:{trace.role.role}",
                 owner=trace.owner,
                 api_key_id=trace.api_key_id,
+                role=trace.role.role,
             )
             asked = self.summarize
 
@@ -208,6 +211,7 @@ class Gateway:
             purpose=f"gateway:rewrite:{trace.role.role}",
             owner=trace.owner,
             api_key_id=trace.api_key_id,
+            role=trace.role.role,
         )
         messages, trace.rewrite = await self.engineer.rewrite(
             trace.role.role, request.body["messages"], info, about=trace.about
@@ -278,14 +282,23 @@ class Gateway:
         await self.conversations.append(trace.owner, trace.conversation, messages)
 
     async def ledger(self, trace: Trace, target: Target, ms: float, error: str | None) -> None:
+        """One ledger row for an attempt at ``target``, priced: the answer's stated cost,
+        else its tokens at the price table's; a successful attempt's cost goes to
+        ``x_crewchief``."""
         info = CallInfo(
             node="gateway",
             purpose=f"gateway:{trace.role.role}",
             owner=trace.owner,
             api_key_id=trace.api_key_id,
+            role=trace.role.role,
         )
-        usage = trace.usage if error is None else Usage()
-        await self._record(CallRecord(info, "gateway", target.spec, "none", usage, ms, error))
+        if error is None:
+            usage = trace.usage
+            cost = trace.cost = self.prices.cost(target.spec, usage, trace.stated_cost)
+        else:
+            usage, cost = Usage(), self.prices.cost(target.spec, Usage())
+        record = CallRecord(info, "gateway", target.spec, "none", usage, ms, error, cost)
+        await self._record(record)
 
     async def _failed(self, trace: Trace, target: Target, started: float, exc: Exception) -> None:
         trace.tried.append({"model": target.spec, "error": str(exc)})
@@ -438,7 +451,7 @@ class Gateway:
             data = await self.upstream.post(target, "/chat/completions", body)
             if not isinstance(data.get("choices"), list):
                 raise UpstreamError("the answer has no choices", status=200)
-            trace.usage = usage_of(data)
+            trace.usage, trace.stated_cost = usage_of(data), stated_cost(data)
             await self.ledger(trace, target, (time.perf_counter() - started) * 1000, None)
             return data
 
@@ -520,12 +533,21 @@ class Gateway:
             data = await self.upstream.post(t, "/embeddings", payload)
             if not isinstance(data.get("data"), list):
                 raise UpstreamError("the answer has no data", status=200)
-            trace.usage = Usage(int((data.get("usage") or {}).get("prompt_tokens") or 0))
+            trace.usage, trace.stated_cost = Usage(usage_of(data).input), stated_cost(data)
             await self.ledger(trace, t, (time.perf_counter() - started) * 1000, None)
             return data
 
         data = await self._try(trace, call)
-        return dict(data, x_crewchief={"model": spec, "total_ms": trace.metadata()["total_ms"]})
+        meta = trace.metadata()
+        return dict(
+            data,
+            x_crewchief={
+                "model": spec,
+                "cost_usd": meta["cost_usd"],
+                "cost_source": meta["cost_source"],
+                "total_ms": meta["total_ms"],
+            },
+        )
 
     async def _local(self, target: Target) -> Target:
         """A local model's target with its server's address (started, pulled or built first

@@ -15,7 +15,7 @@ import aiohttp
 from crewchief.gateway.errors import openai_error
 from crewchief.gateway.request import ChatRequest
 from crewchief.gateway.targets import Target
-from crewchief.gateway.trace import Trace, usage_of
+from crewchief.gateway.trace import Trace, stated_cost, usage_of
 from crewchief.gateway.upstream import TRANSPORT_ERRORS
 
 if TYPE_CHECKING:
@@ -117,6 +117,8 @@ class OpenStream:
                 answer.add(chunk)
                 if chunk.get("usage"):
                     self.trace.usage = usage_of(chunk)
+                    if (cost := stated_cost(chunk)) is not None:
+                        self.trace.stated_cost = cost
                     if not chunk.get("choices"):
                         held = chunk  # sent last, with the metadata
                         continue

@@ -10,8 +10,8 @@ from crewchief.gateway.engineer import Rewrite
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.targets import Route
 from crewchief.knowledge.profile import NOT_ADDED
-from crewchief.models.pricing import price_table
-from crewchief.models.types import Usage
+from crewchief.models.pricing import reported
+from crewchief.models.types import UNPRICED, Cost, Usage
 
 if TYPE_CHECKING:
     from crewchief.gateway.semantic import Lookup
@@ -49,6 +49,8 @@ class Trace:
     tier: dict[str, Any] | None = None  # model "auto": the simplicity detector's tier
     tried: list[dict[str, str]] = field(default_factory=list)  # failed attempts
     usage: Usage = field(default_factory=Usage)
+    stated_cost: float | None = None  # the cost the upstream's answer states, if any
+    cost: Cost = UNPRICED  # the answering call's, once the ledger has it
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -58,11 +60,17 @@ class Trace:
             "model": self.model,
             "model_reason": self.route.reason,
             "fallbacks_tried": self.tried,
-            "tokens": {"prompt": self.usage.input, "completion": self.usage.output},
-            "cost_usd": self.cost(),
+            "tokens": {
+                "prompt": self.usage.input,
+                "completion": self.usage.output,
+                "cached": self.usage.cached_input,
+                "reasoning": self.usage.reasoning,
+            },
+            "cost_usd": 0.0 if self.cached else round(self.cost.usd, 8),
+            "cost_source": "cache" if self.cached else self.cost.source,
             "rewrite": self.rewrite.metadata(),
             "tier": self.tier,
-            "cache_hit": self.cache in ("hit", "semantic"),
+            "cache_hit": self.cached,
             "cache": {"state": self.cache, "similarity": self.similarity, "refused": self.refused},
             "context_messages_added": self.context_added,
             "context_messages_left_out": self.context_left_out,
@@ -72,13 +80,10 @@ class Trace:
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 
-    def cost(self) -> float | None:
-        """What the answer's model call cost in US dollars, from the shipped price table:
-        0 for a cache hit and for local models, None for a model the table does not price."""
-        if self.cache in ("hit", "semantic"):
-            return 0.0
-        price = price_table().get(self.model) if self.model else None
-        return round(price.cost(self.usage), 8) if price is not None else None
+    @property
+    def cached(self) -> bool:
+        """Whether the answer came from a cache (and cost nothing)."""
+        return self.cache in ("hit", "semantic")
 
     def headers(self) -> dict[str, str]:
         return {
@@ -101,9 +106,33 @@ def usage_of(data: dict[str, Any]) -> Usage:
     usage = data.get("usage") or {}
     if not isinstance(usage, dict):
         return Usage()
-    details = usage.get("completion_tokens_details") or {}
     return Usage(
-        int(usage.get("prompt_tokens") or 0),
-        int(usage.get("completion_tokens") or 0),
-        int(details.get("reasoning_tokens") or 0) if isinstance(details, dict) else 0,
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("completion_tokens")),
+        _count(_get(usage.get("completion_tokens_details"), "reasoning_tokens")),
+        _count(_get(usage.get("prompt_tokens_details"), "cached_tokens")),
     )
+
+
+def stated_cost(data: dict[str, Any]) -> float | None:
+    """The cost in dollars an answer (or a chunk) states: ``usage.cost`` (as OpenRouter and
+    LiteLLM send it), or the ``x_crewchief.cost_usd`` of another crewchief gateway when it
+    priced the call."""
+    usage = data.get("usage")
+    if isinstance(usage, dict) and (cost := reported(usage.get("cost"))) is not None:
+        return cost
+    meta = data.get("x_crewchief")
+    if isinstance(meta, dict) and meta.get("cost_source") in ("provider", "table", "cache"):
+        return reported(meta.get("cost_usd"))
+    return None
+
+
+def _get(details: Any, name: str) -> Any:
+    return details.get(name) if isinstance(details, dict) else None
+
+
+def _count(value: Any) -> int:
+    """A token count as an upstream sends it (a non-negative number), else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return int(value) if 0 < value < 2**62 else 0

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from crewchief.effort import Effort, normalize_effort
     from crewchief.models.fake import FakeChatModel, FakeReply, FakeRule, FakeScript
     from crewchief.models.registry import ModelRegistry, ModelReply
-    from crewchief.models.types import CallInfo, CallRecord, Usage
+    from crewchief.models.types import CallInfo, CallRecord, Cost, Usage
 
 _WHERE = {
     "Effort": "crewchief.effort",
@@ -24,6 +24,7 @@ _WHERE = {
     "FakeScript": "fake",
     "CallInfo": "types",
     "CallRecord": "types",
+    "Cost": "types",
     "ModelRegistry": "registry",
     "ModelReply": "registry",
     "Usage": "types",
@@ -32,6 +33,7 @@ _WHERE = {
 __all__ = [
     "CallInfo",
     "CallRecord",
+    "Cost",
     "Effort",
     "FakeChatModel",
     "FakeReply",

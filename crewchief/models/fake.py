@@ -28,7 +28,8 @@ Example script (YAML or JSON)::
 
 A reply has ``text``, ``plan`` (serialized to JSON text), ``tool_calls``
 (``[{name, args}]``), ``chunks`` (how the text streams), ``usage``
-(``{input, output, reasoning}``), ``delay`` (seconds before answering),
+(``{input, output, reasoning, cached_input}``), ``cost`` (the dollars the reply says it
+cost, as a provider that reports its cost does), ``delay`` (seconds before answering),
 ``token_delay`` (seconds between streamed chunks) and ``error`` (raise instead of
 answering). A bare string is shorthand for ``{text: ...}``.
 
@@ -69,6 +70,7 @@ class FakeUsage(BaseModel):
     input: int = Field(0, ge=0)
     output: int = Field(0, ge=0)
     reasoning: int = Field(0, ge=0)
+    cached_input: int = Field(0, ge=0, description="Of ``input``, read from a prompt cache.")
 
 
 class FakeToolCall(BaseModel):
@@ -89,6 +91,7 @@ class FakeReply(BaseModel):
     tool_calls: list[FakeToolCall] = Field(default_factory=list)
     chunks: list[str] | None = None
     usage: FakeUsage | None = None
+    cost: float | None = Field(None, ge=0, description="The cost the reply states, in dollars.")
     delay: float = Field(0.0, ge=0)
     token_delay: float = Field(0.0, ge=0, description="Seconds between streamed chunks.")
     error: str | None = None
@@ -277,12 +280,15 @@ def _usage(reply: FakeReply, prompt: str, content: str) -> dict[str, Any]:
         input=max(1, len(prompt) // 4), output=max(1, len(content) // 4)
     )
     details = {"reasoning": usage.reasoning} if usage.reasoning else {}
-    return {
+    metadata: dict[str, Any] = {
         "input_tokens": usage.input,
         "output_tokens": usage.output + usage.reasoning,
         "total_tokens": usage.input + usage.output + usage.reasoning,
         "output_token_details": details,
     }
+    if usage.cached_input:
+        metadata["input_token_details"] = {"cache_read": usage.cached_input}
+    return metadata
 
 
 def _split_chunks(text: str) -> list[str]:
@@ -351,7 +357,8 @@ class FakeChatModel(BaseChatModel):
                 for c in reply.tool_calls
             ],
             usage_metadata=_usage(reply, prompt, content),
-            response_metadata={"model_name": f"fake:{self.model_name}"},
+            response_metadata={"model_name": f"fake:{self.model_name}"}
+            | ({} if reply.cost is None else {"cost": reply.cost}),
         )
 
     def _generate(

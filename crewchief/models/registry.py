@@ -24,6 +24,7 @@ from langchain_core.runnables import Runnable
 from crewchief.config import ALIASES, AliasConfig, Settings
 from crewchief.effort import Effort, normalize_effort
 from crewchief.errors import ModelCallError, ModelConfigError
+from crewchief.models.pricing import prices_for, reported
 from crewchief.models.providers import build_chat_model, parse_spec, provider_config
 from crewchief.models.toolcalls import repair_tool_calls
 from crewchief.models.types import CallInfo, CallRecord, Usage
@@ -86,6 +87,7 @@ class ModelRegistry:
         self._instances: dict[str, BaseChatModel] = {}
         self._cache: dict[tuple[str, str, Effort, tuple[Any, ...]], BaseChatModel] = {}
         self._lock = threading.Lock()
+        self.prices = prices_for(settings)
         for alias, value in (overrides or {}).items():
             self._set(alias, value)
 
@@ -115,6 +117,7 @@ class ModelRegistry:
         clone._instances = dict(self._instances)
         clone._cache = self._cache
         clone._lock = self._lock
+        clone.prices = self.prices
         for alias, value in overrides.items():
             clone._set(alias, value)
         return clone
@@ -237,7 +240,8 @@ class ModelRegistry:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if isinstance(exc, TimeoutError):
                     reason = f"timed out after {self.settings.model_timeout:g}s"
-                record = CallRecord(info, alias, label, level, Usage(), _ms(started), reason)
+                cost = self.prices.cost(label, Usage())
+                record = CallRecord(info, alias, label, level, Usage(), _ms(started), reason, cost)
                 attempts.append(record)
                 errors.append(f"{label}: {reason}")
                 if on_usage:
@@ -246,7 +250,8 @@ class ModelRegistry:
             finally:
                 current_call.reset(token)
             usage = Usage.from_message(message)
-            record = CallRecord(info, alias, label, level, usage, _ms(started))
+            cost = self.prices.cost(label, usage, stated_cost(message))
+            record = CallRecord(info, alias, label, level, usage, _ms(started), None, cost)
             attempts.append(record)
             if on_usage:
                 await on_usage(record)
@@ -257,6 +262,16 @@ class ModelRegistry:
                 message, repairs, refused = repair.message, repair.notes, repair.refused
             return ModelReply(message, alias, label, usage, attempts, repairs, refused)
         raise ModelCallError(f"every model for alias {alias!r} failed: " + "; ".join(errors))
+
+
+def stated_cost(message: BaseMessage) -> float | None:
+    """The cost in dollars a reply states: ``response_metadata["cost"]`` (where the
+    provider adapters put it), or the raw usage's ``cost`` of a non-streamed reply."""
+    meta = message.response_metadata or {}
+    if (cost := reported(meta.get("cost"))) is not None:
+        return cost
+    raw = meta.get("token_usage")
+    return reported(raw.get("cost")) if isinstance(raw, dict) else None
 
 
 def _ms(started: float) -> float:

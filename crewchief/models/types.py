@@ -1,4 +1,5 @@
-"""Plain shapes of a model call: tokens used, who is calling, what the ledger records.
+"""Plain shapes of a model call: tokens used, what they cost, who is calling, what the
+ledger records.
 
 No LangChain here: the database layer and the recorder import these without
 pulling a model stack in.
@@ -7,7 +8,7 @@ pulling a model stack in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crewchief.effort import Effort
 
@@ -17,26 +18,61 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens of one call or a sum of calls. ``output`` includes ``reasoning``."""
+    """Tokens of one call or a sum of calls. ``output`` includes ``reasoning``, and
+    ``input`` includes ``cached_input`` (prompt tokens the provider read from its cache)."""
 
     input: int = 0
     output: int = 0
     reasoning: int = 0
+    cached_input: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.input + other.input, self.output + other.output, self.reasoning + other.reasoning
+            self.input + other.input,
+            self.output + other.output,
+            self.reasoning + other.reasoning,
+            self.cached_input + other.cached_input,
         )
 
     @classmethod
     def from_message(cls, message: BaseMessage) -> Usage:
         meta = getattr(message, "usage_metadata", None) or {}
-        details = meta.get("output_token_details") or {}
         return cls(
             int(meta.get("input_tokens") or 0),
             int(meta.get("output_tokens") or 0),
-            int(details.get("reasoning") or 0),
+            _detail(meta.get("output_token_details"), "reasoning"),
+            _detail(meta.get("input_token_details"), "cache_read"),
         )
+
+
+def _detail(details: Any, name: str) -> int:
+    """A token count of LangChain's usage details: ``name``, or its service tier's
+    variant (``priority_cache_read``, ``flex_reasoning``)."""
+    if not isinstance(details, dict):
+        return 0
+    if details.get(name):
+        return int(details[name])
+    return sum(int(v or 0) for k, v in details.items() if k.endswith("_" + name))
+
+
+# Where a call's cost comes from: the response said it (``provider``), the price table
+# (``table``), or nowhere (``unpriced``: a local or unknown model, counted as 0).
+COST_SOURCES: tuple[str, ...] = ("provider", "table", "unpriced")
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one call cost in US dollars, and where the figure comes from."""
+
+    usd: float = 0.0
+    source: str = "unpriced"
+
+    @property
+    def priced(self) -> bool:
+        return self.source != "unpriced"
+
+
+UNPRICED = Cost()
 
 
 @dataclass(slots=True)
@@ -54,6 +90,8 @@ class CallInfo:
     # The API key and its owner, for a call made outside any operation (the gateway).
     owner: str | None = None
     api_key_id: str | None = None
+    # The gateway role the call serves (its answer, or the rewrite or summary made for it).
+    role: str | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +105,7 @@ class CallRecord:
     usage: Usage
     duration_ms: float
     error: str | None = None
+    cost: Cost = UNPRICED
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,8 @@ def test_a_completion_goes_to_the_roles_model_and_says_so(server, fresh) -> None
             "owner": "alice",
         }
     ]
-    assert meta["cost_usd"] is None  # a model the price table does not know: not priced
+    # A model the price table does not know: it costs 0 and says it is unpriced.
+    assert meta["cost_usd"] == 0.0 and meta["cost_source"] == "unpriced"
     # A priced model: its tokens at the shipped prices (gpt-4o-mini: $0.15 and $0.60 per M).
     priced = client(server).chat.completions.create(
         model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "Price this"}]
@@ -123,6 +124,62 @@ def test_a_completion_goes_to_the_roles_model_and_says_so(server, fresh) -> None
     usage = priced.usage
     expected = (usage.prompt_tokens * 0.15 + usage.completion_tokens * 0.60) / 1e6
     assert priced.model_extra["x_crewchief"]["cost_usd"] == pytest.approx(expected)
+    assert priced.model_extra["x_crewchief"]["cost_source"] == "table"
+
+
+def costs(server: LiveServer) -> list[tuple[Any, ...]]:
+    """``(purpose, role, model, cached input tokens, cost, its source)`` of each ledger row
+    of the gateway."""
+    import sqlite3
+
+    with sqlite3.connect(server.home / "crewchief.db") as conn:
+        return conn.execute(
+            "SELECT purpose, role, model, cached_input_tokens, cost_usd, cost_source"
+            " FROM model_calls WHERE operation_id IS NULL ORDER BY id"
+        ).fetchall()
+
+
+def test_every_gateway_call_is_priced_and_says_how(server, fresh) -> None:
+    api = client(server)
+    before = len(costs(server))
+    # From the price table, cached prompt tokens at their own price.
+    fresh.script({"usage": {"prompt_tokens_details": {"cached_tokens": 2}}})
+    priced = api.chat.completions.create(
+        model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "Price this answer"}]
+    )
+    meta, u = priced.model_extra["x_crewchief"], priced.usage
+    expected = ((u.prompt_tokens - 2) * 0.15 + 2 * 0.075 + u.completion_tokens * 0.60) / 1e6
+    assert meta["tokens"]["cached"] == 2 and meta["cost_source"] == "table"
+    assert meta["cost_usd"] == pytest.approx(expected, abs=1e-8)
+    # The cost an upstream states wins, streamed too.
+    fresh.script({"usage": {"cost": 0.0042}})
+    chunks = list(
+        api.chat.completions.create(
+            model="crewchief/architect", messages=[{"role": "user", "content": "Plan it"}],
+            stream=True,
+        )
+    )  # fmt: skip
+    streamed = chunks[-1].model_extra["x_crewchief"]
+    assert (streamed["cost_usd"], streamed["cost_source"]) == (0.0042, "provider")
+    # The rewrite made for a role is the role's too (the scripted fast model: unpriced).
+    review = api.chat.completions.create(
+        model="crewchief/review",
+        messages=[{"role": "user", "content": LONG.replace("parser", "billing")}],
+    )
+    assert review.model_extra["x_crewchief"]["rewrite"]["applied"] is True
+    rows = costs(server)[before:]
+    assert rows[0][2:] == ("openai:gpt-4o-mini", 2, pytest.approx(expected, abs=1e-8), "table")
+    assert rows[1:] == [
+        ("gateway:architect", "architect", "openai:upstream-strong", 0, 0.0042, "provider"),
+        ("gateway:rewrite:review", "review", "fake:default", 0, 0.0, "unpriced"),
+        ("gateway:review", "review", "openai:upstream-cheap", 0, 0.0, "unpriced"),
+    ]
+    usage = httpx.get(
+        f"{server.url}/v1/usage?group_by=role&since=1h", headers=server.auth(), timeout=10
+    ).json()
+    by_role = {row["group"]["role"]: row for row in usage["rows"]}
+    assert by_role["architect"]["cost_usd"] >= 0.0042
+    assert by_role["review"]["unpriced_calls"] >= 2
 
 
 def test_the_role_comes_from_the_body_then_the_header_then_the_model(server, fresh) -> None:

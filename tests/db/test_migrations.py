@@ -128,3 +128,65 @@ async def test_waiting_for_the_schema_lock_does_not_block_an_index_build(postgre
         async with asyncio.timeout(10):
             await waiter
     assert entered.is_set()
+
+
+def test_the_cost_revision_keeps_the_ledger_and_says_whose_each_call_was(
+    empty_db_url: str,
+) -> None:
+    """Upgrading from 0009: every row is kept, unpriced (its cost is not guessed after the
+    fact); an operation's calls get its owner, and gateway calls their role."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import MetaData
+
+    upgrade(empty_db_url, "0009")
+    engine = create_engine(empty_db_url)
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            tables = MetaData()
+            tables.reflect(conn)
+            zero = dict.fromkeys(
+                (
+                    "planning_input_tokens", "planning_output_tokens", "planning_reasoning_tokens",
+                    "input_tokens", "output_tokens", "reasoning_tokens",
+                ),
+                0,
+            )  # fmt: skip
+            conn.execute(
+                tables.tables["operations"].insert(),
+                {"id": "op-1", "request": "r", "status": "completed", "route_forced": False,
+                 "owner": "alice", "created_at": now, "updated_at": now, **zero},
+            )  # fmt: skip
+            calls = [
+                ("op-1", "plan", None, None),
+                (None, "gateway", "gateway:rewrite:architect", "bob"),
+                (None, "gateway", "gateway:code", "bob"),
+                (None, "gateway", "gateway:embeddings", None),
+            ]
+            conn.execute(
+                tables.tables["model_calls"].insert(),
+                [
+                    {"operation_id": op, "node": node, "alias": "a", "purpose": purpose,
+                     "model": "openai:gpt-5", "effort": "low", "input_tokens": 100 + i,
+                     "output_tokens": 50, "reasoning_tokens": 10, "duration_ms": 1.0,
+                     "owner": owner, "created_at": now}
+                    for i, (op, node, purpose, owner) in enumerate(calls)
+                ],
+            )  # fmt: skip
+        upgrade(empty_db_url)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT input_tokens, owner, role, cost_usd, cost_source, cached_input_tokens"
+                " FROM model_calls ORDER BY id"
+            ).all()
+            key = conn.exec_driver_sql("SELECT api_key_id FROM operations").scalar_one()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (100, "alice", None, 0.0, "unpriced", 0),
+        (101, "bob", "architect", 0.0, "unpriced", 0),
+        (102, "bob", "code", 0.0, "unpriced", 0),
+        (103, None, "embeddings", 0.0, "unpriced", 0),
+    ]
+    assert key is None

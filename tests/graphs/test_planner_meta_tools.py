@@ -184,6 +184,30 @@ async def test_the_delegates_steps_are_bounded_and_it_uses_only_read_only_tools(
     assert ledger[("plan", "delegate", "meta:get_file_summary")] == 2
 
 
+async def test_the_delegates_answers_to_the_planner_are_priced_in_the_ledger(
+    tmp_path: Path, workspace: Path
+) -> None:
+    settings = make_settings(
+        tmp_path / "home", prices={"fake:default": {"input": 1.0, "output": 2.0}}
+    )
+    read = {"name": "read_project_file", "args": {"path": "config.py", "question": "Timeout?"}}
+    usage = {"input": 100, "output": 10}
+    model = _model(
+        {
+            "node": "plan",
+            "alias": "orchestrator",
+            "replies": [{"tool_calls": [read], "usage": usage}, plan_reply("Edit config.py")],
+        },
+        {"node": "plan", "alias": "delegate", "reply": {"text": "30 s.", "usage": usage}},
+    )
+    op = await run(settings, model, workspace)
+    assert op.status == "completed", op.error
+    (meta,) = [m for m in op.usage_by_model if m.purpose == "meta:read_project_file"]
+    assert (meta.alias, meta.calls, meta.cost_usd) == ("delegate", 1, (100 + 2 * 10) / 1e6)
+    assert op.cost_usd == round(sum(m.cost_usd for m in op.usage_by_model), 8) > meta.cost_usd
+    assert op.unpriced_calls == 0
+
+
 async def test_when_the_delegate_fails_the_planner_gets_the_tool_output_bounded(
     settings: Settings, workspace: Path
 ) -> None:

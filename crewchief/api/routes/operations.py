@@ -134,6 +134,7 @@ async def create_operation(
         approve_plan=body.approve_plan,
         models=models,
         owner=caller.owner_for_new,
+        api_key_id=caller.key_id,
     )
     handle.detach()
     response.headers["Location"] = f"/v1/operations/{handle.id}"

@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from crewchief.effort import openai_supports_effort
 from crewchief.errors import ModelConfigError
+from crewchief.models.pricing import reported
 from crewchief.models.providers import BuildRequest, api_key, register
+
+
+@cache
+def _chat_openai() -> type[BaseChatModel]:
+    """``ChatOpenAI`` that keeps the cost a server states in a streamed reply's usage
+    (``usage.cost``, as OpenRouter and LiteLLM send it) as ``response_metadata["cost"]``;
+    LangChain's own chunk conversion drops every usage field it does not know."""
+    from langchain_openai import ChatOpenAI
+
+    class CostAwareChatOpenAI(ChatOpenAI):
+        def _convert_chunk_to_generation_chunk(
+            self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
+        ) -> Any:
+            out = super()._convert_chunk_to_generation_chunk(
+                chunk, default_chunk_class, base_generation_info
+            )
+            usage = chunk.get("usage")
+            if out is not None and isinstance(usage, dict):
+                cost = reported(usage.get("cost"))
+                if cost is not None:
+                    out.message.response_metadata["cost"] = cost
+            return out
+
+    return CostAwareChatOpenAI
 
 
 @register("openai")
 def build(req: BuildRequest) -> BaseChatModel:
     """A ``ChatOpenAI`` for the spec: the configured base URL and key, effort where supported."""
     cfg, name, effort, alias_cfg, common = req.config, req.name, req.effort, req.alias, req.common
-    from langchain_openai import ChatOpenAI
-
     base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
     key = api_key(cfg, "OPENAI_API_KEY")
     if key is None and base_url is None:
@@ -31,4 +55,4 @@ def build(req: BuildRequest) -> BaseChatModel:
     if reasoning:
         kwargs["reasoning_effort"] = effort
         kwargs.pop("temperature", None)  # reasoning models refuse any but their own
-    return ChatOpenAI(**kwargs)
+    return _chat_openai()(**kwargs)
