@@ -128,6 +128,9 @@ def collect(count: int) -> dict[str, Any]:
                 CREWCHIEF_FAST_MODEL=f"local:{LOCAL_MODEL}",
                 CREWCHIEF_ALLOW_MODEL_REQUESTS="1",
                 CREWCHIEF_GATEWAY_REWRITE_TIMEOUT=str(TIMEOUT_S),
+                # The engineer alone: a profile learned from the first pass's requests would
+                # be context for the replay's rewrites, and so another cache key.
+                CREWCHIEF_PROFILES="false",
                 OPENAI_BASE_URL=base_url,
                 OPENAI_API_KEY="sk-bench",
             )
