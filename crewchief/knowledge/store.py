@@ -172,12 +172,12 @@ class VectorStore:
         (a workspace's code index), where the collection itself is the owner's boundary and
         Chroma's metadata filter, which costs tens of milliseconds at 10,000 entries, is
         not needed."""
-        total = self.size()
-        if total == 0 or k <= 0:
+        if k <= 0:
             return []
         vector = self.embeddings.embed_query(query)
+        # Chroma returns fewer than n_results when the collection holds fewer.
         found = self._collection().query(
-            query_embeddings=[vector], n_results=min(k, total), include=["distances"]
+            query_embeddings=[vector], n_results=k, include=["distances"]
         )
         return [
             (str(i), 1.0 - float(d))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from crewchief.knowledge.search import SearchError, code_search
@@ -17,8 +16,7 @@ def open_workspace(deps: NodeDeps, root: str | Path, owner: str | None) -> Works
     Raises:
         ToolError: ``root`` is not a directory.
     """
-    workspace = Workspace.open(root)
-    return dataclasses.replace(workspace, searcher=searcher(deps, workspace.root, owner))
+    return Workspace.open(root, searcher=searcher(deps, Path(root), owner))
 
 
 def searcher(deps: NodeDeps, root: Path, owner: str | None) -> CodeSearcher | None:

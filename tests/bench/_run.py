@@ -21,8 +21,16 @@ def run_harness(
 
     The harness must exit 0 and print the JSON object alone on stdout.
     """
+    proc = run_module(module, *args, "--json", env=env)
+    return json.loads(proc.stdout), proc.stderr
+
+
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` from the repository root, which must exit 0; its output."""
     proc = subprocess.run(
-        [sys.executable, "-m", module, *args, "--json"],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -31,4 +39,4 @@ def run_harness(
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout), proc.stderr
+    return proc

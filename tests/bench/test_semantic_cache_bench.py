@@ -4,11 +4,9 @@ labelled set and checked on the other, and the gateway's default follows the fig
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from crewchief.config import GatewaySettings
-from tests.bench._run import HANG_GUARD_S, ROOT, run_harness
+from tests.bench._run import run_harness, run_module
 
 
 def test_the_threshold_is_chosen_on_one_half_and_checked_on_the_other() -> None:
@@ -33,15 +31,7 @@ def test_the_threshold_is_chosen_on_one_half_and_checked_on_the_other() -> None:
 
 
 def test_the_table_shows_each_half_and_the_whole_set() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.semantic_cache"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_module("bench.semantic_cache")
     for row in (
         "calibration / held-out pairs",
         "lowest threshold with precision ≥ 0.99",
