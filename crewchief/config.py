@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from crewchief.errors import ConfigError
 
@@ -126,6 +134,84 @@ DEFAULT_TIERS: dict[str, dict[str, str]] = {
     "balanced": {"alias": "orchestrator", "effort": "medium"},
     "deep": {"alias": "orchestrator", "effort": "high"},
 }
+
+
+class BudgetConfig(BaseModel):
+    """A spending limit in US dollars per UTC day and per UTC month."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    monthly_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    enforcement: Literal["hard", "soft"] = Field(
+        "hard", description="hard: no call may take the spend past the limit; soft: warn only."
+    )
+    on_exceed: Literal["refuse", "downgrade"] = Field(
+        "refuse",
+        description="refuse: HTTP 402 budget_exceeded; downgrade: answer with "
+        "budgets.downgrade_model instead (a free local model never exceeds a budget).",
+    )
+
+
+class PlanConfig(BaseModel):
+    """A named plan (tier) an API key belongs to: what its calls may use and spend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(
+        default_factory=list,
+        description="Model specs the plan may use, shell patterns allowed ('openai:gpt-5-*', "
+        "'local:*'); empty: any.",
+    )
+    efforts: list[Literal["low", "medium", "high"]] = Field(
+        default_factory=list,
+        description="Reasoning efforts the plan may use; a higher one is lowered to the "
+        "highest allowed. Empty: any.",
+    )
+    rate_limit_per_minute: int | None = Field(
+        None, ge=0, description="Requests per minute per key (default: api.rate_limit_per_minute)."
+    )
+    budget: BudgetConfig = Field(
+        default_factory=BudgetConfig, description="Spending limit of each key of the plan."
+    )
+    requests_per_day: int | None = Field(
+        None, ge=0, description="Gateway requests per key and UTC day (a free-tier quota)."
+    )
+    operations_per_day: int | None = Field(
+        None, ge=0, description="Operations started per key and UTC day (a free-tier quota)."
+    )
+    admin: bool = Field(
+        False,
+        description="Keys of the plan may set other owners' budgets and read every owner's "
+        "usage. Their own calls are still held to every budget.",
+    )
+
+
+class BudgetSettings(BaseModel):
+    """How budgets are enforced (the limits themselves are in plans and set per key/owner)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warn_at: float = Field(
+        0.8, gt=0, le=1, description="Share of a limit whose crossing emits a budget.warning."
+    )
+    downgrade_model: str | None = Field(
+        None,
+        description="The model a downgrading budget answers with once exhausted, as "
+        "'provider:model' (e.g. a 'local:' model). Default: the delegate alias's model.",
+    )
+    hold_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="A reservation not settled this long after it was made (its process died "
+        "mid-call) stops counting.",
+    )
+    limits_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a process trusts the budgets it read; a change made through "
+        "another process applies within this time.",
+    )
 
 
 class LocalSettings(BaseModel):
@@ -445,6 +531,20 @@ class Settings(BaseModel):
         "people, 'json' for log pipelines (one object per line, with request_id, operation_id, "
         "task_id and worker). Env: CREWCHIEF_LOG_FORMAT.",
     )
+    secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Fernet keys that encrypt owners' stored provider credentials: the first"
+        " encrypts, every one decrypts (rotate: put a new key first, run `crewchief credentials"
+        " rotate`, then drop the old one). Make one with `crewchief credentials keygen`; every"
+        " API server and worker needs the same keys. Env: CREWCHIEF_SECRET_KEYS"
+        " (comma-separated).",
+    )
+    credential_private_urls: bool = Field(
+        False,
+        description="Let owners point a stored credential at a loopback, private or link-local"
+        " address (base_url), which the service's own network may reach; off, such an address"
+        " is refused. Env: CREWCHIEF_CREDENTIAL_PRIVATE_URLS.",
+    )
     models: dict[str, AliasConfig] = Field(
         default_factory=lambda: {alias: AliasConfig() for alias in ALIASES}
     )
@@ -533,6 +633,22 @@ class Settings(BaseModel):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     auto_migrate: bool = Field(True, description="Upgrade the app database on start.")
+    feedback_redact: str = Field(
+        "default",
+        min_length=1,
+        description="What masks personal data in exported preference pairs: default (e-mail"
+        " addresses, API-key-like secrets, phone numbers), off, or module:function (a"
+        " callable (text) -> text). Env: CREWCHIEF_FEEDBACK_REDACT.",
+    )
+    plans: dict[str, PlanConfig] = Field(
+        default_factory=dict,
+        description="Named plans (tiers) for API keys: allowed models and efforts, rate limits, "
+        "budgets and quotas. `crewchief keys create --tier NAME`.",
+    )
+    default_plan: str | None = Field(
+        None, description="The plan of keys created without --tier. Env: CREWCHIEF_DEFAULT_PLAN."
+    )
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @field_validator("models")
     @classmethod
@@ -552,6 +668,15 @@ class Settings(BaseModel):
                     " ('openai:gpt-5-mini') without surrounding spaces"
                 )
         return value
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        # ConfigError, not ValueError: pydantic would put the key in its error text.
+        keys = [SecretStr(k.get_secret_value().strip()) for k in value]
+        for i, key in enumerate(keys):
+            check_secret_key(key.get_secret_value(), i)
+        return keys
 
     @field_validator("embeddings")
     @classmethod
@@ -575,6 +700,15 @@ class Settings(BaseModel):
         return {
             name: {**DEFAULT_TIERS[name], **_as_dict(value.get(name, {}))} for name in TIER_NAMES
         }
+
+    @field_validator("default_plan")
+    @classmethod
+    def _default_plan_known(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field's check: the error shows this value only, never the rest of the settings.
+        plans = info.data.get("plans") or {}
+        if value is not None and value not in plans:
+            raise ValueError(f"expected one of the plans {sorted(plans)}, got {value!r}")
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -602,6 +736,20 @@ class Settings(BaseModel):
 
 def _as_dict(value: Any) -> Any:
     return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def check_secret_key(key: str, position: int = 0) -> None:
+    """Raises: ConfigError naming the setting (never the key) when ``key`` is not a Fernet key."""
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"secret_keys (CREWCHIEF_SECRET_KEYS): key {position + 1} is not a Fernet key (32"
+            " bytes in URL-safe base64, 44 characters); make one with `crewchief credentials"
+            " keygen`"
+        ) from None
 
 
 def normalize_database_url(url: str) -> str:
@@ -647,6 +795,9 @@ _ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_CONTEXT_SHARE": "context_share",
     "CREWCHIEF_EMBEDDINGS": "embeddings",
     "CREWCHIEF_CONTEXT_KEEP_LAST": "context_keep_last",
+    "CREWCHIEF_FEEDBACK_REDACT": "feedback_redact",
+    "CREWCHIEF_CREDENTIAL_PRIVATE_URLS": "credential_private_urls",
+    "CREWCHIEF_DEFAULT_PLAN": "default_plan",
 }
 _LOCAL_ENV_FIELDS: dict[str, str] = {
     "CREWCHIEF_LOCAL_AUTO_PULL": "auto_pull",
@@ -742,6 +893,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     if env.get("CREWCHIEF_GATEWAY_MODELS", "") != "":
         specs = [s.strip() for s in env["CREWCHIEF_GATEWAY_MODELS"].split(",") if s.strip()]
         data.setdefault("gateway", {})["models"] = specs
+    if env.get("CREWCHIEF_SECRET_KEYS", "") != "":
+        keys = env["CREWCHIEF_SECRET_KEYS"].split(",")
+        data["secret_keys"] = [SecretStr(k.strip()) for k in keys if k.strip()]
     if env.get("CREWCHIEF_SKILL_DIRS", "") != "":
         data["skill_dirs"] = [p for p in env["CREWCHIEF_SKILL_DIRS"].split(os.pathsep) if p]
     models = data.setdefault("models", {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -61,6 +62,12 @@ class TaskNotFound(CrewchiefError):
     code = "task_not_found"
 
 
+class ResponseNotFound(CrewchiefError):
+    """No gateway response with this ``x_crewchief.id`` (or another owner's)."""
+
+    code = "response_not_found"
+
+
 class OperationStateError(CrewchiefError):
     """The operation is not in a state that allows the requested action."""
 
@@ -103,3 +110,67 @@ class ModelHashMismatch(LocalModelError):
 
 class DiskFull(LocalModelError):
     code = "disk_full"
+
+
+class BudgetExceeded(CrewchiefError):
+    """A hard budget (or a quota) has no room for the call or request.
+
+    ``limit`` and ``spent`` are US dollars for a budget, counts for a quota; ``resets_at``
+    is when the period ends (ISO 8601, UTC). ``downgrade`` says the budget's owner chose a
+    cheaper model over a refusal.
+    """
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        subject: str,
+        period: str,
+        limit: float,
+        spent: float,
+        resets_at: str,
+        unit: str = "usd",
+        downgrade: bool = False,
+    ):
+        super().__init__(message)
+        self.scope, self.subject, self.period = scope, subject, period
+        self.limit, self.spent, self.resets_at, self.unit = limit, spent, resets_at, unit
+        self.downgrade = downgrade
+        if unit != "usd":
+            self.code = "quota_exceeded"
+
+    def retry_after(self) -> int:
+        """Whole seconds until the period resets (at least 1)."""
+        from datetime import UTC, datetime
+
+        reset = datetime.strptime(self.resets_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return max(1, math.ceil((reset - datetime.now(UTC)).total_seconds()))
+
+    def facts(self) -> dict[str, Any]:
+        """What a client needs to act on it: which budget, its limit, the spend, the reset."""
+        key = "usd" if self.unit == "usd" else "count"
+        return {
+            "scope": self.scope,
+            "subject": self.subject,
+            "period": self.period,
+            f"limit_{key}": self.limit,
+            f"spent_{key}": self.spent,
+            "resets_at": self.resets_at,
+        }
+
+
+class NotAllowed(CrewchiefError):
+    """The caller's plan does not allow this model or reasoning effort."""
+
+    code = "not_allowed"
+
+
+class CredentialsUnavailable(CrewchiefError):
+    """Owners' credentials cannot be stored or used here: no ``secret_keys`` configured, or
+    a stored credential that none of them decrypts. The operator's to fix; the message says
+    how and never holds a secret."""
+
+    code = "credentials_unavailable"

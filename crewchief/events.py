@@ -37,6 +37,8 @@ class EventType(StrEnum):
     OPERATION_FAILED = "operation.failed"
     OPERATION_CANCELLED = "operation.cancelled"
     OPERATION_REJECTED = "operation.rejected"
+    BUDGET_WARNING = "budget.warning"
+    BUDGET_DOWNGRADED = "budget.downgraded"
     MODEL_DELTA = "model.delta"
 
 

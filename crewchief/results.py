@@ -147,6 +147,7 @@ USAGE_GROUPS: tuple[str, ...] = (
     "task",
     "alias",
     "node",
+    "paid_by",
 )
 
 
@@ -189,3 +190,95 @@ class UsageReport(BaseModel):
         description="The date of the shipped price table that priced calls without a"
         " stated cost (entries of the `[prices]` setting are the configuration's own).",
     )
+
+
+# What ``GET /v1/feedback/summary`` (``Crewchief.feedback_summary``) can group by.
+FEEDBACK_GROUPS: tuple[str, ...] = ("role", "model", "skill", "route", "tier", "kind")
+FEEDBACK_TARGETS: tuple[str, ...] = ("operation", "task", "response")
+
+
+class FeedbackRecord(BaseModel):
+    """One rating of an operation, a version of a task or a gateway response, with the
+    dimensions of its target when it was rated."""
+
+    id: str
+    target: str = Field(description="`operation`, `task` or `response`.")
+    operation_id: str | None = None
+    task: int | None = Field(None, description="The task's sequence number (task targets).")
+    task_version: int | None = Field(None, description="The version of the task rated.")
+    response_id: str | None = Field(None, description="The gateway response's `x_crewchief.id`.")
+    thumb: str | None = Field(None, description="`up` or `down` (a thumb rating).")
+    stars: int | None = Field(None, description="1 to 5 (a star rating).")
+    score: float = Field(description="The rating in 0..1: up 1, down 0, stars (n - 1) / 4.")
+    correction: str | None = Field(None, description="What the answer should have been.")
+    comment: str | None = None
+    role: str | None = Field(None, description="The gateway role (responses).")
+    model: str | None = Field(None, description="The model that wrote what was rated.")
+    skill: str | None = Field(None, description="The task's skill (tasks).")
+    route: str | None = Field(
+        None,
+        description="`fast` or `plan` (operations; tasks are `plan`), `auto:<tier>` for a"
+        " gateway response to `model: auto`, `gateway` for other responses.",
+    )
+    tier: str | None = Field(None, description="The tier of the API key that made the target.")
+    simplicity_score: float | None = Field(
+        None, description="The simplicity detector's score of the request (1 = simple)."
+    )
+    owner: str | None = Field(None, description="Who rated (null: no API key).")
+    api_key_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FeedbackSaved(FeedbackRecord):
+    replaced: bool = Field(description="Whether it replaced the owner's earlier rating.")
+
+
+class FeedbackGroup(BaseModel):
+    """Ratings summed: how many, their mean score, the share that is positive."""
+
+    count: int = 0
+    mean_score: float | None = Field(None, description="The mean of the scores (0..1).")
+    positive_share: float | None = Field(
+        None, description="The share of ratings above 0.5: thumbs up, 4 and 5 stars."
+    )
+    corrections: int = Field(0, description="Ratings with a correction.")
+
+
+class FeedbackRow(FeedbackGroup):
+    group: str | None = Field(description="The value of `by` (null: ratings without one).")
+
+
+class PathScores(BaseModel):
+    fast: FeedbackGroup = Field(
+        default_factory=FeedbackGroup,
+        description="Fast-path operations and `auto` responses of the fast tier.",
+    )
+    planned: FeedbackGroup = Field(
+        default_factory=FeedbackGroup,
+        description="Planned operations, their tasks, `auto` responses of other tiers.",
+    )
+
+
+class SimplicityFeedback(BaseModel):
+    """How ratings relate to the simplicity score: a positive correlation means simpler
+    requests (the fast path) are rated better, a negative one that they are rated worse."""
+
+    correlation: float | None = Field(
+        None,
+        description="Pearson's r between the simplicity score and the rating score; null"
+        " with fewer than 3 ratings or when either does not vary.",
+    )
+    n: int = Field(0, description="Ratings of targets with a simplicity score.")
+    by_path: PathScores = Field(default_factory=PathScores)
+
+
+class FeedbackSummary(BaseModel):
+    """Ratings over a period, grouped, with the totals and the simplicity block."""
+
+    by: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    rows: list[FeedbackRow] = Field(default_factory=list)
+    totals: FeedbackGroup = Field(default_factory=FeedbackGroup)
+    simplicity: SimplicityFeedback = Field(default_factory=SimplicityFeedback)

@@ -14,7 +14,10 @@ from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRate
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
 from crewchief.api.routes import (
+    budgets,
+    credentials,
     events,
+    feedback,
     gateway,
     health,
     memory,
@@ -92,7 +95,10 @@ def create_app(
             summarize=running.summarize,
             memory=running.memory(),
             profiles=running.profiles(),
+            responses=running.responses(),
             semantic=semantic,
+            budgets=running.budget_guard,
+            credentials=running.credential_book(),
             engineer=Engineer(
                 running.ask_fast,
                 load_strategies(settings.gateway.strategies_file),
@@ -140,6 +146,11 @@ def create_app(
             {"name": "health", "description": "Probes for orchestrators and load balancers."},
             {"name": "gateway", "description": "OpenAI-compatible chat completions, by role."},
             {"name": "usage", "description": "Model calls, tokens and cost, grouped."},
+            {"name": "feedback", "description": "Ratings, satisfaction, preference pairs."},
+            {
+                "name": "credentials",
+                "description": "Your own provider API keys (bring your own key).",
+            },
         ],
     )
     app.state.settings = settings
@@ -165,8 +176,11 @@ def create_app(
     app.include_router(events.router)
     app.include_router(memory.router)
     app.include_router(profile.router)
+    app.include_router(feedback.router)
+    app.include_router(credentials.router)
     app.include_router(search.router)
     app.include_router(usage.router)
+    app.include_router(budgets.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)

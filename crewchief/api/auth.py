@@ -52,6 +52,8 @@ class Caller:
     key_id: str
     owner: str | None  # the key's owner; None in keyless dev mode, which sees every owner
     name: str
+    tier: str | None = None  # the key's plan (its own, else the default plan)
+    admin: bool = False  # the plan lets it set other owners' budgets and read their usage
 
     @property
     def owner_for_new(self) -> str | None:
@@ -139,13 +141,15 @@ class TokenBuckets:
         self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, key: str) -> int | None:
-        """Take one token for ``key``: None if there was one, else the seconds until there is."""
-        if self.per_minute <= 0:
+    def take(self, key: str, per_minute: int | None = None) -> int | None:
+        """Take one token for ``key``: None if there was one, else the seconds until there is.
+        ``per_minute``: this key's own limit (its plan's), instead of the default."""
+        capacity = self.per_minute if per_minute is None else per_minute
+        if capacity <= 0:
             return None
-        rate = self.per_minute / 60.0
+        rate = capacity / 60.0
         now = time.monotonic()
-        tokens = self._tokens(key, now)
+        tokens = self._tokens(key, now, capacity)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             return max(1, math.ceil((1.0 - tokens) / rate))
@@ -161,9 +165,10 @@ class TokenBuckets:
         now = time.monotonic()
         self._buckets[key] = (min(float(self.per_minute), self._tokens(key, now) + 1.0), now)
 
-    def _tokens(self, key: str, now: float) -> float:
-        tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-        return min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60.0)
+    def _tokens(self, key: str, now: float, capacity: int | None = None) -> float:
+        full = float(self.per_minute if capacity is None else capacity)
+        tokens, last = self._buckets.get(key, (full, now))
+        return min(full, tokens + (now - last) * full / 60.0)
 
     def _drop_full(self, now: float) -> None:
         """Forget buckets that have refilled (they start full anyway); all if none has."""
@@ -184,15 +189,15 @@ def _rate_limited(per_minute: int, wait: int) -> ApiError:
 class RateLimiter(TokenBuckets):
     """Requests per API key: ``per_minute``, refilled evenly over the minute (this process)."""
 
-    async def check(self, key: str) -> None:
-        """Take one token for ``key``.
+    async def check(self, key: str, per_minute: int | None = None) -> None:
+        """Take one token for ``key`` (``per_minute``: its plan's limit, else the default).
 
         Raises:
             ApiError: 429 with ``Retry-After`` when the bucket is empty.
         """
-        wait = self.take(key)
+        wait = self.take(key, per_minute)
         if wait is not None:
-            raise _rate_limited(self.per_minute, wait)
+            raise _rate_limited(self.per_minute if per_minute is None else per_minute, wait)
 
 
 # One token bucket per key in a Redis hash, taken atomically: every API instance shares it.
@@ -233,13 +238,15 @@ class SharedRateLimiter:
         self._local = RateLimiter(per_minute)
         self._degraded = False
 
-    async def check(self, key: str) -> None:
-        """Take one token for ``key`` from the shared bucket.
+    async def check(self, key: str, per_minute: int | None = None) -> None:
+        """Take one token for ``key`` from the shared bucket (``per_minute``: its plan's
+        limit, else the default).
 
         Raises:
             ApiError: 429 with ``Retry-After`` when the bucket is empty.
         """
-        if self.per_minute <= 0:
+        capacity = self.per_minute if per_minute is None else per_minute
+        if capacity <= 0:
             return
         try:
             if self._client is None:
@@ -247,18 +254,18 @@ class SharedRateLimiter:
 
                 self._client = redis.from_url(self._url, socket_connect_timeout=1, socket_timeout=1)
                 self._script = self._client.register_script(_TAKE)
-            wait = int(await self._script(keys=[self._prefix + key], args=[self.per_minute]))
+            wait = int(await self._script(keys=[self._prefix + key], args=[capacity]))
         except Exception as exc:  # noqa: BLE001 - limit locally until Redis is back
             if not self._degraded:
                 log.warning("rate limits: Redis unavailable (%s); limiting per instance", exc)
                 self._degraded = True
-            await self._local.check(key)
+            await self._local.check(key, per_minute)
             return
         if self._degraded:
             log.info("rate limits: shared through Redis again")
             self._degraded = False
         if wait:
-            raise _rate_limited(self.per_minute, wait)
+            raise _rate_limited(capacity, wait)
 
     async def close(self) -> None:
         if self._client is not None:

@@ -82,8 +82,12 @@ async def get_caller(
             )
         if not joining:
             failures.give_back(address)
-    await state.limiter.check(info.id)
-    return Caller(key_id=info.id, owner=info.owner, name=info.name)
+    settings: Settings = state.settings
+    tier = info.tier or settings.default_plan
+    plan = settings.plans.get(tier) if tier else None
+    await state.limiter.check(info.id, plan.rate_limit_per_minute if plan else None)
+    admin = plan is not None and plan.admin
+    return Caller(key_id=info.id, owner=info.owner, name=info.name, tier=tier, admin=admin)
 
 
 ChiefDep = Annotated[Crewchief, Depends(get_chief)]

@@ -16,12 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from crewchief.errors import (
+    BudgetExceeded,
+    CredentialsUnavailable,
     CrewchiefError,
+    NotAllowed,
     OperationNotFound,
     OperationStateError,
+    ResponseNotFound,
     TaskNotFound,
 )
 from crewchief.gateway.errors import GatewayError, openai_error
+from crewchief.gateway.spend import budget_error
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +81,10 @@ def error_response(
 _STATUS: dict[type[CrewchiefError], int] = {
     OperationNotFound: 404,
     TaskNotFound: 404,
+    ResponseNotFound: 404,
     OperationStateError: 409,
+    NotAllowed: 403,
+    CredentialsUnavailable: 503,  # the operator's to fix: secret_keys (the message says how)
 }
 _HTTP_CODES = {
     400: "bad_request",
@@ -202,6 +210,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CrewchiefError)
     async def _crewchief(request: Request, exc: CrewchiefError) -> JSONResponse:
+        if isinstance(exc, BudgetExceeded):  # e.g. a gateway's context summary refused
+            if is_gateway_path(request.url.path):
+                refused = budget_error(exc)
+                return JSONResponse(refused.body(), refused.status, headers=refused.headers)
+            return budget_response(exc)
         status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), None)
         if status is None:
             status = 422 if exc.code in ("invalid_request", "invalid_model") else 500
@@ -226,6 +239,16 @@ def install(app: FastAPI) -> None:
         return error_response(500, "internal_error", "the server failed to handle the request")
 
 
+def budget_response(exc: BudgetExceeded) -> JSONResponse:
+    """402 ``budget_exceeded`` (429 ``quota_exceeded`` with ``Retry-After`` for a quota),
+    with the limit, the spend and when it resets next to the message."""
+    facts = exc.facts()
+    body = {"error": {"code": exc.code, "message": str(exc), "details": [], **facts}}
+    if exc.unit == "usd":
+        return JSONResponse(body, status_code=402)
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after())})
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
     413: {"model": ErrorResponse, "description": "The request body is too large."},
@@ -236,6 +259,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
 }
+# A route that spends: its payer's budgets, plan and quotas may refuse it.
+SPENDING: dict[int | str, dict[str, Any]] = {
+    402: {"model": ErrorResponse, "description": "A hard budget of the key or its owner is"
+          " exhausted (`budget_exceeded`, with the limit, the spend and the reset)."},
+    403: {"model": ErrorResponse, "description": "A model the key's plan does not allow."},
+}  # fmt: skip
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such operation for this key."}}
 CONFLICT = {
     409: {"model": ErrorResponse, "description": "The operation's status does not allow it."}

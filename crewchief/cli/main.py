@@ -35,8 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the final operation as JSON")
 
+    from crewchief.cli import budgets as _cli_budgets
     from crewchief.cli import classify as _cli_classify
+    from crewchief.cli import credentials as _cli_credentials
     from crewchief.cli import doctor as _cli_doctor
+    from crewchief.cli import feedback as _cli_feedback
     from crewchief.cli import memory as _cli_memory
     from crewchief.cli import models as _cli_models
     from crewchief.cli import ops as _cli_ops
@@ -61,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     _cli_profile.add_parser(sub)
     _cli_search.add_parser(sub)
     _cli_usage.add_parser(sub)
+    _cli_feedback.add_parser(sub)
+    _cli_credentials.add_parser(sub)
+    _cli_budgets.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -105,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # Commands whose module's run(settings, args) does everything (imported when used).
 _RUN_MODULES = frozenset(
-    {"models", "skills", "doctor", "worker", "routes", "memory", "profile", "search", "usage"}
-)
+    {"models", "skills", "doctor", "worker", "routes", "memory", "profile", "search", "usage",
+     "credentials", "feedback", "budgets"}
+)  # fmt: skip
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -119,6 +126,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         server = _cli_ops.server_for(args)
         if server is not None:
             return _cli_ops.run_remote(args, server)
+    if args.command == "credentials" and args.credentials_command == "keygen":
+        from crewchief.cli.credentials import keygen
+
+        return keygen()  # before the settings: a key that does not load must not stop it
     settings = load_settings(args.config, home=args.home)
     if args.command in ("classify", "calibrate"):
         from crewchief.cli import classify as _cli_classify

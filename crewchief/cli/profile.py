@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Any
 
 from crewchief.cli.ops import add_remote_options
@@ -103,34 +101,25 @@ def _public(profile: Any) -> dict[str, Any]:
 
 def run_remote(args: argparse.Namespace, server: str) -> int:
     """The profile of the API key's owner on a crewchief service."""
-    import asyncio
-
-    from crewchief.cli.remote import Remote, RemoteError, Unreachable
+    from crewchief.cli.remote import call_server
 
     if args.owner:
         return _fail("--owner is for the local database: on a server the API key decides")
 
-    async def work() -> dict[str, Any]:
-        api_key = args.api_key or os.environ.get("CREWCHIEF_API_KEY") or None
-        async with Remote(server, api_key) as remote:
-            if args.profile_command == "clear":
-                return await remote.delete_profile()
-            if args.profile_command == "set":
-                return await remote.set_profile(_fields(args), merge=not args.replace)
-            return await remote.profile()
+    async def call(remote: Any) -> dict[str, Any]:
+        if args.profile_command == "clear":
+            return await remote.delete_profile()
+        if args.profile_command == "set":
+            return await remote.set_profile(_fields(args), merge=not args.replace)
+        return await remote.profile()
 
-    try:
-        return _print(args, asyncio.run(work()))
-    except Unreachable as exc:
-        return _fail(f"cannot reach the crewchief server at {exc.url}: {exc.reason}", EXIT_FAILED)
-    except RemoteError as exc:
-        code = EXIT_USAGE if exc.status in (400, 401, 413, 422) else EXIT_FAILED
-        return _fail(f"{exc.code}: {exc.message}", code)
+    return call_server(args, server, call, lambda data: _print(args, data))
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
+    from crewchief.cli.remote import fail
+
+    return fail(message, code)
 
 
 def _print(args: argparse.Namespace, data: dict[str, Any]) -> int:

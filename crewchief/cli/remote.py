@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -204,7 +204,7 @@ class Remote:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, path: str, *, text: bool = False, **kwargs: Any) -> Any:
         import httpx
 
         try:
@@ -213,6 +213,8 @@ class Remote:
             raise Unreachable(self.url, _reason(exc)) from exc
         if response.status_code >= 400:
             raise _error(response)
+        if text:
+            return response.text
         try:
             return response.json()
         except ValueError:
@@ -283,6 +285,23 @@ class Remote:
         """``DELETE /v1/profile``: ``{owner, deleted}``."""
         return await self._call("DELETE", "/v1/profile")
 
+    # -- the caller's provider credentials ---------------------------------------------------
+
+    async def set_credential(
+        self, provider: str, api_key: str, base_url: str | None = None
+    ) -> dict[str, Any]:
+        """``PUT /v1/credentials/{provider}``: the stored credential (never the key)."""
+        body = {"api_key": api_key, "base_url": base_url}
+        return await self._call("PUT", f"/v1/credentials/{_quote(provider)}", json=body)
+
+    async def credentials(self) -> dict[str, Any]:
+        """``GET /v1/credentials``: ``{owner, items}``."""
+        return await self._call("GET", "/v1/credentials")
+
+    async def delete_credential(self, provider: str) -> dict[str, Any]:
+        """``DELETE /v1/credentials/{provider}``: ``{owner, provider, deleted}``."""
+        return await self._call("DELETE", f"/v1/credentials/{_quote(provider)}")
+
     # -- usage -----------------------------------------------------------------------------
 
     async def usage(self, **query: Any) -> Any:
@@ -292,6 +311,19 @@ class Remote:
 
         params = {k: v for k, v in query.items() if v is not None and v != []}
         return UsageReport.model_validate(await self._call("GET", "/v1/usage", params=params))
+
+    # -- feedback --------------------------------------------------------------------------
+
+    async def rate(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/<target>/feedback`` (``operations/ID``, ``operations/ID/tasks/N``,
+        ``responses/ID``): the rating stored, with ``replaced``."""
+        return await self._call("POST", f"/v1/{target}/feedback", json=body)
+
+    async def feedback(self, what: str = "", **query: Any) -> Any:
+        """``GET /v1/feedback`` (``what``: ``/summary``, ``/export``) with ``query`` (None
+        values left out): JSON, or the export's JSON Lines as text."""
+        params = {k: v for k, v in query.items() if v is not None}
+        return await self._call("GET", f"/v1/feedback{what}", params=params, text=what == "/export")
 
     # -- events ----------------------------------------------------------------------------
 
@@ -369,3 +401,40 @@ def _quote(operation_id: str) -> str:
     from urllib.parse import quote
 
     return quote(operation_id, safe="")
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print ``error: message`` on stderr; the exit code (2: a usage error)."""
+    import sys
+
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def call_server(
+    args: Any,
+    server: str,
+    call: Callable[[Remote], Awaitable[Any]],
+    show: Callable[[Any], int],
+) -> int:
+    """``call`` against a crewchief service with the key of ``--api-key`` (or
+    ``CREWCHIEF_API_KEY``), then ``show`` its result; a server that cannot be reached or
+    refuses becomes a message and an exit code (2 for the caller's mistakes, 1 otherwise)."""
+    import os
+
+    if not server.startswith(("http://", "https://")):
+        return fail(f"--server: expected an http:// or https:// URL, got {server!r}")
+
+    async def work() -> Any:
+        api_key = getattr(args, "api_key", None) or os.environ.get("CREWCHIEF_API_KEY") or None
+        async with Remote(server, api_key) as remote:
+            return await call(remote)
+
+    try:
+        return show(asyncio.run(work()))
+    except Unreachable as exc:
+        return fail(f"cannot reach the crewchief server at {exc.url}: {exc.reason}", 1)
+    except RemoteError as exc:
+        return fail(
+            f"{exc.code}: {exc.message}", 2 if exc.status in (400, 401, 403, 413, 422) else 1
+        )

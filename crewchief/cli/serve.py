@@ -48,7 +48,18 @@ def add_parsers(sub: Any) -> None:
         "--owner",
         help="who its operations belong to; keys with one owner share them (default: name)",
     )
+    create.add_argument(
+        "--tier", metavar="PLAN",
+        help="its plan in the settings' [plans] (default: default_plan, if set)",
+    )  # fmt: skip
+    create.add_argument("--daily-usd", type=float, metavar="USD", help="a daily budget of its own")
+    create.add_argument(
+        "--monthly-usd", type=float, metavar="USD", help="a monthly budget of its own"
+    )
     create.add_argument("--json", action="store_true")
+    tier = keys_sub.add_parser("tier", help="move a key to another plan")
+    tier.add_argument("id", help="the key id")
+    tier.add_argument("plan", help="a plan of the settings' [plans], or 'default'")
     ls = keys_sub.add_parser("list", help="keys and their owners (never the secrets)")
     ls.add_argument("--json", action="store_true")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id (takes effect within 2 s)")
@@ -265,10 +276,25 @@ async def _keys(settings: Any, args: argparse.Namespace) -> int:
     from crewchief.db.migrate import app_store
 
     async with app_store(settings.resolved_database_url) as store:
+        if args.keys_command in ("create", "tier"):
+            plan = args.tier if args.keys_command == "create" else args.plan
+            plan = None if plan in (None, "default") else plan
+            if plan is not None and plan not in settings.plans:
+                known = ", ".join(sorted(settings.plans)) or "none: add [plans.NAME] to the config"
+                raise api_keys.ApiKeyError(f"--tier: no plan {plan!r}; the plans are: {known}")
+        if args.keys_command == "tier":
+            info = await api_keys.set_tier(store, args.id, plan)
+            print(f"{info.id} (owner {info.owner}) is on plan {info.tier or 'default'}")
+            return EXIT_OK
         if args.keys_command == "create":
             info, secret = await api_keys.create_key(
-                store, name=args.name, owner=args.owner or args.name
+                store, name=args.name, owner=args.owner or args.name, tier=plan
             )
+            if args.daily_usd is not None or args.monthly_usd is not None:
+                from crewchief.db.budgets import BudgetRow, put_budget
+
+                row = BudgetRow("key", info.id, args.daily_usd, args.monthly_usd, set_by="operator")
+                await put_budget(store, row)
             if args.json:
                 print(json.dumps({**_as_dict(info), "key": secret}))
             else:
@@ -287,7 +313,8 @@ async def _keys(settings: Any, args: argparse.Namespace) -> int:
                 print("no API keys (create one: crewchief keys create --name NAME)")
             for i in [] if args.json else items:
                 state = f"revoked {i.revoked_at:%Y-%m-%d %H:%M}" if i.revoked_at else "active"
-                print(f"{i.id}  {i.prefix}…  {i.owner:<16} {i.name:<20} {state}")
+                plan = i.tier or "-"
+                print(f"{i.id}  {i.prefix}…  {i.owner:<16} {i.name:<20} {plan:<10} {state}")
             return EXIT_OK
         info = await api_keys.revoke_key(store, args.id)
         print(f"revoked {info.id} (owner {info.owner}, name {info.name})")
@@ -302,4 +329,5 @@ def _as_dict(info: Any) -> dict[str, Any]:
         "prefix": info.prefix,
         "created_at": info.created_at.isoformat(),
         "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+        "tier": info.tier,
     }

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Any
 
 from crewchief.cli.ops import add_remote_options, money, server_for
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-GROUPS = "model, role, key, owner, day, operation, task, alias, node"
+GROUPS = "model, role, key, owner, day, operation, task, alias, node, paid_by"
 _COUNTS = (
     ("calls", "calls"),
     ("input", "input_tokens"),
@@ -82,30 +80,12 @@ def run(settings: Any, args: argparse.Namespace) -> int:
 
 def run_remote(args: argparse.Namespace, server: str) -> int:
     """The usage the API key may see on a crewchief service."""
-    import asyncio
+    from crewchief.cli.remote import call_server
 
-    from crewchief.cli.remote import Remote, RemoteError, Unreachable
-
-    if not server.startswith(("http://", "https://")):
-        return _fail(f"--server: expected an http:// or https:// URL, got {server!r}")
-
-    async def work() -> Any:
-        api_key = args.api_key or os.environ.get("CREWCHIEF_API_KEY") or None
-        async with Remote(server, api_key) as remote:
-            return await remote.usage(owner=args.owner, **_query(args))
-
-    try:
-        return _print(args, asyncio.run(work()))
-    except Unreachable as exc:
-        return _fail(f"cannot reach the crewchief server at {exc.url}: {exc.reason}", EXIT_FAILED)
-    except RemoteError as exc:
-        code = EXIT_USAGE if exc.status in (400, 401, 403, 413, 422) else EXIT_FAILED
-        return _fail(f"{exc.code}: {exc.message}", code)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
+    return call_server(
+        args, server, lambda remote: remote.usage(owner=args.owner, **_query(args)),
+        lambda report: _print(args, report),
+    )  # fmt: skip
 
 
 def _print(args: argparse.Namespace, report: Any) -> int:

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from crewchief import metrics
 from crewchief._aio import cancel_and_wait
+from crewchief.client import _budgets, _feedback
+from crewchief.client._budgets import admit_operation
 from crewchief.client.handle import OperationHandle
 from crewchief.client.validate import (
     InvalidRequest,
@@ -38,6 +40,7 @@ from crewchief.client.validate import (
 from crewchief.config import Settings, load_settings
 from crewchief.db import keys as api_keys
 from crewchief.db import repository
+from crewchief.db.budgets import BudgetRow
 from crewchief.db.checkpoint import checkpointer as _checkpointer
 from crewchief.db.conversations import Conversations
 from crewchief.db.keys import ApiKeyInfo
@@ -69,10 +72,16 @@ from crewchief.steering import EditPlan, RejectPlan, edited_tasks, parse_decisio
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from crewchief.db.credentials import CredentialRow
+    from crewchief.db.feedback import ResponseLog
     from crewchief.knowledge.memory import ConversationMemory
     from crewchief.knowledge.profile import Profile
     from crewchief.knowledge.search import SearchResult
     from crewchief.knowledge.store import VectorStore
+    from crewchief.results import FeedbackRecord, FeedbackSaved, FeedbackSummary
+    from crewchief.runtime.credentials import CredentialBook
     from crewchief.runtime.profiles import ProfileBook
 
 # Statuses a run records just before it returns (it ended, or waits for a plan decision).
@@ -140,6 +149,7 @@ class Crewchief:
         # Local models the gateway started that no alias is bound to (closed with this).
         self._gateway_locals: dict[str, Any] = {}
         self._memory: Any = None  # the conversation memory, built on first use
+        self._responses: ResponseLog | None = None  # the gateway's answers, built on first use
         # The vector collections, shared with this instance's services (one embeddings model).
         self._vectors = VectorStores(settings)
 
@@ -197,6 +207,8 @@ class Crewchief:
         in scaled mode (``executor = "queue"``) operations go on on the workers."""
         if self._memory is not None:
             await self._memory.settle()  # the exchanges being stored
+        if self._responses is not None:
+            await self._responses.settle()  # the gateway answers being kept
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = None
@@ -253,6 +265,7 @@ class Crewchief:
         request, ws = validate_request(request, workspace, route)
         metadata = validate_metadata(metadata)
         models = validate_models(models, self.settings)
+        await admit_operation(self.services.budgets, owner, api_key_id, models)
         # Routed now, so the route is stored with the operation and the run knows its path.
         decision = await self._route(request, route)
         options: dict[str, Any] = {}
@@ -260,6 +273,9 @@ class Crewchief:
             options["approve_plan"] = True
         if models:
             options["models"] = models
+        if owner is not None or api_key_id is not None:
+            # Whose budgets its model calls count against, on whichever process runs it.
+            options["payer"] = {"owner": owner, "api_key_id": api_key_id}
         op = operation_id or str(uuid.uuid4())
         payload: OperationInput = {
             "request": request,
@@ -748,9 +764,10 @@ class Crewchief:
     async def forget(self, owner: str | None) -> dict[str, int]:
         """Delete what crewchief keeps of ``owner`` beyond operations: the gateway's
         conversations, the conversation memory, the operation memory, the semantic cache, the
-        code search indexes (vectors included) and the profile; how many entries of each were
-        deleted."""
+        code search indexes (vectors included), the gateway's answers and the ratings the owner
+        gave, and the profile; how many entries of each were deleted."""
         deleted = {"conversation_messages": await self.conversations().forget(owner)}
+        deleted.update(await _feedback.forget(self._store(), self._responses, owner))
         memory = self.memory()
         deleted["memory"] = await memory.forget(owner) if memory is not None else 0
         store = self.vectors("semantic_cache")
@@ -762,6 +779,103 @@ class Crewchief:
         # Last: the profile learns from the memories deleted above, so nothing comes back.
         deleted.update(await self.services.history.forget(owner))
         return deleted
+
+    # -- feedback --------------------------------------------------------------------------
+
+    def responses(self) -> ResponseLog | None:
+        """Where the gateway keeps its answers, to be rated by ``x_crewchief.id`` (None when
+        this instance persists nothing)."""
+        if self._responses is None and self.services.store is not None:
+            from crewchief.db.feedback import ResponseLog
+
+            self._responses = ResponseLog(self.services.store)
+        return self._responses
+
+    async def feedback(
+        self,
+        *,
+        operation_id: str | None = None,
+        task: int | None = None,
+        version: int | None = None,
+        response_id: str | None = None,
+        thumb: str | None = None,
+        stars: int | None = None,
+        correction: str | None = None,
+        comment: str | None = None,
+        owner: Any = repository.ANY_OWNER,
+        api_key_id: str | None = None,
+    ) -> FeedbackSaved:
+        """Rate an operation, one of its tasks (``version``: the current one by default), or
+        a gateway response (its ``x_crewchief.id``): ``thumb`` ``up``/``down`` or ``stars``
+        1-5, with an optional ``correction`` (what the answer should have been) and
+        ``comment``. One rating per owner and target: a second one replaces the first
+        (``replaced`` says so).
+
+        Args:
+            owner: Only this owner's targets, rated as this owner (the REST API's key
+                owner); every owner's by default, rated without an owner.
+
+        Raises:
+            InvalidRequest: a bad argument (named). OperationNotFound, TaskNotFound,
+                ResponseNotFound: unknown, or another owner's. OperationStateError: the
+                operation or task has not ended.
+        """
+        target = {"operation_id": operation_id, "task": task, "version": version,
+                  "response_id": response_id}  # fmt: skip
+        rating = {"thumb": thumb, "stars": stars, "correction": correction, "comment": comment}
+        return await _feedback.rate(
+            self._store(), self._responses, owner=owner, api_key_id=api_key_id,
+            target=target, rating=rating,
+        )  # fmt: skip
+
+    async def list_feedback(
+        self,
+        *,
+        kind: str | None = None,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        limit: int = 100,
+        owner: Any = repository.ANY_OWNER,
+    ) -> list[FeedbackRecord]:
+        """Ratings, the last given first: of ``kind`` (operation, task, response), given or
+        changed in ``[since, until)`` (as :meth:`usage` takes them), ``owner``'s or all."""
+        return await _feedback.listing(
+            self._store(), owner=owner, kind=kind, since=since, until=until, limit=limit
+        )
+
+    async def feedback_summary(
+        self,
+        *,
+        by: str | None = None,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        owner: Any = repository.ANY_OWNER,
+    ) -> FeedbackSummary:
+        """Satisfaction per ``role``, ``model``, ``skill``, ``route``, ``tier`` or ``kind``
+        (count, mean score, share positive, corrections), the totals, and how ratings relate
+        to the simplicity score (Pearson's r; fast path against planned)."""
+        return await _feedback.summary(self._store(), owner=owner, by=by, since=since, until=until)
+
+    async def export_preferences(
+        self,
+        *,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        redact: Callable[[str], str] | str | None = None,
+        owner: Any = repository.ANY_OWNER,
+    ) -> list[dict[str, Any]]:
+        """Preference pairs for DPO, ``{prompt, chosen, rejected, source, meta}``, from
+        corrections, task reruns and regenerated gateway answers (docs/feedback.md).
+
+        Args:
+            redact: A callable ``(text) -> text`` applied to every text of a pair, or a spec
+                (``default``, ``off``, ``module:function``); None: the ``feedback_redact``
+                setting's.
+        """
+        return await _feedback.export(
+            self._store(), self.settings, self._responses, owner=owner, since=since,
+            until=until, redact=redact,
+        )  # fmt: skip
 
     # -- profiles --------------------------------------------------------------------------
 
@@ -805,6 +919,38 @@ class Crewchief:
         """Delete ``owner``'s profile, stated and learned; 1 if there was one, else 0."""
         return await self.profiles().delete(owner)
 
+    # -- credentials -----------------------------------------------------------------------
+
+    def credential_book(self) -> CredentialBook:
+        """Owners' provider credentials in the app database (their calls go out with them)."""
+        book = self.services.credentials
+        if book is None:
+            raise OperationNotFound("this instance does not persist credentials")
+        return book
+
+    async def set_credential(
+        self, owner: str | None, provider: str, api_key: str | SecretStr, *,
+        base_url: str | None = None,
+    ) -> CredentialRow:  # fmt: skip
+        """Store (or replace) ``owner``'s API key for ``provider`` (a name of type openai or
+        google), encrypted; with ``base_url`` their requests go to that OpenAI-compatible
+        server. Their calls to that provider's models use it from then on. The row, which
+        never holds the key.
+
+        Raises:
+            InvalidRequest: naming the field (``provider``, ``api_key``, ``base_url``).
+            CredentialsUnavailable: no ``secret_keys`` is configured.
+        """
+        return await self.credential_book().put(owner, provider, api_key, base_url)
+
+    async def credentials(self, owner: str | None) -> list[CredentialRow]:
+        """``owner``'s stored credentials: provider, base URL, fingerprint, dates (no key)."""
+        return await self.credential_book().list(owner)
+
+    async def delete_credential(self, owner: str | None, provider: str) -> int:
+        """Delete ``owner``'s credential for ``provider``; 1 if there was one, else 0."""
+        return await self.credential_book().delete(owner, provider)
+
     async def local_url(self, spec: str) -> str:
         """The base URL of a ``local:`` model's llama-server, pulled, built and started first
         if need be (a model bound to an alias is the alias's own instance)."""
@@ -827,12 +973,14 @@ class Crewchief:
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> FastReply:
-        """One call of the ``fast`` alias (recorded in the ledger for ``info``), at this
-        temperature and output bound when given; its text, and whether it was cut short
-        by the bound."""
+        """One call of the ``fast`` alias (recorded in the ledger for ``info``, with the keys
+        ``info.owner`` stored), at this temperature and output bound when given; its text,
+        and whether it was cut short by the bound."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
         services = self.services
+        book = services.credentials
+        credentials = await book.for_owner(info.owner) if book is not None else None
         tune = {"temperature": temperature, "max_tokens": max_tokens}
         reply = await services.models.call(
             "fast",
@@ -841,6 +989,7 @@ class Crewchief:
             info=info,
             on_usage=services.recorder.model_call,
             tune={k: v for k, v in tune.items() if v is not None},
+            credentials=credentials,
         )
         return FastReply(reply.text, reply.truncated)
 
@@ -861,6 +1010,64 @@ class Crewchief:
     async def record_call(self, record: CallRecord) -> None:
         """Add one model call made outside any operation (a gateway call) to the ledger."""
         await self.services.recorder.model_call(record)
+
+    # -- budgets and plans ---------------------------------------------------------------
+
+    async def budgets(self, *, owner: str | None = None, key: str | None = None) -> dict[str, Any]:
+        """The plan, limits and counters (spent, held by calls under way, left, reset) of a
+        key and its owner (``owner`` None: calls made without a key)."""
+        return await _budgets.report(self.services.store, self.services.budgets, owner, key)
+
+    async def set_budget(
+        self,
+        scope: str,
+        subject: str,
+        *,
+        daily_usd: float | None = None,
+        monthly_usd: float | None = None,
+        enforcement: str = "hard",
+        on_exceed: str = "refuse",
+        by_owner: bool = False,
+    ) -> dict[str, Any]:
+        """Limit a key (``scope`` "key", ``subject`` its id) or an owner ("owner", the
+        owner's name; "" for calls made without a key), per UTC day and month.
+
+        Args:
+            enforcement: ``hard`` (no call may pass the limit) or ``soft`` (warn only).
+            on_exceed: ``refuse`` (402 budget_exceeded) or ``downgrade`` (answer with
+                ``budgets.downgrade_model``).
+            by_owner: Set by the owner (through the API): the operator's limits stay.
+
+        Raises:
+            InvalidRequest: a field is invalid (the message names it).
+        """
+        row = BudgetRow(
+            scope, subject, daily_usd, monthly_usd, enforcement, on_exceed,
+            "owner" if by_owner else "operator",
+        )  # fmt: skip
+        saved = await _budgets.set_limits(
+            self._store(), self.services.budgets, row, by_owner=by_owner
+        )
+        return saved.public()
+
+    async def clear_budget(self, scope: str, subject: str, *, by_owner: bool = False) -> bool:
+        """Remove a key's or owner's limits (see :meth:`set_budget`); whether there were any."""
+        return await _budgets.clear_limits(
+            self._store(), self.services.budgets, scope, subject, by_owner=by_owner
+        )
+
+    @property
+    def budget_guard(self) -> Any:
+        """The budgets every model call of this instance reserves on (the gateway's too)."""
+        return self.services.budgets
+
+    async def plan_of(self, owner: str | None, key: str | None) -> Any:
+        """What limits a payer: its plan and caps (see :class:`crewchief.runtime.budgets.PayerLimits`)."""
+        return await self.services.budgets.limits(owner, key)
+
+    async def key_info(self, key_id: str) -> ApiKeyInfo | None:
+        """The API key with this id (revoked or not), or None."""
+        return await api_keys.get_key(self._store(), key_id)
 
     async def verify_key(self, secret: str) -> ApiKeyInfo | None:
         """The active API key with this secret, or None (unknown, revoked or malformed)."""

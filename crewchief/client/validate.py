@@ -1,5 +1,5 @@
-"""Checks on a new operation's fields, before anything is recorded or run, and on the
-questions asked of the usage ledger."""
+"""Checks on a new operation's fields, before anything is recorded or run, on the
+questions asked of the usage ledger, and on ratings."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crewchief.config import Settings
 from crewchief.errors import InvalidRequest, ModelConfigError
-from crewchief.results import USAGE_GROUPS
+from crewchief.results import FEEDBACK_GROUPS, FEEDBACK_TARGETS, USAGE_GROUPS
+
+if TYPE_CHECKING:
+    from crewchief.db.feedback import Rating, Target
 
 MAX_REQUEST_CHARS = 100_000
 
@@ -276,3 +279,111 @@ def validate_usage(
                 name, f"expected a string of 1 to 200 characters without NUL, got {value!r}"
             )
     return {"group_by": usage_groups(group_by), "since": start, "until": stop, **filters}
+
+
+# -- feedback ---------------------------------------------------------------------------------
+
+MAX_CORRECTION_CHARS = 20_000
+MAX_COMMENT_CHARS = 2_000
+THUMBS = {"up": 1, "down": 0}
+
+
+def _feedback_text(value: Any, field: str, most: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, f"expected a string, got {type(value).__name__}")
+    if not value.strip() or "\x00" in value:
+        raise invalid(field, "expected text without NUL bytes (leave it out for none)")
+    if len(value) > most:
+        raise invalid(field, f"at most {most:,} characters, got {len(value):,}")
+    return value
+
+
+def validate_rating(
+    *, thumb: Any = None, stars: Any = None, correction: Any = None, comment: Any = None
+) -> Rating:
+    """A rating, checked: exactly one of ``thumb`` (``up`` | ``down``) and ``stars``
+    (1-5), an optional correction (what the answer should have been) and comment.
+
+    Raises:
+        InvalidRequest: naming the field.
+    """
+    from crewchief.db.feedback import Rating
+
+    if (thumb is None) == (stars is None):
+        raise invalid("thumb", "give one rating: thumb (up or down) or stars (1 to 5)")
+    if thumb is not None:
+        if thumb not in THUMBS:
+            raise invalid("thumb", f"expected up or down, got {thumb!r}")
+        kind, value = "thumb", THUMBS[thumb]
+    else:
+        if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+            raise invalid("stars", f"expected a whole number from 1 to 5, got {stars!r}")
+        kind, value = "stars", stars
+    return Rating(
+        kind,
+        value,
+        _feedback_text(correction, "correction", MAX_CORRECTION_CHARS),
+        _feedback_text(comment, "comment", MAX_COMMENT_CHARS),
+    )
+
+
+def _ident(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or "\x00" in value:
+        raise invalid(field, f"expected an id of 1 to 64 characters, got {value!r}")
+    return value
+
+
+def _positive(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise invalid(field, f"expected a whole number from 1, got {value!r}")
+    return value
+
+
+def feedback_target(
+    *, operation_id: Any = None, task: Any = None, version: Any = None, response_id: Any = None
+) -> Target:
+    """What a rating is about: an operation, one of its tasks (``version``: the current
+    one by default), or a gateway response (its ``x_crewchief.id``).
+
+    Raises:
+        InvalidRequest: naming the argument.
+    """
+    from crewchief.db.feedback import Target
+
+    if (operation_id is None) == (response_id is None):
+        raise invalid("operation_id", "rate an operation (and a task of it) or a response")
+    if response_id is not None:
+        if task is not None or version is not None:
+            raise invalid("task", "a response has no tasks")
+        return Target("response", response_id=_ident(response_id, "response_id"))
+    op = _ident(operation_id, "operation_id")
+    if task is None:
+        if version is not None:
+            raise invalid("version", "a version is a task's: give the task too")
+        return Target("operation", operation_id=op)
+    version = None if version is None else _positive(version, "version")
+    return Target("task", operation_id=op, sequence=_positive(task, "task"), version=version)
+
+
+def validate_feedback_query(
+    *, by: Any = None, since: Any = None, until: Any = None, kind: Any = None
+) -> dict[str, Any]:
+    """The checked arguments of a feedback listing, summary or export.
+
+    Raises:
+        InvalidRequest: naming the field and what was expected.
+    """
+    now = datetime.now(UTC)
+    start = usage_time(since, "since", now=now)
+    stop = usage_time(until, "until", end=True, now=now)
+    if start is not None and stop is not None and stop <= start:
+        raise invalid("until", f"expected a time after since ({start.isoformat()})")
+    if by is not None and by not in FEEDBACK_GROUPS:
+        raise invalid(
+            "by", f"unknown grouping {by!r}; expected one of {', '.join(FEEDBACK_GROUPS)}"
+        )
+    if kind is not None and kind not in FEEDBACK_TARGETS:
+        raise invalid("kind", f"expected one of {', '.join(FEEDBACK_TARGETS)}, got {kind!r}")
+    return {"by": by, "since": start, "until": stop, "kind": kind}

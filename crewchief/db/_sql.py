@@ -124,11 +124,11 @@ def resume_count(tx: TxLike, op: str) -> int:
 _CALL_COLUMNS = (
     "operation_id, node, task_sequence, alias, purpose, role, model, effort, input_tokens,"
     " cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, cost_source, duration_ms,"
-    " error, owner, api_key_id, created_at"
+    " error, paid_by, owner, api_key_id, created_at"
 )
 _CALL_VALUES = (
     ":op, :node, :task, :alias, :purpose, :role, :model, :effort, :i, :c, :o, :r, :usd, :source,"
-    " :ms, :error"
+    " :ms, :error, :paid"
 )
 # A call outside any operation says whose it is; an operation's calls are its owner's and
 # its key's (read in the same statement: the row is written in the operation's transaction).
@@ -171,6 +171,7 @@ def insert_call(tx: TxLike, record: CallRecord) -> None:
             "source": record.cost.source,
             "ms": record.duration_ms,
             "error": record.error,
+            "paid": record.paid_by,
             "owner": info.owner,
             "key": info.api_key_id,
             "now": tx.ts(utcnow()),

@@ -33,6 +33,7 @@ class ApiKeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    tier: str | None = None  # its plan in the settings' [plans] (None: the default plan)
 
 
 def hash_key(secret: str) -> str:
@@ -47,8 +48,11 @@ def check_owner(owner: str) -> str:
     return owner
 
 
-async def create_key(store: Writer, *, name: str, owner: str) -> tuple[ApiKeyInfo, str]:
-    """Create a key. Returns its record and the secret (which is not stored)."""
+async def create_key(
+    store: Writer, *, name: str, owner: str, tier: str | None = None
+) -> tuple[ApiKeyInfo, str]:
+    """Create a key (of plan ``tier``). Returns its record and the secret (which is not
+    stored)."""
     check_owner(owner)
     if not name or len(name) > 200:
         raise ApiKeyError(f"name: expected 1-200 characters, got {len(name)}")
@@ -59,12 +63,13 @@ async def create_key(store: Writer, *, name: str, owner: str) -> tuple[ApiKeyInf
         owner=owner,
         prefix=secret[:10],
         created_at=utcnow(),
+        tier=tier,
     )
 
     def work(tx: Tx) -> list:
         tx.execute(
-            "INSERT INTO api_keys (id, name, owner, key_hash, prefix, created_at)"
-            " VALUES (:id, :name, :owner, :hash, :prefix, :now)",
+            "INSERT INTO api_keys (id, name, owner, key_hash, prefix, created_at, tier)"
+            " VALUES (:id, :name, :owner, :hash, :prefix, :now, :tier)",
             {
                 "id": info.id,
                 "name": name,
@@ -72,6 +77,7 @@ async def create_key(store: Writer, *, name: str, owner: str) -> tuple[ApiKeyInf
                 "hash": hash_key(secret),
                 "prefix": info.prefix,
                 "now": tx.ts(info.created_at),
+                "tier": tier,
             },
         )
         return []
@@ -88,10 +94,11 @@ def _info(tx: Tx, row: tuple) -> ApiKeyInfo:
         prefix=row[3],
         created_at=tx.parse_ts(row[4]),
         revoked_at=tx.parse_ts(row[5]),
+        tier=row[6],
     )
 
 
-_COLUMNS = "id, name, owner, prefix, created_at, revoked_at"
+_COLUMNS = "id, name, owner, prefix, created_at, revoked_at, tier"
 
 
 async def list_keys(store: Writer) -> list[ApiKeyInfo]:
@@ -137,4 +144,30 @@ async def verify_key(store: Writer, secret: str) -> ApiKeyInfo | None:
         return _info(tx, row) if row else None
 
     # Looked up by digest: timing reveals nothing about the secret itself.
+    return await store.read(work)
+
+
+async def set_tier(store: Writer, key_id: str, tier: str | None) -> ApiKeyInfo:
+    """Move a key to plan ``tier`` (None: the default plan).
+
+    Raises:
+        ApiKeyError: no key has that id.
+    """
+
+    def work(tx: Tx) -> ApiKeyInfo | None:
+        tx.execute("UPDATE api_keys SET tier = :tier WHERE id = :id", {"id": key_id, "tier": tier})
+        row = tx.one(f"SELECT {_COLUMNS} FROM api_keys WHERE id = :id", {"id": key_id})
+        return _info(tx, row) if row else None
+
+    info = await store.run(work)
+    if info is None:
+        raise ApiKeyError(f"no API key has the id {key_id!r} (see `crewchief keys list`)")
+    return info
+
+
+async def get_key(store: Writer, key_id: str) -> ApiKeyInfo | None:
+    def work(tx: Tx) -> ApiKeyInfo | None:
+        row = tx.one(f"SELECT {_COLUMNS} FROM api_keys WHERE id = :id", {"id": key_id})
+        return _info(tx, row) if row else None
+
     return await store.read(work)

@@ -173,6 +173,11 @@ class MemoryRecorder:
             key = round_key(f"task.created:{t['id']}", plan_round)
             self._append(op, EventType.TASK_CREATED, dict(t, sequence=t["id"]), key)
 
+    async def budget_event(
+        self, op: str, type_: EventType, payload: dict[str, Any], key: str
+    ) -> None:
+        self._append(op, type_, payload, key)
+
     async def plan_tool_called(
         self, op: str, step: int, call: dict[str, Any], *, plan_round: int = 1
     ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -169,6 +170,8 @@ class ModelCall(Base):
     # operation's (NULL for calls of the library).
     owner: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[str | None] = mapped_column(String(32))
+    # Whose credentials the call went out with: platform, or owner (their own stored key).
+    paid_by: Mapped[str] = mapped_column(String(16), default="platform", server_default="platform")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -186,6 +189,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # The plan in the settings' [plans] it belongs to (NULL: the default plan, if any).
+    tier: Mapped[str | None] = mapped_column(String(64))
 
 
 class GatewayMessage(Base):
@@ -226,5 +231,132 @@ class OwnerProfile(Base):
     stated: Mapped[dict[str, Any]] = mapped_column(JSON)
     learned: Mapped[dict[str, Any]] = mapped_column(JSON)
     learned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Budget(Base):
+    """A spending limit of a key or an owner (see :mod:`crewchief.db.budgets`)."""
+
+    __tablename__ = "budgets"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # key | owner
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # key id | owner
+    daily_usd: Mapped[float | None] = mapped_column(Float)
+    monthly_usd: Mapped[float | None] = mapped_column(Float)
+    enforcement: Mapped[str] = mapped_column(String(8))  # hard | soft
+    on_exceed: Mapped[str] = mapped_column(String(16))  # refuse | downgrade
+    set_by: Mapped[str] = mapped_column(String(16))  # operator | owner
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BudgetCounter(Base):
+    """What one subject spent in one period: nano-dollars, or a count for a quota."""
+
+    __tablename__ = "budget_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    spent: Mapped[int] = mapped_column(BigInteger)
+    period_end: Mapped[datetime]
+
+
+class BudgetHold(Base):
+    """A reservation of a call under way on one counter, until settled or expired."""
+
+    __tablename__ = "budget_holds"
+    __table_args__ = (Index("ix_budget_holds_counter", "counter"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    counter: Mapped[str] = mapped_column(String(200), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
+
+
+class GatewayResponse(Base):
+    """One answer of the gateway, by its ``x_crewchief.id``: what the client asked and what
+    it got, kept so the answer can be rated and turned into preference pairs (see
+    :mod:`crewchief.db.feedback`)."""
+
+    __tablename__ = "gateway_responses"
+    # The only index: an owner's responses over a period (export, forget). Every index more
+    # would cost each gateway request its insert.
+    __table_args__ = (Index("ix_gateway_responses_owner_created", "owner", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    # For ``model: "auto"``: the simplicity detector's tier and score of the request.
+    auto_tier: Mapped[str | None] = mapped_column(String(16))
+    simplicity_score: Mapped[float | None] = mapped_column(Float)
+    # off, miss, hit, semantic or bypass (as x_crewchief.cache.state says)
+    cache: Mapped[str] = mapped_column(String(16))
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    # The hash of the messages as the client sent them: equal prompts answered again.
+    prompt_digest: Mapped[str] = mapped_column(String(64))
+    messages: Mapped[list[Any]] = mapped_column(JSON)
+    answer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """A rating (and optional correction) of an operation, one version of a task, or a
+    gateway response; one per owner and target, a second one replaces it. The dimensions
+    it is reported by are copied from the target when it is given."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("owner", "target_kind", "target_id", name="uq_feedback_owner_target"),
+        Index("ix_feedback_owner_created", "owner", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Who rated: the API key owner, "" without a key (so the unique constraint holds).
+    owner: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
+    # operation | task | response; target_id is the operation id, "<operation>:<n>:<version>"
+    # for a task, or the response id.
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(200))
+    operation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE")
+    )
+    task_sequence: Mapped[int | None] = mapped_column(Integer)
+    task_version: Mapped[int | None] = mapped_column(Integer)
+    response_id: Mapped[str | None] = mapped_column(
+        ForeignKey("gateway_responses.id", ondelete="CASCADE")
+    )
+    # thumb (rating 1 up, 0 down) or stars (rating 1-5); score is 0..1 either way.
+    rating_kind: Mapped[str] = mapped_column(String(8))
+    rating: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    correction: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    skill: Mapped[str | None] = mapped_column(String(64))
+    route: Mapped[str | None] = mapped_column(String(32))
+    tier: Mapped[str | None] = mapped_column(String(32))
+    simplicity_score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredCredential(Base):
+    """An owner's API key for one provider name, encrypted (see :mod:`crewchief.db.credentials`)."""
+
+    __tablename__ = "credentials"
+
+    # The API key owner; "" for calls made without a key (no key owner is empty).
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Where the owner's requests go (an OpenAI-compatible server); NULL: the provider's URL.
+    base_url: Mapped[str | None] = mapped_column(Text)
+    # Fernet token of the key, the owner, the provider and the base URL.
+    ciphertext: Mapped[str] = mapped_column(Text)
+    # What the owner recognises it by ("…3f9a"), never the key.
+    fingerprint: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -404,6 +404,13 @@ class Recorder:
         key = round_key(f"plan.tool_called:{step}", plan_round)
         await self._event(op, EventType.PLAN_TOOL_CALLED, payload, key)
 
+    async def budget_event(
+        self, op: str, type_: EventType, payload: dict[str, Any], key: str
+    ) -> None:
+        """A budget's warning or a downgrade, on the operation whose call caused it (once
+        per ``key``)."""
+        await self._event(op, type_, payload, key)
+
     async def _event(self, op: str, type_: EventType, payload: dict[str, Any], key: str) -> None:
         await self._write(op, lambda tx: [tx.append(op, type_, payload, key, utcnow())])
 

@@ -1,5 +1,5 @@
 """Usage reports over the model-call ledger: calls, tokens and cost summed by the database,
-grouped by model, role, key, owner, day, operation, task, alias or node.
+grouped by model, role, key, owner, day, operation, task, alias, node or who paid.
 
 Every ledger row names its owner (an operation's calls carry the operation's), so a report
 for one owner reads one table through ``ix_model_calls_owner_created``, and one of an
@@ -29,6 +29,8 @@ _GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "task": (("operation", "operation_id"), ("task", "task_sequence")),
     "alias": (("alias", "alias"),),
     "node": (("node", "node"),),
+    # Whose credentials paid: platform, or owner (their own stored key).
+    "paid_by": (("paid_by", "paid_by"),),
 }
 _SUMS = (
     "COUNT(*), COUNT(error), SUM(input_tokens), SUM(cached_input_tokens), SUM(output_tokens),"

@@ -11,7 +11,7 @@ from typing import Any
 from crewchief import logs, metrics
 from crewchief._aio import cancel_all
 from crewchief.graphs.operation import StepBoundary, StepGate, invoke_operation
-from crewchief.runtime.deps import RunContext
+from crewchief.runtime.deps import Payer, RunContext
 from crewchief.runtime.leases import LeaseKeeper
 from crewchief.runtime.services import Services
 from crewchief.state import OperationInput
@@ -163,7 +163,9 @@ class InProcessExecutor:
         services = self._services
         models = options.get("models") or {}
         context = RunContext.open(
-            services, **{f"{alias}_model": spec for alias, spec in models.items()}
+            services,
+            payer=Payer.of(options),
+            **{f"{alias}_model": spec for alias, spec in models.items()},
         )
         config = {
             "configurable": {"thread_id": op},

@@ -14,6 +14,7 @@ from typing import Any
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "insufficient_quota",
     403: "permission_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
@@ -44,6 +45,7 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -51,9 +53,12 @@ class GatewayError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
+        self.extra = extra or {}  # more fields of the error object (a budget's limit...)
 
     def body(self) -> dict[str, Any]:
-        return openai_error(self.status, self.message, code=self.code, param=self.param)
+        body = openai_error(self.status, self.message, code=self.code, param=self.param)
+        body["error"].update(self.extra)
+        return body
 
 
 def openai_error(

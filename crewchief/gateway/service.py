@@ -7,6 +7,7 @@ has begun, an upstream failure ends it with an explicit error chunk.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from crewchief.config import Settings
 from crewchief.effort import normalize_effort
+from crewchief.errors import CredentialsUnavailable
+from crewchief.gateway import spend
 from crewchief.gateway.cache import (
     MemoryCache,
     RedisCache,
@@ -31,17 +34,21 @@ from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.routing import RouteBook
 from crewchief.gateway.semantic import NearMiss, SemanticCache, lookup_of
 from crewchief.gateway.stream import OpenStream, ReplayedStream
-from crewchief.gateway.targets import LOCAL_URL, Route, Target, route
+from crewchief.gateway.targets import LOCAL_URL, Route, Target, route, with_credentials
 from crewchief.gateway.targets import target as target_of
 from crewchief.gateway.trace import Trace, first_message, stated_cost, usage_of
 from crewchief.gateway.upstream import Upstream, UpstreamError, backoff, sleep
 from crewchief.knowledge.memory import ConversationMemory
 from crewchief.knowledge.window import OPENAI, WindowError, fit, model_window
+from crewchief.models.credentials import OwnerCredentials
 from crewchief.models.pricing import prices_for
 from crewchief.models.types import CallInfo, CallRecord, Usage
 
 if TYPE_CHECKING:
+    from crewchief.db.feedback import ResponseRecord
     from crewchief.knowledge.profile import About
+    from crewchief.runtime.budgets import Budgets
+    from crewchief.runtime.credentials import CredentialBook
 
 Record = Callable[[CallRecord], Awaitable[None]]
 # (transcript, most tokens, who the call is recorded for) -> a summary by the fast model
@@ -53,6 +60,12 @@ class Profiles(Protocol):
     """Where owners' profiles come from (:class:`crewchief.runtime.profiles.ProfileBook`)."""
 
     async def about(self, owner: str | None) -> About | None: ...
+
+
+class Responses(Protocol):
+    """Where answers are kept to be rated (:class:`crewchief.db.feedback.ResponseLog`)."""
+
+    def keep(self, record: ResponseRecord) -> None: ...
 
 
 class Gateway:
@@ -74,6 +87,10 @@ class Gateway:
         memory: Earlier exchanges per owner (None: no memory).
         semantic: Answers found by meaning, after the exact cache (None: none).
         profiles: Owners' profiles, added to their requests (None: none).
+        budgets: The callers' plans and budgets (None: nothing is limited).
+        responses: Keeps every answer, to be rated by its ``x_crewchief.id`` (None: none).
+        credentials: Owners' own provider keys, which their requests go out with (None:
+            the platform's credentials for everyone).
     """
 
     def __init__(
@@ -92,6 +109,9 @@ class Gateway:
         memory: ConversationMemory | None = None,
         semantic: SemanticCache | None = None,
         profiles: Profiles | None = None,
+        budgets: Budgets | None = None,
+        responses: Responses | None = None,
+        credentials: CredentialBook | None = None,
     ):
         self.settings = settings
         self.upstream = upstream
@@ -107,6 +127,9 @@ class Gateway:
         self.memory = memory
         self.semantic = semantic
         self.profiles = profiles
+        self.budgets = budgets
+        self.responses = responses
+        self.credentials = credentials
         self.prices = prices_for(settings)
 
     async def trace(
@@ -120,7 +143,26 @@ class Gateway:
         """The request's route to its models, and what will be said about it."""
         table = await self.routes.current() if self.routes is not None else None
         chosen = route(self.settings, request.model, role.role, table, request.profile)
-        return Trace(role, chosen, owner, api_key_id)
+        chosen = with_credentials(chosen, await self.owner_credentials(owner))
+        trace = Trace(role, chosen, owner, api_key_id, prompt=request.body["messages"])
+        if self.budgets is not None:
+            await spend.admit(self.budgets, request, trace)
+        return trace
+
+    async def owner_credentials(self, owner: str | None) -> OwnerCredentials | None:
+        """The provider keys ``owner`` stored (from a short cache), which their attempts at
+        those providers' models go out with.
+
+        Raises:
+            GatewayError: 503 ``credentials_unavailable`` when they cannot be decrypted
+                here: the owner expects their key, so the platform's is not used instead.
+        """
+        if self.credentials is None:
+            return None
+        try:
+            return await self.credentials.for_owner(owner)
+        except CredentialsUnavailable as exc:
+            raise GatewayError(503, str(exc), code="credentials_unavailable") from None
 
     async def add_context(self, request: ChatRequest, trace: Trace) -> None:
         """Put the conversation's history the client did not send into the request.
@@ -270,9 +312,15 @@ class Gateway:
                 role=trace.role.role,
             )
 
+    def _keep(self, trace: Trace, answer: dict[str, Any] | None) -> None:
+        """Keep the answer (a cached one too) to be rated by its ``x_crewchief.id``."""
+        if self.responses is not None and answer is not None:
+            self.responses.keep(trace.response(answer))
+
     async def remember(self, trace: Trace, answer: dict[str, Any] | None) -> None:
         """Store the client's new messages and the answer in the conversation, and the
-        exchange in the memory (in the background)."""
+        exchange in the memory (in the background); keep the answer to be rated."""
+        self._keep(trace, answer)
         self._memorize(trace, answer)
         if trace.conversation is None or self.conversations is None:
             return
@@ -281,7 +329,14 @@ class Gateway:
             messages.append((answer, message_tokens(answer)))
         await self.conversations.append(trace.owner, trace.conversation, messages)
 
-    async def ledger(self, trace: Trace, target: Target, ms: float, error: str | None) -> None:
+    async def ledger(
+        self,
+        trace: Trace,
+        target: Target,
+        ms: float,
+        error: str | None,
+        partial: Usage | None = None,
+    ) -> None:
         """One ledger row for an attempt at ``target``, priced: the answer's stated cost,
         else its tokens at the price table's; a successful attempt's cost goes to
         ``x_crewchief``."""
@@ -293,11 +348,15 @@ class Gateway:
             role=trace.role.role,
         )
         if error is None:
-            usage = trace.usage
+            usage, trace.credentials = trace.usage, target.paid_by
             cost = trace.cost = self.prices.cost(target.spec, usage, trace.stated_cost)
+        elif partial is not None:  # a stream cut short: what it used until then
+            usage, cost = partial, self.prices.cost(target.spec, partial)
         else:
             usage, cost = Usage(), self.prices.cost(target.spec, Usage())
         record = CallRecord(info, "gateway", target.spec, "none", usage, ms, error, cost)
+        record.paid_by = target.paid_by
+        await spend.settle(trace, cost.usd)
         await self._record(record)
 
     async def _failed(self, trace: Trace, target: Target, started: float, exc: Exception) -> None:
@@ -324,13 +383,14 @@ class Gateway:
         request.effort = normalize_effort(self.settings.tiers[made.tier].effort)
         trace.tier = {"tier": made.tier, "effort": request.effort, "score": round(made.score, 3)}
 
-    def _body(self, request: ChatRequest, target: Target, stream: bool) -> bytes:
+    def _body(self, request: ChatRequest, trace: Trace, target: Target, stream: bool) -> bytes:
         body = dict(request.body, model=target.model)
         if request.effort and target.reasoning and "reasoning_effort" not in body:
             body["reasoning_effort"] = request.effort
         if stream:
             options = dict(body.get("stream_options") or {}, include_usage=True)
             body["stream_options"] = options  # the ledger needs the tokens
+        spend.bounded_body(body, target, trace.spend)
         return json.dumps(body).encode()
 
     async def _try(self, trace: Trace, call: Callable[[Target], Awaitable[T]]) -> T:
@@ -345,11 +405,11 @@ class Gateway:
         """
         last: UpstreamError | None = None
         for target in trace.route.targets:
-            spec = target.spec
+            spec, circuit = target.spec, target.circuit  # an owner's key has its own
             for attempt in range(self.retries + 1):
-                if not self.breakers.allow(spec):
+                if not self.breakers.allow(circuit):
                     if attempt == 0:
-                        left = self.breakers.wait(spec)
+                        left = self.breakers.wait(circuit)
                         trace.tried.append(
                             {"model": spec, "error": f"circuit open ({left:.0f} s more)"}
                         )
@@ -357,11 +417,15 @@ class Gateway:
                 if attempt:
                     wait = backoff(attempt - 1, last) if last is not None else None
                     if wait is None:
-                        self.breakers.release(spec)
+                        self.breakers.release(circuit)
                         break
                     await sleep(wait)
                 started = time.perf_counter()
                 try:
+                    if self.budgets is not None:
+                        target = await spend.reserve(
+                            self.budgets, self.prices, self.settings, trace, target
+                        )
                     if target.base_url == LOCAL_URL:
                         target = await self._local(target)
                     result = await call(target)
@@ -369,19 +433,20 @@ class Gateway:
                     last = exc
                     await self._failed(trace, target, started, exc)
                     if exc.status in (400, 413, 422):
-                        self.breakers.success(spec)  # the model answered: the request is bad
+                        self.breakers.success(circuit)  # the model answered: the request is bad
                         raise GatewayError(
                             exc.status,
                             f"{spec} refused the request: {exc}",
                             code="upstream_rejected",
                         ) from None
-                    self.breakers.failure(spec)
+                    self.breakers.failure(circuit)
                     continue
                 except BaseException:
-                    self.breakers.release(spec)
+                    self.breakers.release(circuit)
+                    await asyncio.shield(spend.settle(trace, 0.0))
                     raise
-                self.breakers.success(spec)
-                trace.model = spec
+                self.breakers.success(circuit)
+                trace.model = target.spec  # the downgrade model, when a budget chose it
                 return result
         raise self._exhausted(trace, last)
 
@@ -447,7 +512,7 @@ class Gateway:
 
         async def call(target: Target) -> dict[str, Any]:
             started = time.perf_counter()
-            body = self._body(request, target, stream=False)
+            body = self._body(request, trace, target, stream=False)
             data = await self.upstream.post(target, "/chat/completions", body)
             if not isinstance(data.get("choices"), list):
                 raise UpstreamError("the answer has no choices", status=200)
@@ -479,7 +544,7 @@ class Gateway:
 
         async def call(target: Target) -> OpenStream:
             started = time.perf_counter()
-            body = self._body(request, target, stream=True)
+            body = self._body(request, trace, target, stream=True)
             context = self.upstream.stream(target, "/chat/completions", body)
             response = await context.__aenter__()
             closed = False
@@ -519,13 +584,13 @@ class Gateway:
                 400, "input must be a non-empty string or array", code="invalid_request",
                 param="input",
             )  # fmt: skip
-        chosen = target_of(self.settings, spec)
-        trace = Trace(
-            RoleChoice("embeddings", "endpoint"),
-            Route([chosen], "gateway.embeddings_model"),
-            owner,
-            api_key_id,
-        )
+        chosen = Route([target_of(self.settings, spec)], "gateway.embeddings_model")
+        chosen = with_credentials(chosen, await self.owner_credentials(owner))
+        trace = Trace(RoleChoice("embeddings", "endpoint"), chosen, owner, api_key_id)
+        if self.budgets is not None:
+            await spend.admit(self.budgets, None, trace)
+            if trace.spend is not None:
+                trace.spend.prompt_tokens = spend.input_tokens(given)
 
         async def call(t: Target) -> dict[str, Any]:
             started = time.perf_counter()
@@ -545,6 +610,7 @@ class Gateway:
                 "model": spec,
                 "cost_usd": meta["cost_usd"],
                 "cost_source": meta["cost_source"],
+                "credentials": meta["credentials"],
                 "total_ms": meta["total_ms"],
             },
         )
@@ -562,7 +628,7 @@ class Gateway:
 
     def _exhausted(self, trace: Trace, last: UpstreamError | None) -> GatewayError:
         tried = "; ".join(f"{t['model']}: {t['error']}" for t in trace.tried) or "no model"
-        waits = [self.breakers.wait(t.spec) for t in trace.route.targets]
+        waits = [self.breakers.wait(t.circuit) for t in trace.route.targets]
         if last is None and waits and min(waits) > 0:  # every circuit open: fail fast
             return GatewayError(
                 503,

@@ -14,9 +14,11 @@ import aiohttp
 
 from crewchief.gateway.errors import openai_error
 from crewchief.gateway.request import ChatRequest
+from crewchief.gateway.spend import partial_usage
 from crewchief.gateway.targets import Target
 from crewchief.gateway.trace import Trace, stated_cost, usage_of
 from crewchief.gateway.upstream import TRANSPORT_ERRORS
+from crewchief.models.types import Usage
 
 if TYPE_CHECKING:
     from crewchief.gateway.service import Gateway
@@ -71,6 +73,33 @@ class OpenStream:
     close: Callable[[], Awaitable[None]]
     opened: float
     cache_key: str | None = None  # where the whole answer is stored when the stream ends well
+    # The answer so far (what a stream cut short is charged for), and whether its ledger
+    # row is written (once, however the stream ends).
+    answer: _Assembled = field(default_factory=lambda: _Assembled())
+    recorded: bool = False
+
+    async def finish(self) -> None:
+        """The response is over: close the upstream, and write the ledger row of a stream
+        whose body never started (the client left before its first chunk)."""
+        await self.close()
+        if not self.recorded:
+            self._left("the client left before the answer began")
+
+    def _left(self, reason: str) -> None:
+        """The ledger row of a stream the client left, by a task of its own (the stream's
+        task is being cancelled), charged for what the stream used until then."""
+        self.recorded = True
+        ms = (time.perf_counter() - self.opened) * 1000
+        row = self.gateway.ledger(self.trace, self.target, ms, reason, self._partial())
+        task = asyncio.get_running_loop().create_task(row)
+        _LEFT.add(task)
+        task.add_done_callback(_LEFT.discard)
+
+    def _partial(self) -> Usage:
+        if self.trace.usage.input or self.trace.usage.output:
+            return self.trace.usage  # the usage chunk came before the cut
+        prompt, output = partial_usage(self.trace, self.request, "".join(self.answer.content))
+        return Usage(prompt, output)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The SSE lines for the client, the last chunk carrying ``x_crewchief``.
@@ -84,17 +113,13 @@ class OpenStream:
                 yield chunk
             ended = True
         finally:
-            if not ended:
-                ms = (time.perf_counter() - self.opened) * 1000
-                row = self.gateway.ledger(self.trace, self.target, ms, "the client left first")
-                task = asyncio.get_running_loop().create_task(row)
-                _LEFT.add(task)
-                task.add_done_callback(_LEFT.discard)
+            if not ended and not self.recorded:
+                self._left("the client left first")
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         held: dict[str, Any] | None = None  # the upstream's usage chunk
         last_id, error = "", None
-        answer = _Assembled()
+        answer = self.answer
         try:
             async for line in self.response.content:
                 if not line.startswith(b"data:"):
@@ -111,7 +136,7 @@ class OpenStream:
                     error = "the upstream sent a chunk that is not a JSON object"
                     break
                 if chunk.get("error"):
-                    error = f"the upstream failed mid-stream: {chunk['error']}"
+                    error = self.target.scrub(f"the upstream failed mid-stream: {chunk['error']}")
                     break
                 last_id = chunk.get("id", last_id)
                 answer.add(chunk)
@@ -131,8 +156,10 @@ class OpenStream:
             await self.close()
         ms = (time.perf_counter() - self.opened) * 1000
         if error is not None:
-            self.gateway.breakers.failure(self.target.spec)
-        await self.gateway.ledger(self.trace, self.target, ms, error)
+            self.gateway.breakers.failure(self.target.circuit)
+        self.recorded = True
+        partial = self._partial() if error is not None else None
+        await self.gateway.ledger(self.trace, self.target, ms, error, partial)
         if error is not None:
             body = openai_error(502, error, code="upstream_stream_error")
             yield f"data: {json.dumps(body)}\n\n".encode()
@@ -185,6 +212,9 @@ class ReplayedStream:
         self.answer, self.trace, self.include_usage = answer, trace, include_usage
 
     async def close(self) -> None:
+        return None
+
+    async def finish(self) -> None:
         return None
 
     async def chunks(self) -> AsyncIterator[bytes]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from crewchief.config import ALIASES, ProviderConfig, Settings
 from crewchief.effort import openai_supports_effort
@@ -25,24 +25,40 @@ from crewchief.gateway.errors import GatewayError
 from crewchief.gateway.google_auth import GOOGLE_TOKEN
 from crewchief.gateway.roles import DEFAULT_ALIAS, role_in_model
 from crewchief.gateway.routing import RoutingTable
+from crewchief.models.credentials import OWNER, PLATFORM, Credential, OwnerCredentials, scrub
 from crewchief.models.providers import api_key, parse_spec, provider_config, requests_allowed
 
 OPENAI_URL = "https://api.openai.com/v1"
 OLLAMA_URL = "http://127.0.0.1:11434"
+# The Gemini API's OpenAI-compatible endpoint, where an owner's Gemini API key is used.
+GEMINI_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
 LOCAL_URL = "local:"  # a local model's llama-server, started (and its URL known) on first use
 FORWARDED = ("openai", "local", "ollama", "google")
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One model to try: its spec, the name sent upstream, and where it is served."""
+    """One model to try: its spec, the name sent upstream, and where it is served; with
+    whose credentials (``paid_by``: the platform's, or the owner's stored key)."""
 
     spec: str
     model: str
     base_url: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     reasoning: bool = False  # takes ``reasoning_effort``
     token: Callable[[], Awaitable[str]] | None = None  # a bearer token fetched per call
+    paid_by: str = PLATFORM
+    credential: str | None = None  # the owner's credential's digest (never the key)
+
+    @property
+    def circuit(self) -> str:
+        """The circuit it counts in: an owner's key failing (revoked, out of quota) must not
+        take the model out of service for everyone else, nor the platform's for them."""
+        return self.spec if self.credential is None else f"{self.spec}#{self.credential}"
+
+    def scrub(self, text: str) -> str:
+        """``text`` (an upstream's error) without the key it was sent with."""
+        return scrub(text, [self.api_key]) if self.api_key else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,32 @@ def _vertex(spec: str, name: str, cfg: ProviderConfig) -> Target:
     thinks = not name.startswith(("gemini-1", "gemini-2.0"))
     reasoning = cfg.reasoning if cfg.reasoning is not None else thinks
     return Target(spec, f"google/{name}", base.rstrip("/"), None, reasoning, GOOGLE_TOKEN)
+
+
+def with_credential(target: Target, credential: Credential) -> Target:
+    """``target`` with the owner's key: an OpenAI-compatible server at the owner's base URL
+    (else the provider's), or Gemini through the Gemini API's OpenAI-compatible endpoint
+    rather than Vertex AI."""
+    key = credential.api_key.get_secret_value()
+    if target.token is not None:  # Vertex AI on the platform's token: Gemini API on theirs
+        name = parse_spec(target.spec)[1]
+        return replace(target, model=name, base_url=GEMINI_URL, api_key=key, token=None,
+                       paid_by=OWNER, credential=credential.digest)  # fmt: skip
+    base_url = credential.base_url or target.base_url
+    return replace(target, base_url=base_url, api_key=key, paid_by=OWNER,
+                   credential=credential.digest)  # fmt: skip
+
+
+def with_credentials(chosen: Route, credentials: OwnerCredentials | None) -> Route:
+    """The route with each target of a provider the owner stored a key for going out with
+    that key; the route itself when they stored none."""
+    if not credentials:
+        return chosen
+    targets = []
+    for t in chosen.targets:
+        credential = credentials.get(parse_spec(t.spec)[0]) if t.base_url != LOCAL_URL else None
+        targets.append(with_credential(t, credential) if credential is not None else t)
+    return Route(targets, chosen.reason)
 
 
 def _forwardable(settings: Settings, specs: list[str]) -> list[Target]:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crewchief.db.feedback import ResponseRecord, response_id
 from crewchief.gateway.engineer import Rewrite
 from crewchief.gateway.roles import RoleChoice
 from crewchief.gateway.targets import Route
@@ -15,6 +16,7 @@ from crewchief.models.types import UNPRICED, Cost, Usage
 
 if TYPE_CHECKING:
     from crewchief.gateway.semantic import Lookup
+    from crewchief.gateway.spend import Spend
 
 
 @dataclass
@@ -51,9 +53,18 @@ class Trace:
     usage: Usage = field(default_factory=Usage)
     stated_cost: float | None = None  # the cost the upstream's answer states, if any
     cost: Cost = UNPRICED  # the answering call's, once the ledger has it
+    # Whose credentials the answering call went out with: platform, or owner (their own
+    # stored key); None when no call answered (a cached answer).
+    credentials: str | None = None
+    spend: Spend | None = None  # the caller's plan and budgets, when any limits it
+    # The answer's id (x_crewchief.id: what feedback names it by), and the messages as the
+    # client sent them (the record of the answer keeps them).
+    id: str = field(default_factory=response_id)
+    prompt: list[dict[str, Any]] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "role": self.role.role,
             "role_source": self.role.source,
             "role_reasons": list(self.role.reasons),
@@ -68,6 +79,7 @@ class Trace:
             },
             "cost_usd": 0.0 if self.cached else round(self.cost.usd, 8),
             "cost_source": "cache" if self.cached else self.cost.source,
+            "credentials": None if self.cached else self.credentials,
             "rewrite": self.rewrite.metadata(),
             "tier": self.tier,
             "cache_hit": self.cached,
@@ -77,6 +89,7 @@ class Trace:
             "context_trimmed": self.trimmed,
             "memory": {"added": self.memory, "ms": round(self.memory_ms, 2)},
             "user_profile": self.user_profile,
+            "budget": self.spend.metadata() if self.spend is not None else None,
             "total_ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
 
@@ -87,12 +100,32 @@ class Trace:
 
     def headers(self) -> dict[str, str]:
         return {
+            "X-Crewchief-Response-Id": self.id,
             "X-Crewchief-Role": self.role.role,
             "X-Crewchief-Role-Source": self.role.source,
             "X-Crewchief-Model": self.model or "",
             "X-Crewchief-Fallbacks": str(len(self.tried)),
             "X-Crewchief-Cache": self.cache,
         }
+
+    def response(self, answer: dict[str, Any]) -> ResponseRecord:
+        """The record of this request's answer (its first choice's message), kept so it
+        can be rated by :attr:`id`."""
+        text = answer.get("content")
+        tier = self.tier or {}
+        return ResponseRecord(
+            id=self.id,
+            owner=self.owner,
+            api_key_id=self.api_key_id,
+            role=self.role.role,
+            model=self.model,
+            auto_tier=tier.get("tier"),
+            simplicity_score=tier.get("score"),
+            cache=self.cache,
+            conversation_id=self.conversation,
+            messages=self.prompt,
+            answer=text if isinstance(text, str) else None,
+        )
 
 
 def first_message(answer: dict[str, Any]) -> dict[str, Any] | None:

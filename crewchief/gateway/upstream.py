@@ -56,18 +56,23 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def _message(status: int, text: bytes) -> str:
+def _message(status: int, text: bytes, target: Target | None = None) -> str:
+    """The error an upstream answered, without the key the call went out with (servers
+    echo it: "Incorrect API key provided: sk-...")."""
     try:
         error = json.loads(text).get("error") or {}
         detail = error.get("message") if isinstance(error, dict) else str(error)
     except (ValueError, AttributeError):
         detail = text[:200].decode(errors="replace")
-    return f"HTTP {status}: {detail}"
+    message = f"HTTP {status}: {detail}"
+    return target.scrub(message) if target is not None else message
 
 
-def error_of(status: int, headers: Mapping[str, str], text: bytes) -> UpstreamError:
+def error_of(
+    status: int, headers: Mapping[str, str], text: bytes, target: Target | None = None
+) -> UpstreamError:
     return UpstreamError(
-        _message(status, text),
+        _message(status, text, target),
         status=status,
         retryable=status in RETRYABLE_STATUS,
         retry_after=retry_after(headers),
@@ -151,7 +156,7 @@ class Upstream:
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from None
         if status != 200:
-            raise error_of(status, answered, text)
+            raise error_of(status, answered, text, target)
         try:
             data = json.loads(text)
         except ValueError:
@@ -181,7 +186,7 @@ class Upstream:
                     text = await response.read()
                 except TRANSPORT_ERRORS:
                     text = b""
-                raise error_of(response.status, response.headers, text)
+                raise error_of(response.status, response.headers, text, target)
             yield response
         finally:
             if response.content.at_eof():

@@ -101,6 +101,15 @@ class PriceTable:
             return UNPRICED
         return Cost(price.cost(usage), "table")
 
+    def estimate(self, model: str, prompt_tokens: int, max_output: int) -> float:
+        """The most a call of ``model`` can cost: its prompt uncached, and its whole output
+        bound at the dearer of the output and reasoning prices (0 when unpriced)."""
+        price = self.get(model)
+        if price is None:
+            return 0.0
+        output = max(price.output, price.reasoning or 0.0)
+        return (prompt_tokens * price.input + max_output * output) / 1_000_000
+
     def with_settings(self, settings: Settings) -> PriceTable:
         """This table with the settings' ``[prices]`` over it; providers configured with a
         local or fake type are unpriced like the built-in ones."""

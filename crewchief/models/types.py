@@ -106,6 +106,8 @@ class CallRecord:
     duration_ms: float
     error: str | None = None
     cost: Cost = UNPRICED
+    # Whose credentials the call went out with: "platform", or "owner" (their stored key).
+    paid_by: str = "platform"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import logs, prompts
+from crewchief.errors import BudgetExceeded, NotAllowed
 from crewchief.models.types import Usage
 from crewchief.nodes._search import open_workspace
 from crewchief.nodes._tool_loop import ToolPolicy, run_tool_loop, skill_payload
@@ -145,6 +146,8 @@ async def execute_task(state: TaskInput, deps: NodeDeps) -> dict[str, Any]:
             text, model, usage = await _run(state, deps)
         except asyncio.CancelledError:
             raise
+        except (BudgetExceeded, NotAllowed):
+            raise  # the payer's limits end the operation: another model would not help
         except Exception as exc:  # noqa: BLE001 - a task failure is reported, not raised
             error = str(exc) or type(exc).__name__
             await deps.recorder.task_failed(op, seq, error)

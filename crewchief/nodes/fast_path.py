@@ -9,6 +9,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from crewchief import prompts
+from crewchief.errors import BudgetExceeded, NotAllowed
 from crewchief.runtime.deps import NodeDeps
 from crewchief.state import OperationState
 
@@ -28,6 +29,8 @@ async def fast_path(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
             raise ValueError("the model returned an empty answer")
     except asyncio.CancelledError:
         raise
+    except (BudgetExceeded, NotAllowed):
+        raise  # the payer's limits end the operation: another model would not help
     except Exception as exc:  # noqa: BLE001 - any failure means: plan instead
         error = str(exc) or type(exc).__name__
         log.warning("fast path failed for %s, falling back to planning: %s", op, error)

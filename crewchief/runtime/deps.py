@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from crewchief.config import Settings, load_settings
+from crewchief.events import EventType
 from crewchief.models.registry import ModelRegistry, ModelReply, Tune
 from crewchief.models.types import CallInfo
 from crewchief.runtime.services import Services
@@ -26,11 +27,27 @@ if TYPE_CHECKING:
     from crewchief.config import TierConfig
     from crewchief.db.memory import MemoryRecorder
     from crewchief.db.recorder import Recorder
+    from crewchief.models.credentials import OwnerCredentials
     from crewchief.runtime.history import PlanningContext
     from crewchief.simplicity import SimplicityDetector
     from crewchief.skills.registry import SkillRegistry
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """Whose budgets a run's model calls count against: the API key that started it and
+    the key's owner (both None for runs of the library)."""
+
+    owner: str | None = None
+    api_key_id: str | None = None
+
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Payer:
+        """The payer a run's stored options name (see ``Crewchief.start``)."""
+        given = options.get("payer") or {}
+        return cls(given.get("owner"), given.get("api_key_id"))
 
 
 @dataclass
@@ -40,6 +57,7 @@ class NodeDeps:
     services: Services
     context: OperationContext
     models: ModelRegistry  # the services' registry with this run's alias overrides
+    payer: Payer = field(default_factory=Payer)
     settings: Settings = field(init=False)
     recorder: Recorder | MemoryRecorder = field(init=False)
 
@@ -50,7 +68,9 @@ class NodeDeps:
     @classmethod
     def for_run(cls, services: Services, context: OperationContext) -> NodeDeps:
         """The dependencies of one run: ``services`` with the context's model overrides."""
-        return cls(services, context, services.models.with_overrides(context.model_overrides()))
+        payer = getattr(context, "payer", None) or Payer()
+        models = services.models.with_overrides(context.model_overrides())
+        return cls(services, context, models, payer)
 
     async def detector(self) -> SimplicityDetector:
         """The simplicity detector with this run's threshold."""
@@ -94,17 +114,44 @@ class NodeDeps:
         """Call a model alias with this run's bindings; deltas are streamed (unless
         ``quiet``: a helper call whose text is not the task's output) and usage recorded;
         ``tune`` sets this call's temperature and max_tokens."""
-        return await self.models.call(
+        reply = await self.models.call(
             alias,
             messages,
             effort=effort,
-            info=CallInfo(node, operation_id, task, purpose=purpose),
+            info=CallInfo(
+                node,
+                operation_id,
+                task,
+                purpose=purpose,
+                owner=self.payer.owner,
+                api_key_id=self.payer.api_key_id,
+            ),
             on_delta=None if quiet else self.recorder.on_delta,
             on_usage=self.recorder.model_call,
             tools=tools,
             schema=schema,
             tune=tune,
+            credentials=await self.owner_credentials(),
         )
+        if reply.downgraded_from is not None:
+            payload = {"node": node, "task": task, "from": reply.downgraded_from,
+                       "to": reply.model}  # fmt: skip
+            key = f"budget.downgraded:{node}:{task}:{reply.downgraded_from}"
+            await self.recorder.budget_event(
+                operation_id, EventType.BUDGET_DOWNGRADED, payload, key
+            )
+        return reply
+
+    async def owner_credentials(self) -> OwnerCredentials | None:
+        """The provider keys the run's owner stored (from a short cache): their model calls
+        to those providers go out with them (None where nothing is persisted).
+
+        Raises:
+            CredentialsUnavailable: they cannot be decrypted here; the owner expects their
+                key, so the platform's is not used instead.
+        """
+        book = self.services.credentials
+        return await book.for_owner(self.payer.owner) if book is not None else None
 
     async def planning_context(
         self, operation_id: str, request: str, workspace: str | None, owner: Any
@@ -147,6 +194,7 @@ class RunContext(OperationContext):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     deps: SkipJsonSchema[NodeDeps | None] = Field(None, exclude=True, repr=False)
+    payer: SkipJsonSchema[Payer | None] = Field(None, exclude=True, repr=False)
 
     @classmethod
     def open(cls, services: Services, **fields: Any) -> RunContext:

@@ -16,9 +16,11 @@ from crewchief.db import repository
 from crewchief.db.memory import MemoryRecorder
 from crewchief.db.recorder import Recorder
 from crewchief.db.writer import Writer
-from crewchief.events import EventBus
+from crewchief.events import EventBus, EventType
 from crewchief.knowledge.stores import VectorStores
 from crewchief.models.registry import ModelOverride, ModelRegistry
+from crewchief.runtime.budgets import Budgets, Notice
+from crewchief.runtime.credentials import CredentialBook
 from crewchief.runtime.fanout import EventPoller, RedisBus
 from crewchief.runtime.history import History
 
@@ -36,12 +38,22 @@ class Services:
     vectors: VectorStores | None = None  # default: the process's own, from settings
     # The operation memory and the owners' profiles (see crewchief.runtime.history).
     history: History = field(init=False, repr=False)
+    # Owners' provider credentials (None when nothing is persisted).
+    credentials: CredentialBook | None = field(init=False, repr=False)
+    # Budgets and plans: every model call of the registry reserves on them.
+    budgets: Budgets = field(init=False, repr=False)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.vectors is None:
             self.vectors = VectorStores(self.settings)
         self.history = History(self.settings, self.store, self.vectors)
+        self.credentials = (
+            CredentialBook(self.settings, self.store) if self.store is not None else None
+        )
+        self.budgets = Budgets(self.settings, self.store)
+        self.budgets.on_notice = self._budget_notice
+        self.models.budgets = self.budgets
         if isinstance(self.recorder, Recorder):
             self.recorder.on_end = self.history.operation_ended
 
@@ -90,6 +102,16 @@ class Services:
         poller.start()
         return cls(settings, registry, bus, Recorder(store, bus), store, poller, vectors)
 
+    async def _budget_notice(self, notice: Notice) -> None:
+        """A budget warning caused by an operation's call becomes an event of it."""
+        if notice.operation_id is None:
+            return
+        payload = notice.payload()
+        key = f"budget.{notice.kind}:{notice.limit.scope}:{notice.limit.period}:{notice.resets_at}"
+        await self.recorder.budget_event(
+            notice.operation_id, EventType.BUDGET_WARNING, payload, key
+        )
+
     def task_slots(self, operation_id: str, limit: int) -> asyncio.Semaphore:
         """The semaphore bounding how many tasks of one operation run at once."""
         if operation_id not in self._slots:
@@ -106,6 +128,7 @@ class Services:
             if self.poller is not None:
                 await self.poller.close()
             await self.bus.close()
+            await self.budgets.close()
             await self.recorder.close()
         finally:
             await asyncio.to_thread(self.models.close)

@@ -786,6 +786,7 @@ def test_earlier_exchanges_of_the_same_owner_come_back_as_relevant_history(
     again = httpx.delete(f"{server.url}/v1/memory", headers=server.auth("alice"), timeout=30)
     left = again.json()["deleted"]
     assert left.pop("memory") == 1  # the question just asked
+    assert left.pop("gateway_responses") == 1  # and its answer, kept to be rated
     assert {"conversation_messages", "semantic_cache", "operation_memory", "profile"} <= set(left)
     assert not any(left.values()), left
     out = server.cli("memory", "forget", "--owner", "bob", "--json")

@@ -24,6 +24,7 @@ import uvicorn
 
 from crewchief.api import create_app
 from crewchief.db import keys as api_keys
+from crewchief.db.credentials import new_key
 from crewchief.db.migrate import ensure_current
 from crewchief.db.writer import Writer
 from tests.api.conftest import free_port
@@ -144,7 +145,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Schemathesis repeats each case without a key (its ignored-auth check): hundreds of
     # failed authentications from one address. Both limits are off.
     api = {"rate_limit_per_minute": 0, "auth_failures_per_minute": 0, "heartbeat_seconds": 1}
-    cfg = make_settings(home, api=api)
+    # A key to encrypt owners' credentials with: without one, storing them is a 503.
+    cfg = make_settings(home, api=api, secret_keys=[new_key()])
     key = asyncio.run(_create_key(cfg.resolved_database_url))
     port = free_port()
     app = create_app(cfg)

@@ -94,4 +94,30 @@ async def test_an_operation_from_the_database_exports_and_prices(
     purposes = {(r["node"], r["alias"], r["purpose"]) for r in recorded["ledger"]}
     assert ("plan", "delegate", "meta:get_file_summary") in purposes
     assert printed["orchestrator_usd"] > printed["delegated_usd"] > 0
+    # The fake models are unpriced: the ledger charged 0, which says nothing of a saving.
+    assert printed["ledger_usd"] == 0 and printed["ledger_saving"] is None
+    assert printed["unpriced_calls"] == sum(r["calls"] for r in recorded["ledger"])
     assert code == (0 if printed["saving"] >= 60 else 1)
+
+
+def test_live_replays_the_recording_and_the_ledger_charges_the_table_price(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    code = delegation.main(["--live", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    recording = json.loads(delegation.RECORDING.read_text())
+    # Each alias spent exactly its recorded tokens, in a run of its own.
+    for alias in ("orchestrator", "delegate"):
+        for field in ("input", "output"):
+            live = sum(r[field] for r in result["rows"] if r["alias"] == alias)
+            assert live == sum(r[field] for r in recording["ledger"] if r["alias"] == alias)
+    calls = {r["node"]: r["calls"] for r in result["rows"]}
+    assert calls == {"plan": 1, "execute_task": recording["tasks"], "synthesize": 1}
+    # What crewchief charged, call by call, is the table's price of the delegated run.
+    assert result["unpriced_calls"] == 0 and result["ledger_usd"] > 0
+    assert result["ledger_usd"] == pytest.approx(result["delegated_usd"], rel=1e-6)
+    assert result["ledger_saving"] == pytest.approx(result["saving"], abs=1e-3)
+    assert code == (0 if result["saving"] >= delegation.TARGET else 1)
+    delegation.main(["--live"])
+    out = capsys.readouterr().out
+    assert "the ledger's own cost" in out and "ledger $" in out

@@ -263,7 +263,7 @@ async def test_auto_takes_the_simplicity_tiers_effort_to_reasoning_models(
         trace = await gateway.trace(chat, RoleChoice("general", "inferred"))
         await gateway.choose_tier(chat, trace)
         return [
-            json.loads(gateway._body(chat, t, stream=False)) for t in trace.route.targets
+            json.loads(gateway._body(chat, trace, t, stream=False)) for t in trace.route.targets
         ], trace
 
     simple, trace = await body_for("auto", "What is 2 + 2?")

@@ -146,7 +146,7 @@ def test_structured_output_is_requested_in_each_providers_own_way() -> None:
     from langchain_ollama import ChatOllama
     from langchain_openai import ChatOpenAI
 
-    from crewchief.models.registry import _request_options
+    from crewchief.models._calls import request_options as _request_options
     from crewchief.nodes._plan_parsing import PLAN_SCHEMA
 
     openai = ChatOpenAI(model="m", api_key="k", base_url="http://127.0.0.1:9/v1")

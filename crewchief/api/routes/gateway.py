@@ -45,9 +45,13 @@ _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}}}
 _CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("The body is not valid JSON, or a field is invalid (`param` names it)."),
     401: _error("Missing, unknown or revoked API key."),
+    402: _error("A hard budget of the key or its owner is exhausted (`budget_exceeded`);"
+                " `limit_usd`, `spent_usd` and `resets_at` are in the error."),
+    403: _error("The key's plan allows none of the route's models (`model_not_allowed`)."),
     404: _error("Unknown model name: not a role, `auto`, an alias or a model spec."),
     413: _error("The request body is too large."),
-    429: _error("Rate limit exceeded (this key's, or every model's).", headers=_RETRY_AFTER),
+    429: _error("Rate limit exceeded (this key's, or every model's), or the plan's daily"
+                " quota (`quota_exceeded`).", headers=_RETRY_AFTER),
     502: _error("Every model failed; the message names each failure."),
     503: _error("Every model's circuit is open, or real model requests are off.",
                 headers=_RETRY_AFTER),
@@ -164,7 +168,7 @@ async def chat_completions(request: Request) -> Response:
         opened = await gateway.open_stream(chat, trace, fresh=fresh)
         return ClosingStreamingResponse(
             opened.chunks(),
-            on_close=opened.close,
+            on_close=opened.finish,
             media_type="text/event-stream",
             headers={**trace.headers(), "Cache-Control": "no-cache"},
         )

@@ -17,7 +17,8 @@ class Forgotten(BaseModel):
     deleted: dict[str, int] = Field(
         description="Entries deleted: `conversation_messages`, `memory` (gateway exchanges),"
         " `semantic_cache`, `code_indexes` (workspaces' code search indexes),"
-        " `operation_memory` (finished operations) and `profile` (1 or 0)."
+        " `operation_memory` (finished operations), `gateway_responses` (the answers kept to"
+        " be rated), `feedback` (ratings given, and of those answers) and `profile` (1 or 0)."
     )
 
 
@@ -28,7 +29,8 @@ class Forgotten(BaseModel):
 )
 async def forget(request: Request, caller: CallerDep, chief: ChiefDep) -> Forgotten:
     """The gateway's conversations, the conversation memory, the operation memory, the
-    semantic cache entries, the code search indexes and the profile of the API key's owner,
+    semantic cache entries, the code search indexes, the gateway answers kept to be rated
+    with their ratings, the ratings the owner gave and the profile of the API key's owner,
     vectors included, in one call. Operations themselves are not touched."""
     gateway = getattr(request.app.state, "gateway", None)
     for kept in (getattr(gateway, "memory", None), getattr(gateway, "semantic", None)):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi import Path as PathParam
 
 from crewchief.api.deps import CallerDep, ChiefDep, SettingsDep
-from crewchief.api.errors import CONFLICT, ERROR_RESPONSES, NOT_FOUND, ApiError
+from crewchief.api.errors import CONFLICT, ERROR_RESPONSES, NOT_FOUND, SPENDING, ApiError
 from crewchief.api.schemas import (
     OperationAccepted,
     OperationCreate,
@@ -113,6 +113,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     "",
     status_code=202,
     response_model=OperationAccepted,
+    responses=SPENDING,
     summary="Start an operation",
     description="Validates the request, records the operation and runs it in the background. "
     "Follow it with `GET /v1/operations/{id}/events`.",

@@ -21,6 +21,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from crewchief.config import AliasConfig, ProviderConfig, Settings
 from crewchief.effort import Effort
 from crewchief.errors import ModelConfigError, ModelRequestsBlocked
+from crewchief.models.credentials import Credential
 
 BUILTIN_PROVIDERS: dict[str, ProviderConfig] = {
     "openai": ProviderConfig(type="openai"),
@@ -43,6 +44,8 @@ class BuildRequest:
     alias: AliasConfig  # ``max_tokens`` is always set for real providers
     settings: Settings
     common: dict[str, Any]  # ``model``, ``timeout`` and ``temperature`` when set
+    # The owner's own key (and base URL) instead of the platform's, when they stored one.
+    credential: Credential | None = None
 
 
 Builder = Callable[[BuildRequest], BaseChatModel]
@@ -106,9 +109,14 @@ def requests_allowed(provider_type: str, env: Mapping[str, str] | None = None) -
 
 
 def build_chat_model(
-    spec: str, effort: Effort, settings: Settings, alias_cfg: AliasConfig | None = None
+    spec: str,
+    effort: Effort,
+    settings: Settings,
+    alias_cfg: AliasConfig | None = None,
+    credential: Credential | None = None,
 ) -> BaseChatModel:
-    """Build the chat model for ``spec`` at the given reasoning effort.
+    """Build the chat model for ``spec`` at the given reasoning effort; with ``credential``
+    (an owner's own key for the spec's provider) it calls with that key instead.
 
     Raises:
         ModelConfigError: unknown provider, missing package or credentials.
@@ -133,7 +141,7 @@ def build_chat_model(
     common: dict[str, Any] = {"model": name, "timeout": settings.model_timeout}
     if alias_cfg.temperature is not None:
         common["temperature"] = alias_cfg.temperature
-    request = BuildRequest(provider, name, effort, cfg, alias_cfg, settings, common)
+    request = BuildRequest(provider, name, effort, cfg, alias_cfg, settings, common, credential)
     return entry.builder(request)
 
 

@@ -40,10 +40,14 @@ def _chat_openai() -> type[BaseChatModel]:
 
 @register("openai")
 def build(req: BuildRequest) -> BaseChatModel:
-    """A ``ChatOpenAI`` for the spec: the configured base URL and key, effort where supported."""
+    """A ``ChatOpenAI`` for the spec: the configured base URL and key (an owner's own, when
+    they stored one), effort where supported."""
     cfg, name, effort, alias_cfg, common = req.config, req.name, req.effort, req.alias, req.common
     base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
     key = api_key(cfg, "OPENAI_API_KEY")
+    if req.credential is not None:
+        key = req.credential.api_key.get_secret_value()
+        base_url = req.credential.base_url or base_url
     if key is None and base_url is None:
         var = cfg.api_key_env or "OPENAI_API_KEY"
         raise ModelConfigError(f"model openai:{name} needs an API key in ${var} (or a base_url)")
