@@ -341,3 +341,14 @@ async def test_calls_on_the_owners_own_key_are_not_held_to_the_platforms_budget(
         usage = (await app.client.get("/v1/usage?group_by=paid_by", headers=app.auth())).json()
         assert {r["group"]["paid_by"] for r in usage["rows"]} == {"owner"}
         assert (await spent(app))[1] == 0.0  # the budget's counter saw none of it
+
+
+async def test_an_admin_key_reads_another_owners_usage_and_others_do_not(
+    tmp_path: Path, upstream: FakeOpenAIThread
+) -> None:
+    async with app_with(tmp_path, upstream, plans={"ops": {"admin": True}}) as app:
+        assert (await app.chat("bob")).status_code == 200
+        theirs = await app.client.get("/v1/usage?owner=bob", headers=app.auth("root"))
+        assert theirs.status_code == 200 and theirs.json()["totals"]["calls"] == 1
+        refused = await app.client.get("/v1/usage?owner=bob", headers=app.auth("alice"))
+        assert refused.status_code == 403

@@ -1,7 +1,8 @@
 """``/v1/usage``: model calls, tokens and cost from the usage ledger, filtered and grouped.
 
 A key sees its owner's usage only: the calls of its owner's operations and gateway
-requests, whichever of the owner's keys made them. Keyless dev mode sees every owner's.
+requests, whichever of the owner's keys made them. Keyless dev mode sees every owner's, and
+a key of an admin plan any owner's it names.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ async def read_usage(
         Query(
             min_length=1,
             max_length=64,
-            description="Only this owner's calls. A key sees its own owner's usage only:"
-            " another owner gets 403.",
+            description="Only this owner's calls. A key sees its own owner's usage only"
+            " (another owner gets 403), unless its plan is an admin plan.",
         ),
     ] = None,
 ) -> UsageReport:
@@ -71,7 +72,8 @@ async def read_usage(
     group, with the totals. A call's cost is what the provider's response stated, else its
     tokens at the price table's prices; calls of local, fake and unknown models cost 0 and
     are counted in `unpriced_calls`."""
-    if owner is not None and caller.owner is not None and owner != caller.owner:
+    mine = caller.owner is None or owner == caller.owner or caller.admin
+    if owner is not None and not mine:
         raise ApiError(
             403,
             "forbidden",
