@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crewchief.cli.ops import add_remote_options, server_for
+from crewchief.cli.remote import fail as _fail
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GROUPS = ("role", "model", "skill", "route", "tier", "kind")
@@ -185,12 +186,6 @@ def run_remote(args: argparse.Namespace, server: str) -> int:
             return _fail(f"cannot write {args.output}: {exc.strerror}", EXIT_FAILED)
 
     return call_server(args, server, lambda remote: _remote_work(args, remote), show)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    from crewchief.cli.remote import fail
-
-    return fail(message, code)
 
 
 def _print(args: argparse.Namespace, data: Any) -> int:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from crewchief.cli.ops import add_remote_options
+from crewchief.cli.remote import fail as _fail
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FIELDS = ("languages", "frameworks", "verbosity", "skill_level", "notes")
@@ -114,12 +115,6 @@ def run_remote(args: argparse.Namespace, server: str) -> int:
         return await remote.profile()
 
     return call_server(args, server, call, lambda data: _print(args, data))
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    from crewchief.cli.remote import fail
-
-    return fail(message, code)
 
 
 def _print(args: argparse.Namespace, data: dict[str, Any]) -> int:

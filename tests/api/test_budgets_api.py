@@ -352,3 +352,12 @@ async def test_an_admin_key_reads_another_owners_usage_and_others_do_not(
         assert theirs.status_code == 200 and theirs.json()["totals"]["calls"] == 1
         refused = await app.client.get("/v1/usage?owner=bob", headers=app.auth("alice"))
         assert refused.status_code == 403
+
+
+async def test_a_plans_rate_limit_replaces_the_default_for_its_keys(
+    tmp_path: Path, upstream: FakeOpenAIThread
+) -> None:
+    async with app_with(tmp_path, upstream, plans={"free": {"rate_limit_per_minute": 2}}) as app:
+        codes = [(await app.chat("fre")).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert (await app.chat("alice")).status_code == 200  # the default plan-less limit
