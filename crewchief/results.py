@@ -88,7 +88,34 @@ class OperationSummary(BaseModel):
     route: str | None = None
     created_at: datetime
     completed_at: datetime | None = None
+    updated_at: datetime | None = Field(None, description="When its status last changed.")
     tasks: int = 0
+    api_key_id: str | None = Field(
+        None, description="The API key that started it (null: started through the library)."
+    )
+    simplicity_score: float | None = Field(
+        None, description="The simplicity detector's score of the request (1 = simple)."
+    )
+    cost_usd: float = Field(
+        0.0, description="What its model calls cost so far in US dollars (unpriced calls count 0)."
+    )
+
+
+class OperationStats(BaseModel):
+    """How many operations there are in a period, by route and by status."""
+
+    since: datetime | None = Field(None, description="Operations created at or after this time.")
+    until: datetime | None = Field(None, description="Operations created before this time.")
+    total: int = 0
+    by_route: dict[str, int] = Field(
+        default_factory=dict,
+        description="`fast`, `plan` and `undecided` (not routed yet), each present, 0 or more.",
+    )
+    by_status: dict[str, int] = Field(
+        default_factory=dict,
+        description="Every status (`running`, `awaiting_approval`, `completed`, `failed`,"
+        " `cancelled`, `rejected`), each present, 0 or more.",
+    )
 
 
 class OperationResult(BaseModel):
@@ -189,6 +216,37 @@ class UsageReport(BaseModel):
         "",
         description="The date of the shipped price table that priced calls without a"
         " stated cost (entries of the `[prices]` setting are the configuration's own).",
+    )
+
+
+class GatewayRequest(BaseModel):
+    """One answer of the gateway, as its request log shows it: who asked, which model
+    answered, from the cache or not, how long it took, what it used and cost. Figures are
+    null for answers kept before the gateway recorded them."""
+
+    id: str = Field(description="The answer's `x_crewchief.id`.")
+    created_at: datetime
+    owner: str | None = None
+    api_key_id: str | None = None
+    role: str
+    model: str | None = Field(None, description="The model that answered (a cached answer's).")
+    auto_tier: str | None = Field(None, description="For `model: auto`: the tier chosen.")
+    simplicity_score: float | None = Field(None, description="For `model: auto`.")
+    cache: str = Field(description="`off`, `miss`, `hit`, `semantic` or `bypass`.")
+    stream: bool | None = Field(None, description="Whether the client asked for a stream.")
+    latency_ms: float | None = Field(
+        None, description="From the request's arrival to its answer (a stream's end)."
+    )
+    fallbacks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Failed attempts before the answer, in order: `{model, error}` each.",
+    )
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = Field(None, description="US dollars; 0 for a cached answer.")
+    conversation_id: str | None = None
+    question: str | None = Field(
+        None, description="The start of the last user message (at most 200 characters)."
     )
 
 

@@ -23,6 +23,19 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
     fi
 fi
 
+# The dashboard's browser tests drive Debian's Chromium (Playwright downloads no browser).
+# CREWCHIEF_REQUIRE_BROWSER=1: should it still be missing, they fail instead of skipping.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    { $sudo apt-get update -qq \
+        && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends chromium >/dev/null; } \
+        || echo "could not install chromium: the browser tests will fail" >&2
+fi
+export CREWCHIEF_REQUIRE_BROWSER=1
+
 .venv/bin/ruff check --quiet crewchief tests bench
 
 # The real-model tests use the 0.5B local model and llama-server. Both are cached in the

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from crewchief import dashboard
 from crewchief.api import docs, errors, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
@@ -19,6 +20,7 @@ from crewchief.api.routes import (
     events,
     feedback,
     gateway,
+    gateway_log,
     health,
     memory,
     operations,
@@ -181,9 +183,11 @@ def create_app(
     app.include_router(search.router)
     app.include_router(usage.router)
     app.include_router(budgets.router)
+    app.include_router(gateway_log.router)
     if settings.api.metrics:
         app.include_router(observe.router)
     docs.install(app)
+    dashboard.install(app)
     return app
 
 

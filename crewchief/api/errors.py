@@ -19,6 +19,7 @@ from crewchief.errors import (
     BudgetExceeded,
     CredentialsUnavailable,
     CrewchiefError,
+    InvalidRequest,
     NotAllowed,
     OperationNotFound,
     OperationStateError,
@@ -64,6 +65,13 @@ class ApiError(Exception):
         self.message = message
         self.details = details or []
         self.headers = headers
+
+
+def query_error(exc: InvalidRequest) -> ApiError:
+    """A refusal of the library's (naming its field) as a 422 naming the query parameter."""
+    details = [{**d, "path": "query." + d["path"]} for d in exc.details]
+    first = details[0] if details else {"path": "query", "message": str(exc)}
+    return ApiError(422, "invalid_request", f"{first['path']}: {first['message']}", details)
 
 
 def error_response(

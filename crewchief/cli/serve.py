@@ -119,9 +119,10 @@ def serve(settings: Any, args: argparse.Namespace) -> int:
 
     logs.configure(args.log_level, settings.log_format)
     roots = ", ".join(str(r) for r in api.workspace_roots) or "none (set --workspace-root)"
-    banner = f"crewchief API on http://{api.host}:{api.port} · docs /docs · workspaces: {roots}" + (
-        f" · {args.workers} workers" if args.workers else ""
-    )
+    banner = (
+        f"crewchief API on http://{api.host}:{api.port} · dashboard / · docs /docs"
+        f" · workspaces: {roots}"
+    ) + (f" · {args.workers} workers" if args.workers else "")
     if settings.log_format == "json":
         logging.getLogger("crewchief.serve").info(banner)
     else:

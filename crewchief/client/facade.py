@@ -27,6 +27,7 @@ from crewchief._aio import cancel_and_wait
 from crewchief.client import _feedback
 from crewchief.client._budgets import admit_operation
 from crewchief.client._owners import OwnerData
+from crewchief.client._reports import Reports, operation_filters
 from crewchief.client.handle import OperationHandle
 from crewchief.client.validate import (
     InvalidRequest,
@@ -96,7 +97,7 @@ def stored_decision(current: OperationResult) -> RouteDecision | None:
     }
 
 
-class Crewchief(OwnerData):
+class Crewchief(OwnerData, Reports):
     """Runs, streams, resumes and inspects operations in this process.
 
     Args:
@@ -609,10 +610,29 @@ class Crewchief(OwnerData):
         limit: int = 20,
         before: tuple[Any, str] | None = None,
         owner: Any = repository.ANY_OWNER,
+        route: str | None = None,
+        key: str | None = None,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        q: str | None = None,
     ) -> list[OperationSummary]:
-        """Operations, newest first; ``before`` is ``(created_at, id)`` of the previous page's last."""
+        """Operations, newest first, each with what its model calls cost so far.
+
+        Args:
+            before: ``(created_at, id)`` of the previous page's last.
+            route: ``fast``, ``plan`` or ``undecided`` (not routed yet).
+            key: Only those the API key with this id started.
+            since, until: Only those created in this period, as :meth:`usage` takes them
+                (a date, a datetime, an ISO string, or a span back from now: ``"7d"``).
+            q: Only those whose request contains this text (ignoring case), or whose id
+                starts with it.
+
+        Raises:
+            InvalidRequest: a filter is invalid (the message names it).
+        """
+        filters = operation_filters(route=route, key=key, since=since, until=until, q=q)
         return await repository.list_operations(
-            self.services.store, status=status, limit=limit, before=before, owner=owner
+            self.services.store, status=status, limit=limit, before=before, owner=owner, **filters
         )
 
     async def usage(

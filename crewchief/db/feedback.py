@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,13 +58,41 @@ class ResponseRecord:
     conversation_id: str | None
     messages: list[Any]  # as the client sent them
     answer: str | None
+    # For the request log: how the request went.
+    stream: bool | None = None
+    latency_ms: float | None = None  # from the request's arrival to its answer
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)  # failed attempts first
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
 
 
+QUESTION_CHARS = 200
+
+
+def question_preview(messages: list[Any]) -> str | None:
+    """The start of the last user message's text (at most :data:`QUESTION_CHARS`), or None."""
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):  # parts: the text ones
+            content = " ".join(
+                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
+        text = " ".join(content.split()) if isinstance(content, str) else ""
+        return text[:QUESTION_CHARS] or None
+    return None
+
+
+_RESPONSE_FIELDS = (
+    "id, owner, api_key_id, role, model, auto_tier, simplicity_score, cache, conversation_id,"
+    " prompt_digest, messages, answer, stream, latency_ms, fallbacks, input_tokens,"
+    " output_tokens, cost_usd, question, created_at"
+)
 _INSERT_RESPONSE = (
-    "INSERT INTO gateway_responses (id, owner, api_key_id, role, model, auto_tier,"
-    " simplicity_score, cache, conversation_id, prompt_digest, messages, answer, created_at)"
-    " VALUES (:id, :owner, :api_key_id, :role, :model, :auto_tier, :simplicity_score, :cache,"
-    " :conversation_id, :prompt_digest, :messages, :answer, :created_at)"
+    f"INSERT INTO gateway_responses ({_RESPONSE_FIELDS}) VALUES"
+    f" ({', '.join(':' + f.strip() for f in _RESPONSE_FIELDS.split(','))})"
 )
 
 
@@ -73,6 +101,9 @@ def _insert_response(tx: Tx, record: ResponseRecord, created: datetime) -> None:
         **{f: getattr(record, f) for f in ResponseRecord.__slots__},
         "prompt_digest": prompt_digest(record.messages),
         "messages": tx.json(record.messages),
+        "stream": None if record.stream is None else tx.flag(record.stream),
+        "fallbacks": tx.json(record.fallbacks),
+        "question": question_preview(record.messages),
         "created_at": tx.ts(created),
     }
     tx.execute(_INSERT_RESPONSE, params)

@@ -15,7 +15,7 @@ from crewchief.db.writer import Writer
 
 # The newest revision in crewchief/migrations/versions; a test keeps it in step,
 # so start-up can skip loading Alembic when the database is already current.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 _SCHEMA_LOCK = 0x73636865
 
 

@@ -298,6 +298,17 @@ class GatewayResponse(Base):
     prompt_digest: Mapped[str] = mapped_column(String(64))
     messages: Mapped[list[Any]] = mapped_column(JSON)
     answer: Mapped[str | None] = mapped_column(Text)
+    # The request log's figures (NULL for answers kept before revision 0014): whether the
+    # client asked for a stream, the wall time from the request's arrival to its answer,
+    # the failed attempts before it ({model, error} each), its tokens and cost, and the
+    # start of the last user message.
+    stream: Mapped[bool | None] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    fallbacks: Mapped[list[Any] | None] = mapped_column(JSON)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    question: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -7,16 +7,18 @@ operation back is on the hot path of every ``Crewchief.run``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from crewchief.db._sql import UNPRICED_COUNT
 from crewchief.db.writer import Tx, Writer
 from crewchief.errors import OperationNotFound
 from crewchief.results import (
+    STATUSES,
     EventRecord,
     ModelUsage,
     OperationResult,
+    OperationStats,
     OperationSummary,
     Simplicity,
     TaskResult,
@@ -194,22 +196,39 @@ async def list_operations(
     limit: int = 20,
     before: tuple[datetime, str] | None = None,
     owner: Any = ANY_OWNER,
+    route: str | None = None,
+    key: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: str | None = None,
 ) -> list[OperationSummary]:
-    """Newest first.
+    """Newest first, each with what its model calls cost so far (one grouped query per page).
 
     Args:
         before: ``(created_at, id)`` of the last item of the previous page.
         owner: When given, only that owner's operations.
+        route: ``fast``, ``plan``, or ``undecided`` (not routed yet).
+        key: Only those the API key with this id started.
+        since, until: Only those created in ``[since, until)``.
+        q: Only those whose request contains this text (case-insensitive), or whose id
+            starts with it.
     """
 
     def work(tx: Tx) -> list[OperationSummary]:
-        where, params = ["1 = 1"], {"limit": limit, "cur": tx.flag(True)}
-        if status:
-            where.append("o.status = :status")
-            params["status"] = status
-        if owner is not ANY_OWNER:
-            where.append("o.owner IS NULL" if owner is None else "o.owner = :owner")
-            params["owner"] = owner
+        params: dict[str, Any] = {"limit": limit, "cur": tx.flag(True)}
+        where = [_owner_sql(owner, params, "o.owner"), _period_sql(tx, since, until, params)]
+        for name, value, condition in (
+            ("status", status, "o.status = :status"),
+            ("key", key, "o.api_key_id = :key"),
+            ("route", route, "o.route IS NULL" if route == "undecided" else "o.route = :route"),
+        ):
+            if value:
+                where.append(condition)
+                params[name] = value
+        if q:
+            where.append(r"(LOWER(o.request) LIKE :q ESCAPE '\' OR o.id LIKE :qid ESCAPE '\')")
+            params["q"] = f"%{_like(q.lower())}%"
+            params["qid"] = f"{_like(q.lower())}%"
         if before is not None:
             where.append(
                 "(o.created_at < :before OR (o.created_at = :before AND o.id < :before_id))"
@@ -218,17 +237,57 @@ async def list_operations(
             params["before_id"] = before[1]
         rows = tx.execute(
             "SELECT o.id, o.status, o.request, o.route, o.created_at, o.completed_at,"
-            " (SELECT COUNT(*) FROM operation_tasks t WHERE t.operation_id = o.id AND t.is_current = :cur)"
+            " (SELECT COUNT(*) FROM operation_tasks t WHERE t.operation_id = o.id AND t.is_current = :cur),"
+            " o.updated_at, o.api_key_id, o.simplicity_score"
             f" FROM operations o WHERE {' AND '.join(where)} ORDER BY o.created_at DESC, o.id DESC LIMIT :limit",
             params,
         ).fetchall()
-        return [_summary(tx, row) for row in rows]
+        costs = _costs(tx, [row[0] for row in rows])
+        return [_summary(tx, row, costs.get(row[0], 0.0)) for row in rows]
 
     return await store.read(work)
 
 
-def _summary(tx: Tx, row: tuple[Any, ...]) -> OperationSummary:
-    op_id, status, request, route, created, completed, n = row
+def _like(text: str) -> str:
+    """``text`` matched literally by ``LIKE ... ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _owner_sql(owner: Any, params: dict[str, Any], column: str) -> str:
+    """A condition limiting rows to ``owner``'s (``1 = 1`` for every owner)."""
+    if owner is ANY_OWNER:
+        return "1 = 1"
+    params["owner"] = owner
+    return f"{column} IS NULL" if owner is None else f"{column} = :owner"
+
+
+def _period_sql(
+    tx: Tx, since: datetime | None, until: datetime | None, params: dict[str, Any]
+) -> str:
+    where = ["1 = 1"]
+    for name, bound, op in (("since", since, ">="), ("until", until, "<")):
+        if bound is not None:
+            where.append(f"o.created_at {op} :{name}")
+            params[name] = tx.ts(bound.astimezone(UTC))
+    return " AND ".join(where)
+
+
+def _costs(tx: Tx, operation_ids: list[str]) -> dict[str, float]:
+    """What the model calls of each operation cost, summed: one query for a page."""
+    if not operation_ids:
+        return {}
+    names = {f"op{i}": op for i, op in enumerate(operation_ids)}
+    marks = ", ".join(f":{name}" for name in names)
+    rows = tx.execute(
+        f"SELECT operation_id, SUM(cost_usd) FROM model_calls WHERE operation_id IN ({marks})"
+        " GROUP BY operation_id",
+        names,
+    ).fetchall()
+    return {op: round(usd or 0.0, 8) for op, usd in rows}
+
+
+def _summary(tx: Tx, row: tuple[Any, ...], cost: float) -> OperationSummary:
+    op_id, status, request, route, created, completed, n, updated, key, score = row
     return OperationSummary(
         id=op_id,
         status=status,
@@ -236,8 +295,42 @@ def _summary(tx: Tx, row: tuple[Any, ...]) -> OperationSummary:
         route=route,
         created_at=tx.parse_ts(created),
         completed_at=tx.parse_ts(completed),
+        updated_at=tx.parse_ts(updated),
         tasks=n,
+        api_key_id=key,
+        simplicity_score=score,
+        cost_usd=cost,
     )
+
+
+async def operation_stats(
+    store: Writer,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    owner: Any = ANY_OWNER,
+) -> OperationStats:
+    """How many operations were created in ``[since, until)``, by route and by status."""
+
+    def work(tx: Tx) -> OperationStats:
+        params: dict[str, Any] = {}
+        where = [_owner_sql(owner, params, "o.owner"), _period_sql(tx, since, until, params)]
+        rows = tx.execute(
+            "SELECT o.route, o.status, COUNT(*) FROM operations o"
+            f" WHERE {' AND '.join(where)} GROUP BY o.route, o.status",
+            params,
+        ).fetchall()
+        by_route = dict.fromkeys(("fast", "plan", "undecided"), 0)
+        by_status = dict.fromkeys(STATUSES, 0)
+        for route, status, n in rows:
+            by_route[route or "undecided"] = by_route.get(route or "undecided", 0) + n
+            by_status[status] = by_status.get(status, 0) + n
+        total = sum(by_status.values())
+        return OperationStats(
+            since=since, until=until, total=total, by_route=by_route, by_status=by_status
+        )
+
+    return await store.read(work)
 
 
 async def operation_head(

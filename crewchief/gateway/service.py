@@ -144,7 +144,9 @@ class Gateway:
         table = await self.routes.current() if self.routes is not None else None
         chosen = route(self.settings, request.model, role.role, table, request.profile)
         chosen = with_credentials(chosen, await self.owner_credentials(owner))
-        trace = Trace(role, chosen, owner, api_key_id, prompt=request.body["messages"])
+        trace = Trace(
+            role, chosen, owner, api_key_id, prompt=request.body["messages"], stream=request.stream
+        )
         if self.budgets is not None:
             await spend.admit(self.budgets, request, trace)
         return trace

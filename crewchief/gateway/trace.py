@@ -61,6 +61,7 @@ class Trace:
     # client sent them (the record of the answer keeps them).
     id: str = field(default_factory=response_id)
     prompt: list[dict[str, Any]] = field(default_factory=list)
+    stream: bool = False  # whether the client asked for a stream
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -110,7 +111,8 @@ class Trace:
 
     def response(self, answer: dict[str, Any]) -> ResponseRecord:
         """The record of this request's answer (its first choice's message), kept so it
-        can be rated by :attr:`id`."""
+        can be rated by :attr:`id` and listed in the request log (with the wall time so far:
+        the answer is complete when it is kept)."""
         text = answer.get("content")
         tier = self.tier or {}
         return ResponseRecord(
@@ -125,6 +127,12 @@ class Trace:
             conversation_id=self.conversation,
             messages=self.prompt,
             answer=text if isinstance(text, str) else None,
+            stream=self.stream,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 2),
+            fallbacks=list(self.tried),
+            input_tokens=self.usage.input,
+            output_tokens=self.usage.output,
+            cost_usd=0.0 if self.cached else round(self.cost.usd, 8),
         )
 
 

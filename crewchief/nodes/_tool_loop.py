@@ -17,10 +17,10 @@ from crewchief.nodes._window import fit_to_window
 from crewchief.nodes.task_context import Edit, NamedFile, strip_code_blocks, whole_file_edits
 from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import ActiveSkill, SkillError
+from crewchief.tools.diff import run_tool_with_diff
 from crewchief.tools.files import (
     TOOL_NAMES,
     ToolOutcome,
-    run_file_tool,
     summarize_args,
     tool_spec,
     tool_specs,
@@ -197,6 +197,7 @@ class _Runner:
             await self.record(None, {}, None, [note])
 
     async def call(self, name: str, args: dict[str, Any], repairs: list[str]) -> ToolOutcome:
+        diff = None
         if name == ACTIVATE_SKILL:
             outcome = self._activate(args)
             if outcome.ok:
@@ -208,11 +209,12 @@ class _Runner:
             await self.refuse([(name, args)])
             return ToolOutcome(False, self._refusal(name))
         else:
-            outcome = await asyncio.to_thread(run_file_tool, self.workspace, name, args)
+            # The file's previous content is read before the write, off the event loop too.
+            outcome, diff = await asyncio.to_thread(run_tool_with_diff, self.workspace, name, args)
             if outcome.ok and name == "write_file":
                 self.result.changed.append(str(args.get("path")))
         self.result.tool_calls += 1
-        await self.record(name, args, outcome, repairs)
+        await self.record(name, args, outcome, repairs, diff=diff)
         return outcome
 
     def _activate(self, args: dict[str, Any]) -> ToolOutcome:
@@ -255,22 +257,22 @@ class _Runner:
         repairs: list[str],
         *,
         refused: bool = False,
+        diff: str | None = None,
     ) -> None:
+        """One ``task.tool_called`` event; a successful ``write_file``'s has the ``diff``."""
         self.step += 1
-        await self.deps.recorder.tool_called(
-            self.op,
-            self.task,
-            self.step,
-            {
-                "tool": name,
-                "args": summarize_args(args) if isinstance(args, dict) and args else "",
-                "ok": outcome.ok if outcome else False,
-                "output": outcome.output[:_OUTPUT_IN_EVENT] if outcome else "",
-                "repairs": repairs,
-                "refused": refused,
-                "skill": self.policy.skill,
-            },
-        )
+        payload = {
+            "tool": name,
+            "args": summarize_args(args) if isinstance(args, dict) and args else "",
+            "ok": outcome.ok if outcome else False,
+            "output": outcome.output[:_OUTPUT_IN_EVENT] if outcome else "",
+            "repairs": repairs,
+            "refused": refused,
+            "skill": self.policy.skill,
+        }
+        if diff is not None:
+            payload["diff"] = diff
+        await self.deps.recorder.tool_called(self.op, self.task, self.step, payload)
 
 
 def skill_payload(policy: ToolPolicy, *, by: str) -> dict[str, Any]:

@@ -190,3 +190,51 @@ def test_the_cost_revision_keeps_the_ledger_and_says_whose_each_call_was(
         (103, None, "embeddings", 0.0, "unpriced", 0),
     ]
     assert key is None
+
+
+def test_the_request_log_revision_fills_in_questions_and_downgrades(empty_db_url: str) -> None:
+    """Upgrading from 0013: kept answers get the start of their last user message and no
+    figures (they were not measured); downgrading drops the columns and keeps the rows."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import MetaData
+
+    upgrade(empty_db_url, "0013")
+    engine = create_engine(empty_db_url)
+    messages = [
+        [{"role": "user", "content": "first"}, {"role": "assistant", "content": "a"},
+         {"role": "user", "content": [{"type": "text", "text": "Why  does\nit " + "x" * 300}]}],
+        [{"role": "system", "content": "only a system prompt"}],
+    ]  # fmt: skip
+    try:
+        with engine.begin() as conn:
+            tables = MetaData()
+            tables.reflect(conn)
+            conn.execute(
+                tables.tables["gateway_responses"].insert(),
+                [
+                    {"id": f"resp_{i}", "role": "architect", "cache": "miss",
+                     "prompt_digest": "d", "messages": m, "created_at": datetime.now(UTC)}
+                    for i, m in enumerate(messages)
+                ],
+            )  # fmt: skip
+        upgrade(empty_db_url)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, question, latency_ms, fallbacks, cost_usd, stream"
+                " FROM gateway_responses ORDER BY id"
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("resp_0", ("Why does it " + "x" * 300)[:200], None, None, None, None),
+            ("resp_1", None, None, None, None, None),
+        ]
+        command.downgrade(alembic_config(empty_db_url), "0013")
+        columns = {c["name"] for c in inspect(engine).get_columns("gateway_responses")}
+        assert "question" not in columns and "latency_ms" not in columns
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql("SELECT COUNT(*) FROM gateway_responses").scalar_one()
+        assert kept == 2
+        upgrade(empty_db_url)  # and up again
+    finally:
+        engine.dispose()

@@ -90,6 +90,9 @@ async def test_edit_written_in_the_reply_is_applied_without_tools(
             "repairs": ["applied the new utils.py written out in the reply"],
             "refused": False,
             "skill": None,
+            "diff": "--- a/utils.py\n+++ b/utils.py\n@@ -2,8 +2,10 @@\n \n \n def join(a, b):\n"
+            '+    """Join two path parts."""\n     return os.path.join(a, b)\n \n \n'
+            ' def base(p):\n+    """The last part of a path."""\n     return os.path.basename(p)\n',
         }
     ]
     (call,) = executor_calls(model)
@@ -122,9 +125,44 @@ async def test_tool_call_written_as_text_is_repaired_and_run(
             "repairs": ["parsed 1 tool call(s) written as text"],
             "refused": False,
             "skill": None,
+            # A new file: every line added.
+            "diff": "--- a/notes/todo.md\n+++ b/notes/todo.md\n@@ -0,0 +1,3 @@\n"
+            "+- Write tests\n+- Fix the build\n+- Ship it\n",
         }
     ]
     assert [c["tools"] for c in executor_calls(model)] == [OFFERED, OFFERED]
+
+
+async def test_a_file_written_by_a_tool_call_shows_its_diff(
+    settings: Settings, workspace: Path
+) -> None:
+    new = UTILS.replace("os.path.join(a, b)", "f'{a}/{b}'").replace("import os\n\n\n", "")
+    (workspace / "data.bin").write_bytes(b"\x00\x01old")
+    calls = [
+        {"name": "write_file", "args": {"path": "utils.py", "content": new}},
+        {"name": "write_file", "args": {"path": "data.bin", "content": "text now\n"}},
+    ]
+    model = model_for("Join paths with a slash", {"replies": [{"tool_calls": calls}, "Done."]})
+    task, events = await run_task(settings, model, workspace, "Simplify join")
+    assert (workspace / "utils.py").read_text(encoding="utf-8") == new
+    utils, data = events
+    assert utils["diff"].splitlines() == [
+        "--- a/utils.py",
+        "+++ b/utils.py",
+        "@@ -1,8 +1,5 @@",
+        "-import os",
+        "-",
+        "-",
+        " def join(a, b):",
+        "-    return os.path.join(a, b)",
+        "+    return f'{a}/{b}'",
+        " ",
+        " ",
+        " def base(p):",
+    ]
+    assert data["ok"] and data["diff"] == (
+        "--- a/data.bin\n+++ b/data.bin\n\\ previous content not text\n"
+    )
 
 
 async def test_call_to_a_tool_that_was_not_offered_is_refused(

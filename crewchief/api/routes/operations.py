@@ -7,13 +7,20 @@ import binascii
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi import Path as PathParam
 
 from crewchief.api.deps import CallerDep, ChiefDep, SettingsDep
-from crewchief.api.errors import CONFLICT, ERROR_RESPONSES, NOT_FOUND, SPENDING, ApiError
+from crewchief.api.errors import (
+    CONFLICT,
+    ERROR_RESPONSES,
+    NOT_FOUND,
+    SPENDING,
+    ApiError,
+    query_error,
+)
 from crewchief.api.schemas import (
     OperationAccepted,
     OperationCreate,
@@ -26,6 +33,7 @@ from crewchief.api.schemas import (
 from crewchief.client.validate import workspace_path
 from crewchief.config import Settings
 from crewchief.errors import InvalidRequest
+from crewchief.results import OperationStats
 from crewchief.steering import PlanDecision, TaskRerun
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"], responses=ERROR_RESPONSES)
@@ -93,12 +101,14 @@ def check_models(models: dict[str, str] | None, settings: Settings) -> dict[str,
     return dict(models)
 
 
-def _cursor(created_at: datetime, op_id: str) -> str:
+def page_cursor(created_at: datetime, op_id: str) -> str:
+    """An opaque cursor for the item after ``(created_at, op_id)`` of a newest-first list."""
     raw = json.dumps([created_at.isoformat(), op_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """``(created_at, id)`` of a :func:`page_cursor` (422 naming ``query.cursor`` otherwise)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, op_id = json.loads(raw)
@@ -142,22 +152,84 @@ async def create_operation(
     return OperationAccepted(id=handle.id, status="running", links=links(handle.id))
 
 
+_WHEN = (
+    " A date (`2026-03-01`, a UTC day), a date and time (`2026-03-01T12:00:00Z`; UTC when"
+    " it has no zone) or a span back from now (`7d`, `12h`)."
+)
+Since = Annotated[
+    str | None,
+    Query(max_length=64, description="Only operations created at or after this time." + _WHEN),
+]
+Until = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Only operations created before this time; a date includes its day.",
+    ),
+]
+
+
 @router.get("", response_model=OperationPage, summary="List operations, newest first")
 async def list_operations(
     caller: CallerDep,
     chief: ChiefDep,
     status: Annotated[Status | None, Query(description="Only operations with this status.")] = None,
+    route: Annotated[
+        Literal["fast", "plan", "undecided"] | None,
+        Query(description="Only operations of this route (`undecided`: not routed yet)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Only those this API key id started."),
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Only those whose request contains this text (ignoring case), or"
+            " whose id starts with it.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> OperationPage:
-    before = _decode_cursor(cursor) if cursor else None
-    items = await chief.list(status=status, limit=limit + 1, before=before, **caller.scope)
+    """Each with its route, simplicity score, the API key that started it and what its
+    model calls cost so far. The filters combine; paging keeps them (pass the same ones
+    with the cursor)."""
+    before = decode_cursor(cursor) if cursor else None
+    try:
+        items = await chief.list(
+            status=status, limit=limit + 1, before=before, route=route, key=key, since=since,
+            until=until, q=q, **caller.scope,
+        )  # fmt: skip
+    except InvalidRequest as exc:
+        raise query_error(exc) from None
     more = len(items) > limit
     items = items[:limit]
-    next_cursor = _cursor(items[-1].created_at, items[-1].id) if more and items else None
+    next_cursor = page_cursor(items[-1].created_at, items[-1].id) if more and items else None
     return OperationPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/stats",
+    response_model=OperationStats,
+    summary="How many operations, by route and by status",
+)
+async def operation_stats(
+    caller: CallerDep, chief: ChiefDep, since: Since = None, until: Until = None
+) -> OperationStats:
+    """Of the operations created in the period (all time by default) that the key sees: its
+    owner's (keyless dev mode: every owner's). `by_route` has `fast`, `plan` and
+    `undecided` (not routed yet); `by_status` has every status; each is there, 0 or more."""
+    try:
+        return await chief.operation_stats(since=since, until=until, **caller.scope)
+    except InvalidRequest as exc:
+        raise query_error(exc) from None
 
 
 @router.get(
