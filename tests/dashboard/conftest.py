@@ -211,13 +211,14 @@ def dashboard_factory(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., Dashboard]]:
-    """``dashboard_factory(rules=[...], auth=False, viewport=(w, h), env={})``: a page on a
-    new server.
+    """``dashboard_factory(rules=[...], auth=False, viewport=(w, h), env={}, args=[])``: a
+    page on a new server.
 
     ``rules`` script the server's ``fake:`` model (``fake:default`` without). ``auth=False``
     starts ``crewchief serve --no-auth``; with ``auth=True`` the server has keys of owners
     alice and bob, and the REST helpers send alice's (the page asks for a key). ``env``:
-    more ``CREWCHIEF_*`` (or provider) variables for the server.
+    more ``CREWCHIEF_*`` (or provider) variables for the server; ``args``: more ``serve``
+    arguments (``--workers 1``).
     """
     made: list[Dashboard] = []
     counter = itertools.count()
@@ -228,10 +229,12 @@ def dashboard_factory(
         auth: bool = False,
         viewport: tuple[int, int] = (1280, 900),
         env: dict[str, str] | None = None,
+        args: list[str] | None = None,
     ) -> Dashboard:
         model = write_script(tmp_path, rules) if rules is not None else "fake:default"
         server = live_server_factory(
-            env={"CREWCHIEF_MODEL": model, **(env or {})}, args=[] if auth else ["--no-auth"]
+            env={"CREWCHIEF_MODEL": model, **(env or {})},
+            args=([] if auth else ["--no-auth"]) + (args or []),
         )
         proxy = CuttableProxy(int(server.url.rsplit(":", 1)[1])).start()
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})

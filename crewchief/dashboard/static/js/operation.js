@@ -502,7 +502,7 @@ class OperationView {
     const body = clear(parts.body);
     if (t.status === "in_progress") body.append(h("p", { class: "muted" }, t.active_form));
     if (calls.length) {
-      body.append(h("details", { open: calls.length <= 6 }, h("summary", {}, `${calls.filter((c) => c.tool).length} tool calls`),
+      body.append(h("details", { open: calls.length <= 6 }, h("summary", {}, plural(calls.filter((c) => c.tool).length, "tool call")),
         h("ul", { class: "tools" }, calls.map((c) => h("li", {},
           c.tool ? h("code", {}, c.tool) : h("em", {}, "note"), c.args ? ` ${c.args}` : "",
           c.refused ? h("strong", {}, " refused") : c.tool && c.ok === false ? h("strong", {}, " failed") : null,
@@ -591,8 +591,12 @@ class OperationView {
   }
 }
 
+function plural(n, what) {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
 function diffView(diff) {
-  const lines = diff.split("\n");
+  const lines = diff.replace(/\n$/, "").split("\n");
   const pre = h("pre", { class: "diff", "aria-label": "Diff" });
   for (const line of lines.slice(0, DIFF_LIMIT)) {
     const cls = line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : line.startsWith("@@") ? "hunk" : null;
