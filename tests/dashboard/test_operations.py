@@ -205,6 +205,34 @@ class TestKeylessServer:
         assert stored[4]["result"] == "Delta result v2"
         assert (stored[1]["result"], stored[2]["result"]) == ("Alpha result", "Beta result")
 
+    def test_a_page_on_an_ended_operation_follows_a_rerun_started_elsewhere(
+        self, dashboard_factory: Callable[..., Dashboard]
+    ) -> None:
+        delta = task_rule("Delta", "", 0.3)
+        delta.pop("reply")
+        delta["replies"] = [
+            {"text": "Delta result", "delay": 0.3},
+            {"text": "Delta result v2", "delay": 1.5},
+        ]
+        dash = dashboard_factory(four_task_rules(delays=(0.3, 0.3, 0.3, 0.3), first=[delta]))
+        dash.open()
+        op_id = dash.start_from_page("Do the four steps", route="plan")
+        page = dash.page
+        expect(page.locator("[data-testid=stream-status]")).to_have_text("ended")
+
+        # Another client (here the REST API) reruns Delta: the open page notices and follows.
+        r = dash.api("POST", f"/v1/operations/{op_id}/tasks/4/rerun", json={})
+        assert r.status_code == 202, r.text
+        expect(page.locator("[data-testid=task-4]")).to_contain_text("Delta result v2")
+        expect(page.locator("[data-testid=op-status]")).to_have_text("completed")
+        expect(page.locator("[data-testid=task-4]")).to_contain_text("version 2")
+        expect(page.locator("[data-testid=stream-status]")).to_have_text("ended")
+        seqs = page.locator("[data-testid=event-log] li").evaluate_all(
+            "items => items.map((li) => Number(li.dataset.seq))"
+        )
+        stored = [e["seq"] for e in dash.operation(op_id, events=True)["events"]]
+        assert seqs == stored
+
     def test_cancelling_ends_the_operation_and_its_unfinished_tasks(
         self, dashboard_factory: Callable[..., Dashboard]
     ) -> None:

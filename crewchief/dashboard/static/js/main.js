@@ -27,28 +27,42 @@ function markNav(section) {
   }
 }
 
+let renders = 0;
+
 async function render() {
   if (gated) return;
   if (current && current.dispose) current.dispose();
   current = null;
+  const token = ++renders;
   const { section, id } = route();
   markNav(section);
   clear(main);
+  // Each view draws into a box of its own: a view still loading when the reader moves on
+  // is dropped with its box instead of drawing over the next one.
+  const box = h("div", {});
+  main.append(box);
   const views = {
-    operations: () => (id ? operationView(main, id) : operationsView(main)),
-    usage: () => usageView(main),
-    gateway: () => gatewayView(main),
-    feedback: () => feedbackView(main),
+    operations: () => (id ? operationView(box, id) : operationsView(box)),
+    usage: () => usageView(box),
+    gateway: () => gatewayView(box),
+    feedback: () => feedbackView(box),
   };
   const view = views[section] || views.operations;
   const titles = { operations: id ? "Operation" : "Operations", usage: "Usage", gateway: "Gateway", feedback: "Feedback" };
   document.title = `${titles[section] || "Operations"} · crewchief`;
-  current = await view();
+  const made = await view();
+  if (token !== renders) {
+    if (made && made.dispose) made.dispose();
+    box.remove();
+    return;
+  }
+  current = made;
   if (window.__crewchiefLoaded === undefined) window.__crewchiefLoaded = performance.now();
 }
 
 function showGate(message) {
   gated = true;
+  renders += 1; // a view still loading is dropped
   if (current && current.dispose) current.dispose();
   current = null;
   clear(main);

@@ -4,6 +4,7 @@ import { h, clear, put, badge, usd, num, when, seconds, toast, errorBox, throttl
 import { planGraph } from "./graph.js";
 
 const ENDED = new Set(["completed", "failed", "cancelled", "rejected"]);
+const DONE = new Set(["completed", "failed", "cancelled"]);
 const TERMINAL = new Set(["operation.completed", "operation.failed", "operation.cancelled", "operation.rejected"]);
 const DIFF_LIMIT = 400; // lines of a diff drawn before "show all"
 
@@ -60,6 +61,7 @@ class OperationView {
 
   dispose() {
     this.disposed = true;
+    clearTimeout(this.watcher);
     if (this.frame) cancelAnimationFrame(this.frame);
     clearInterval(this.tick);
     if (this.stream) this.stream.stop();
@@ -125,6 +127,19 @@ class OperationView {
       return;
     }
     this.streamEl.textContent = status;
+    if (status === "ended") this.watch();
+  }
+
+  // An ended operation can run again (a rerun or a plan decision from elsewhere): every
+  // few seconds while the page is visible, ask the stream for anything after the last
+  // event (a 204 when there is nothing) and follow what comes.
+  watch() {
+    clearTimeout(this.watcher);
+    this.watcher = setTimeout(() => {
+      if (this.disposed) return;
+      if (document.hidden) this.watch();
+      else this.stream.restart();
+    }, 5000);
   }
 
   // Draw once per frame, whatever number of events arrived since the last one; `all`
@@ -202,21 +217,28 @@ class OperationView {
         op.status = "awaiting_approval";
         break;
       case "task.started": {
+        // A reread newer than the stream may already hold this run, or a later one.
+        const v = p.version || 1;
+        const known = this.task(seq);
+        if (known && (known.version > v || (known.version === v && DONE.has(known.status)))) break;
         const t = task(seq);
         if (t) Object.assign(t, { status: "in_progress", started_at: ev.created_at, completed_at: null, active_form: p.active_form || t.active_form, version: p.version || t.version });
         break;
       }
       case "task.completed": {
+        if (this.stale(seq)) break;
         const t = task(seq);
         if (t) Object.assign(t, { status: "completed", result: p.result, model: p.model, completed_at: ev.created_at, usage: p.usage || t.usage });
         break;
       }
       case "task.failed": {
+        if (this.stale(seq)) break;
         const t = task(seq);
         if (t) Object.assign(t, { status: "failed", error: p.error, completed_at: ev.created_at });
         break;
       }
       case "task.rerun":
+        if ((this.task(seq)?.version || 0) >= (p.version || 0)) break; // the reread has it
         op.status = "running";
         op.answer = null;
         for (const s of [seq, ...(p.dependents || [])]) {
@@ -236,6 +258,13 @@ class OperationView {
       default:
         break;
     }
+  }
+
+  // Whether the task's state on screen is of a later version than the one this event's
+  // run was (a reread newer than the stream).
+  stale(seq) {
+    const t = this.task(seq);
+    return Boolean(t && t.version > (this.versions.get(seq) || 1));
   }
 
   logItem(ev) {
