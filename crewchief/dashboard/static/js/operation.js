@@ -6,7 +6,7 @@ import { planGraph } from "./graph.js";
 const ENDED = new Set(["completed", "failed", "cancelled", "rejected"]);
 const DONE = new Set(["completed", "failed", "cancelled"]);
 const TERMINAL = new Set(["operation.completed", "operation.failed", "operation.cancelled", "operation.rejected"]);
-const DIFF_LIMIT = 400; // lines of a diff drawn before "show all"
+const DIFF_LIMIT = 400; // lines of a diff drawn; the rest is counted
 
 export async function operationView(root, id) {
   let op;
