@@ -455,12 +455,18 @@ class OperationView {
 
   drawTimeline() {
     const tasks = this.op.tasks.filter((t) => t.started_at);
+    const now = Date.now();
+    // Rebuilt only when it would look different: while a task runs its bar grows (the
+    // clock is part of the key); once every task ended, rereads leave it alone.
+    const running = tasks.some((t) => !t.completed_at);
+    const key = tasks.map((t) => `${t.sequence}:${t.status}:${t.started_at}:${t.completed_at}`).join("|") + (running ? `@${now}` : "");
+    if (key === this.timelineKey) return;
+    this.timelineKey = key;
     const el = clear(this.timelineEl);
     if (!tasks.length) {
       el.append(h("p", { class: "muted" }, "No task has started yet."));
       return;
     }
-    const now = Date.now();
     const t0 = Math.min(...tasks.map((t) => Date.parse(t.started_at)));
     const t1 = Math.max(...tasks.map((t) => (t.completed_at ? Date.parse(t.completed_at) : now)), t0 + 1);
     const span = t1 - t0;
