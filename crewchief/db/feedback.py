@@ -18,14 +18,14 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from crewchief.db._feedback_targets import Target, resolve
 from crewchief.db.conversations import digest
 from crewchief.db.models import utcnow
 from crewchief.db.profiles import owner_key
-from crewchief.db.repository import ANY_OWNER
+from crewchief.db.repository import ANY_OWNER, period_sql
 from crewchief.db.writer import Tx, Writer
 from crewchief.results import FeedbackRecord, FeedbackSaved
 
@@ -262,18 +262,6 @@ def scope_sql(owner: Any, params: dict[str, Any], column: str = "owner") -> str:
         return "1 = 1"
     params["owner"] = owner_key(owner)
     return f"{column} = :owner"
-
-
-def period_sql(
-    tx: Tx, since: datetime | None, until: datetime | None, params: dict[str, Any], column: str
-) -> str:
-    """Conditions on ``column`` for ``[since, until)`` (``1 = 1`` for all time)."""
-    where = ["1 = 1"]
-    for name, bound, op in (("since", since, ">="), ("until", until, "<")):
-        if bound is not None:
-            where.append(f"{column} {op} :{name}")
-            params[name] = tx.ts(bound.astimezone(UTC))
-    return " AND ".join(where)
 
 
 async def list_feedback(

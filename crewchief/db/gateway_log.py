@@ -7,10 +7,10 @@ request pays one index for its insert.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from crewchief.db.repository import ANY_OWNER
+from crewchief.db.repository import ANY_OWNER, owner_sql, period_sql
 from crewchief.db.writer import Tx, Writer
 from crewchief.results import GatewayRequest
 
@@ -61,17 +61,13 @@ async def list_requests(
 
     def work(tx: Tx) -> list[GatewayRequest]:
         params: dict[str, Any] = {"limit": limit}
-        where = ["1 = 1"]
-        if owner is not ANY_OWNER:
-            where.append("owner IS NULL" if owner is None else "owner = :owner")
-            params["owner"] = owner
+        where = [
+            owner_sql(owner, params, "owner"),
+            period_sql(tx, since, until, params, "created_at"),
+        ]
         if role is not None:
             where.append("role = :role")
             params["role"] = role
-        for name, bound, op in (("since", since, ">="), ("until", until, "<")):
-            if bound is not None:
-                where.append(f"created_at {op} :{name}")
-                params[name] = tx.ts(bound.astimezone(UTC))
         if before is not None:
             where.append("(created_at < :before OR (created_at = :before AND id < :before_id))")
             params["before"] = tx.ts(before[0])

@@ -216,7 +216,10 @@ async def list_operations(
 
     def work(tx: Tx) -> list[OperationSummary]:
         params: dict[str, Any] = {"limit": limit, "cur": tx.flag(True)}
-        where = [_owner_sql(owner, params, "o.owner"), _period_sql(tx, since, until, params)]
+        where = [
+            owner_sql(owner, params, "o.owner"),
+            period_sql(tx, since, until, params, "o.created_at"),
+        ]
         for name, value, condition in (
             ("status", status, "o.status = :status"),
             ("key", key, "o.api_key_id = :key"),
@@ -253,21 +256,23 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _owner_sql(owner: Any, params: dict[str, Any], column: str) -> str:
-    """A condition limiting rows to ``owner``'s (``1 = 1`` for every owner)."""
+def owner_sql(owner: Any, params: dict[str, Any], column: str) -> str:
+    """A condition limiting rows to ``owner``'s on a nullable owner ``column`` (None: rows
+    without an API key; ``1 = 1`` for every owner)."""
     if owner is ANY_OWNER:
         return "1 = 1"
     params["owner"] = owner
     return f"{column} IS NULL" if owner is None else f"{column} = :owner"
 
 
-def _period_sql(
-    tx: Tx, since: datetime | None, until: datetime | None, params: dict[str, Any]
+def period_sql(
+    tx: Tx, since: datetime | None, until: datetime | None, params: dict[str, Any], column: str
 ) -> str:
+    """Conditions on ``column`` for ``[since, until)`` (``1 = 1`` for all time)."""
     where = ["1 = 1"]
     for name, bound, op in (("since", since, ">="), ("until", until, "<")):
         if bound is not None:
-            where.append(f"o.created_at {op} :{name}")
+            where.append(f"{column} {op} :{name}")
             params[name] = tx.ts(bound.astimezone(UTC))
     return " AND ".join(where)
 
@@ -314,7 +319,10 @@ async def operation_stats(
 
     def work(tx: Tx) -> OperationStats:
         params: dict[str, Any] = {}
-        where = [_owner_sql(owner, params, "o.owner"), _period_sql(tx, since, until, params)]
+        where = [
+            owner_sql(owner, params, "o.owner"),
+            period_sql(tx, since, until, params, "o.created_at"),
+        ]
         rows = tx.execute(
             "SELECT o.route, o.status, COUNT(*) FROM operations o"
             f" WHERE {' AND '.join(where)} GROUP BY o.route, o.status",
