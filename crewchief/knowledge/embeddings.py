@@ -25,6 +25,7 @@ from langchain_core.embeddings import Embeddings
 
 from crewchief.config import Settings
 from crewchief.errors import ModelConfigError, ModelRequestsBlocked
+from crewchief.knowledge._imports import heavy
 from crewchief.models.providers import api_key, parse_spec, provider_config, requests_allowed
 
 DEFAULT = "local:wordllama"
@@ -80,8 +81,8 @@ class LocalEmbeddings(Embeddings):
 
     def _open(self) -> Any:
         try:
-            import wordllama
-            from wordllama import WordLlama
+            wordllama = heavy("wordllama")
+            WordLlama = wordllama.WordLlama  # noqa: N806 - the package's class
         except ImportError:
             raise EmbeddingsError(
                 "local embeddings need the wordllama package: pip install wordllama"

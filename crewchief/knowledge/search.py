@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crewchief.config import Settings
+from crewchief.knowledge._imports import heavy
 from crewchief.knowledge.chunks import Chunk, chunk_file
 from crewchief.knowledge.store import VectorStore, owner_key
 from crewchief.knowledge.stores import VectorStores
@@ -237,8 +238,7 @@ class _State:
         by_id = {r.id: i for i, r in enumerate(rows)}
         state = cls(generation, rows, by_id, files, tokens)
         if rows:
-            import bm25s
-
+            bm25s = heavy("bm25s")
             logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
             state.bm25 = bm25s.BM25()
             state.bm25.index(tokens, show_progress=False)
@@ -635,8 +635,7 @@ def _bm25(
 ) -> list[tuple[int, float]]:
     if not query_terms or state.bm25 is None:
         return []
-    import numpy as np
-
+    np = heavy("numpy")
     mask = None if allowed is None else np.asarray(allowed, dtype=np.float32)
     k = min(wanted, len(state.rows))
     docs, scores = state.bm25.retrieve(

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from langchain_core.embeddings import Embeddings
 
 from crewchief.config import Settings
+from crewchief.knowledge._imports import heavy
 
 ANONYMOUS = "-"  # the owner of entries made without an API key (no-auth mode)
 MAX_BATCH = 1000  # Chroma refuses batches over its limit (5,461 today); langchain does not split
@@ -47,10 +48,8 @@ class Hit:
 
 def _client(settings: Settings) -> Any:
     """A Chroma client: the server at ``knowledge.chroma_url``, else embedded under the home."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    chromadb = heavy("chromadb")
+    chroma_settings = heavy("chromadb.config").Settings(anonymized_telemetry=False)
     url = settings.knowledge.chroma_url
     if url:
         parts = urlsplit(url)
@@ -99,9 +98,7 @@ class VectorStore:
     def _chroma(self) -> Any:
         with self._lock:
             if self._store is None:
-                from langchain_chroma import Chroma
-
-                self._store = Chroma(
+                self._store = heavy("langchain_chroma").Chroma(
                     collection_name=self.collection,
                     embedding_function=self.embeddings,
                     client=shared_client(self.settings),

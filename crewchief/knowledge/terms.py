@@ -13,6 +13,8 @@ import re
 import threading
 from functools import cache
 
+from crewchief.knowledge._imports import heavy
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _STOP = frozenset(
@@ -30,9 +32,7 @@ _lock = threading.Lock()
 
 @cache
 def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
+    return heavy("Stemmer").Stemmer("english")
 
 
 @cache

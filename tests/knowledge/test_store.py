@@ -98,3 +98,65 @@ def test_scaled_mode_keeps_vectors_only_on_a_shared_chroma_server(tmp_path: Path
     )
     assert isinstance(Crewchief(shared).vectors("memory"), VectorStore)  # connects on first use
     assert isinstance(Crewchief(make_settings(tmp_path / "c")).memory().store, VectorStore)
+
+
+FIRST_USE_FROM_THREADS = """
+import sys, threading
+from pathlib import Path
+from crewchief.knowledge._imports import heavy
+from crewchief.knowledge.embeddings import LocalEmbeddings
+from crewchief.knowledge.search import CodeSearch
+from crewchief.knowledge.store import VectorStore
+from tests.conftest import make_settings
+
+home = Path(sys.argv[1])
+settings = make_settings(home)
+workspace = home / "ws"
+workspace.mkdir(parents=True)
+(workspace / "retry.py").write_text("def retry(times):\\n    return times\\n")
+embeddings = LocalEmbeddings()
+uses = [
+    # The planner warms the workspace's keyword index while memory is recalled.
+    lambda: CodeSearch(settings, None).index(None, workspace).refresh(),
+    lambda: VectorStore(settings, embeddings, "operations").count("someone"),
+    lambda: embeddings.embed_query("hello"),
+    # The modules those load, entered at the points that race each other at once.
+    lambda: heavy("langchain_chroma"),
+    lambda: heavy("numpy"),
+    lambda: heavy("bm25s"),
+]
+barrier = threading.Barrier(len(uses))
+failures = []
+
+def first_use(use):
+    barrier.wait()
+    try:
+        use()
+    except Exception as exc:
+        failures.append(repr(exc))
+
+threads = [threading.Thread(target=first_use, args=(use,)) for use in uses]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(failures or "ok")
+"""
+
+
+@pytest.mark.slow
+def test_first_use_from_several_threads_at_once_loads_every_store(tmp_path: Path) -> None:
+    """In a fresh process, the code index, two collections and the embeddings first used at
+    the same moment (as in a first operation: the planner warms the code index while memory
+    is recalled, and when it ends its memory and the owner's profile load Chroma on threads
+    of their own) all load: numpy is never seen half-imported."""
+    for attempt in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_USE_FROM_THREADS, str(tmp_path / f"home{attempt}")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).parents[2],
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip().splitlines()[-1] == "ok", done.stdout[-2000:]
