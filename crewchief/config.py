@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from crewchief.errors import ConfigError
+from crewchief.mcp_config import McpSettings
 
 ALIASES: tuple[str, ...] = ("orchestrator", "delegate", "fast")
 # With nothing configured every alias runs this model on the local machine.
@@ -649,6 +650,10 @@ class Settings(BaseModel):
         None, description="The plan of keys created without --tier. Env: CREWCHIEF_DEFAULT_PLAN."
     )
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    mcp: McpSettings = Field(
+        default_factory=McpSettings,
+        description="MCP servers whose tools executors and the planner may use (docs/mcp-tools.md).",
+    )
 
     @field_validator("models")
     @classmethod

@@ -112,6 +112,18 @@ class Metrics:
             ["alias", "model"],
             buckets=_CALL_BUCKETS,
         )
+        self.mcp_calls = Counter(
+            "crewchief_mcp_tool_calls",
+            "MCP tool calls, by server and outcome (ok, tool_error, timeout, disconnected,"
+            " unavailable, start_failed, error).",
+            ["server", "outcome"],
+        )
+        self.mcp_duration = Histogram(
+            "crewchief_mcp_tool_call_duration_seconds",
+            "Duration of one MCP tool call, including a server's start when it needed one.",
+            ["server"],
+            buckets=_CALL_BUCKETS,
+        )
         # -- queue ------------------------------------------------------------------------
         self.queue_wait = Histogram(
             "crewchief_queue_wait_seconds",
@@ -264,6 +276,13 @@ def model_call(alias: str, model: str, usage: Any, duration_ms: float, error: st
         if n:
             m.model_tokens.labels(alias, model, kind).inc(n)
     m.model_duration.labels(alias, model).observe(duration_ms / 1000)
+
+
+def mcp_call(server: str, outcome: str, seconds: float) -> None:
+    """One MCP tool call: its outcome and duration."""
+    m = get()
+    m.mcp_calls.labels(server, outcome).inc()
+    m.mcp_duration.labels(server).observe(seconds)
 
 
 def operation_finished(route: str | None, status: str, seconds: float | None) -> None:

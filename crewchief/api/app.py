@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from crewchief import dashboard
-from crewchief.api import docs, errors, observe
+from crewchief.api import a2a, docs, errors, mcp, observe
 from crewchief.api.auth import FailureLimiter, KeyCache, RateLimiter, SharedRateLimiter
 from crewchief.api.hosts import LoopbackHostOnly
 from crewchief.api.limits import BodySizeLimit
@@ -115,7 +115,8 @@ def create_app(
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with mcp.serve(app, running, settings):
+                yield
         finally:
             app.state.gateway = None
             if semantic is not None:
@@ -188,6 +189,8 @@ def create_app(
         app.include_router(observe.router)
     docs.install(app)
     dashboard.install(app)
+    mcp.install(app)  # /mcp: the MCP server (streamable HTTP), with the same keys
+    a2a.install(app)  # the A2A agent: its card and /a2a (JSON-RPC), with the same keys
     return app
 
 

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     from crewchief.cli import credentials as _cli_credentials
     from crewchief.cli import doctor as _cli_doctor
     from crewchief.cli import feedback as _cli_feedback
+    from crewchief.cli import mcp as _cli_mcp
     from crewchief.cli import memory as _cli_memory
     from crewchief.cli import models as _cli_models
     from crewchief.cli import ops as _cli_ops
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_feedback.add_parser(sub)
     _cli_credentials.add_parser(sub)
     _cli_budgets.add_parser(sub)
+    _cli_mcp.add_parser(sub)
 
     db = sub.add_parser("db", help="app database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 # Commands whose module's run(settings, args) does everything (imported when used).
 _RUN_MODULES = frozenset(
     {"models", "skills", "doctor", "worker", "routes", "memory", "profile", "search", "usage",
-     "credentials", "feedback", "budgets"}
+     "credentials", "feedback", "budgets", "mcp"}
 )  # fmt: skip
 
 

@@ -1,9 +1,14 @@
-"""The planner's look at the workspace: orchestrator → meta-tools → delegate answers."""
+"""The planner's look at the workspace: orchestrator → meta-tools → delegate answers.
+
+MCP servers that allow the planner (``[mcp.servers.NAME] planner = true``) offer their tools
+here too; those calls are run directly, without the delegate.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -15,6 +20,7 @@ from crewchief.nodes._search import open_workspace
 from crewchief.nodes._window import fit_to_window
 from crewchief.runtime.deps import NodeDeps
 from crewchief.tools.files import summarize_args
+from crewchief.tools.mcp import McpTool
 from crewchief.tools.meta import META_TOOL_NAMES, META_TOOLS, MetaAnswer, run_meta_tool
 from crewchief.tools.workspace import ToolError
 
@@ -43,20 +49,27 @@ async def explore(
     deps: NodeDeps,
     system: str,
     user: str,
-    root: str,
+    root: str | None,
     *,
     operation_id: str,
     tier: TierConfig,
     plan_round: int = 1,
     owner: str | None = None,
 ) -> Exploration:
-    """Offer the meta-tools until the orchestrator answers without one or the budget is spent
-    (``owner``: whose code index ``search_codebase`` uses)."""
+    """Offer the meta-tools (with a workspace) and the planner's MCP tools until the
+    orchestrator answers without one or the budget is spent (``owner``: whose code index
+    ``search_codebase`` uses)."""
     result = Exploration(plan_round=plan_round)
-    try:
-        workspace = await asyncio.to_thread(open_workspace, deps, root, owner)
-    except ToolError:
-        return result  # the plan request that follows says what the workspace is
+    mcp = await _planner_mcp_tools(deps, operation_id)
+    workspace = None
+    if root is not None:
+        try:
+            workspace = await asyncio.to_thread(open_workspace, deps, root, owner)
+        except ToolError:
+            pass  # the plan request that follows says what the workspace is
+    if workspace is None and not mcp:
+        return result
+    tools = (META_TOOLS if workspace is not None else []) + [t.spec() for t in mcp.values()]
     limit = deps.settings.max_plan_tool_calls
     messages: list[BaseMessage] = [
         SystemMessage(system + prompts.PLAN_EXPLORE.format(max_calls=limit)),
@@ -75,17 +88,27 @@ async def explore(
             effort=tier.effort,
             node="plan",
             operation_id=operation_id,
-            tools=META_TOOLS,
+            tools=tools,
         )
         result.usage = result.usage + reply.usage
         for name, args in reply.refused:
+            tool = deps.mcp.resolve(name)
+            if tool is not None and tool.wire in mcp:  # named mcp:NAME/tool: accepted as is
+                call_id = f"call_{uuid.uuid4().hex[:12]}"
+                call = {"name": tool.wire, "args": args, "id": call_id, "type": "tool_call"}
+                reply.message.tool_calls.append(call)
+                continue
+            name = deps.mcp.canonical(name)
             await _record(deps, operation_id, result, name, args, None, refused=True)
         if not reply.message.tool_calls:
             break
         messages.append(reply.message)
         for call in reply.message.tool_calls:
+            tool = mcp.get(call["name"])
             if result.calls >= limit:
                 body = "Not run: the planner's tool calls are used up. Write the plan now."
+            elif tool is not None or workspace is None:
+                body = await _call_mcp(deps, operation_id, result, tool, call, findings)
             else:
                 answer = await run_meta_tool(
                     deps,
@@ -105,6 +128,41 @@ async def explore(
     return result
 
 
+async def _planner_mcp_tools(deps: NodeDeps, op: str) -> dict[str, McpTool]:
+    """The tools of the MCP servers that allow the planner, by wire name."""
+    servers = deps.mcp.planner_servers()
+    if not servers or deps.settings.max_plan_tool_calls <= 0:
+        return {}
+    tools, problems = await deps.mcp.tools(servers)
+    for problem in problems:
+        log.warning("operation %s: planner: %s", op, problem)
+    return {t.wire: t for t in tools}
+
+
+async def _call_mcp(
+    deps: NodeDeps,
+    op: str,
+    result: Exploration,
+    tool: McpTool | None,
+    call: dict,
+    findings: list[str],
+) -> str:
+    """Run one MCP tool call of the planner and record it as a ``plan.tool_called`` event."""
+    if tool is None:  # only reachable when the reply names a tool that was not offered
+        await _record(deps, op, result, call["name"], call["args"], None, refused=True)
+        return f"error: {call['name']} is not an offered tool"
+    done = await deps.mcp.call(tool, call["args"] if isinstance(call["args"], dict) else {})
+    answer = MetaAnswer(done.ok, done.output)
+    extra = {"server": done.server, "duration_ms": done.duration_ms,
+             "truncated": done.truncated, "restarted": done.restarted, "error": done.error}  # fmt: skip
+    await _record(deps, op, result, tool.name, call["args"], answer, extra=extra)
+    if not done.ok:
+        return f"error: {done.output}"
+    shown = summarize_args(call["args"]) if isinstance(call["args"], dict) else ""
+    findings.append(f"- {tool.name} {shown}:\n{done.output[:_ANSWER_IN_FINDINGS]}")
+    return done.output
+
+
 async def _record(
     deps: NodeDeps,
     op: str,
@@ -114,6 +172,7 @@ async def _record(
     answer: MetaAnswer | None,
     *,
     refused: bool = False,
+    extra: dict | None = None,
 ) -> None:
     result.calls += 1
     if refused:
@@ -130,11 +189,13 @@ async def _record(
             "answer": (
                 answer.answer[:_ANSWER_IN_EVENT]
                 if answer
-                else f"refused: {name!r} is not one of {', '.join(META_TOOL_NAMES)}"
+                else f"refused: {name!r} is not one of the planner's tools"
+                f" ({', '.join(META_TOOL_NAMES)}, or an MCP server's)"
             ),
-            "model": answer.model if answer else None,
+            "model": (answer.model or None) if answer else None,
             "usage": {"input": u.input, "output": u.output, "reasoning": u.reasoning},
             "tool_calls": answer.tool_calls if answer else 0,
-        },
+        }
+        | (extra or {}),
         plan_round=result.plan_round,
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from crewchief.tools.files import (
     tool_spec,
     tool_specs,
 )
+from crewchief.tools.mcp import McpTool, allows, is_mcp_name
 from crewchief.tools.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ class ToolPolicy:
     its preferred model. A task without one may call ``activate_skill`` once
     (when ``activate`` is set and ``offered_skills`` is not empty); from then
     on it is restricted the same way.
+
+    ``mcp`` holds the MCP tools listed for the task (by ``mcp:NAME/tool``);
+    ``allowed`` names the file tools and MCP tools it may call. File tools are
+    offered only when the task has a workspace (``files``).
     """
 
     alias: str = "delegate"
@@ -48,17 +54,26 @@ class ToolPolicy:
     skill: str | None = None
     offered_skills: dict[str, str] = field(default_factory=dict)  # name → description
     activate: Callable[[str], ActiveSkill] | None = None
+    mcp: dict[str, McpTool] = field(default_factory=dict)
+    files: bool = True
 
     def apply(self, active: ActiveSkill) -> None:
-        self.alias, self.allowed, self.skill = active.model_alias, active.allowed_tools, active.name
+        self.alias, self.skill = active.model_alias, active.name
+        self.allowed = allowed_tools(active.allowed_tools, self.mcp)
         self.offered_skills, self.activate = {}, None
 
     @property
     def can_activate(self) -> bool:
         return self.activate is not None and bool(self.offered_skills)
 
+    def file_tools(self) -> list[str]:
+        return [n for n in TOOL_NAMES if n in self.allowed] if self.files else []
+
+    def mcp_tools(self) -> list[McpTool]:
+        return [tool for name, tool in self.mcp.items() if name in self.allowed]
+
     def specs(self) -> list[dict[str, Any]]:
-        specs = tool_specs(name for name in TOOL_NAMES if name in self.allowed)
+        specs = tool_specs(self.file_tools()) + [t.spec() for t in self.mcp_tools()]
         if self.can_activate:
             listing = "; ".join(f"{n}: {d}" for n, d in sorted(self.offered_skills.items()))
             names = {"type": "string", "enum": sorted(self.offered_skills)}
@@ -67,10 +82,20 @@ class ToolPolicy:
         return specs
 
     def tool_list(self) -> str:
-        names = [n for n in TOOL_NAMES if n in self.allowed]
+        names = self.file_tools() + [t.name for t in self.mcp_tools()]
         if self.can_activate:
             names.append(ACTIVATE_SKILL)
         return ", ".join(names) or "none"
+
+
+def allowed_tools(entries: Iterable[str], mcp: dict[str, McpTool]) -> frozenset[str]:
+    """The file tools ``entries`` names, and the MCP tools of ``mcp`` its ``mcp:`` entries
+    (``mcp:NAME/tool`` or ``mcp:NAME/*``) match."""
+    entries = list(entries)
+    patterns = [e for e in entries if is_mcp_name(e)]
+    return frozenset(
+        [e for e in entries if e in TOOL_NAMES] + [n for n in mcp if allows(patterns, n)]
+    )
 
 
 @dataclass(slots=True)
@@ -89,7 +114,7 @@ class LoopResult:
 async def run_tool_loop(
     deps: NodeDeps,
     messages: list[BaseMessage],
-    workspace: Workspace,
+    workspace: Workspace | None,
     *,
     operation_id: str,
     task: int,
@@ -97,19 +122,24 @@ async def run_tool_loop(
     max_tokens: int,
     files: list[NamedFile],
     policy: ToolPolicy,
+    notes: list[str] | None = None,
 ) -> LoopResult:
-    """Let the model use its allowed file tools until it answers without a tool call.
+    """Let the model use its allowed tools until it answers without a tool call.
 
-    Each tool call is recorded as a ``task.tool_called`` event; a call to a tool
-    the policy does not allow is refused, recorded with ``refused: true`` and
+    File tools need a ``workspace``; MCP tools (``policy.mcp``) do not. Each tool
+    call is recorded as a ``task.tool_called`` event; a call to a tool the
+    policy does not allow is refused, recorded with ``refused: true`` and
     logged. After ``max_steps`` model calls that still ask for tools, or once
     ``max_tokens`` are spent, one last call without tools asks for the report.
     Files the final reply writes out in full (see :func:`whole_file_edits`) are
     then written like ``write_file`` calls, if the policy allows writing.
+    ``notes`` (e.g. MCP servers that could not be reached) are recorded first.
     """
     result = LoopResult(text="", model="")
     run = _Runner(deps, workspace, operation_id, task, result, policy)
-    files = files if "write_file" in policy.allowed else []
+    if notes:
+        await run.record(None, {}, None, notes)
+    files = files if "write_file" in policy.allowed and workspace is not None else []
     if files:
         # Edit first: the files are known, so ask for their new content without tools.
         # Small models are far better at rewriting a file they see than at tool calls.
@@ -130,6 +160,7 @@ async def run_tool_loop(
             )
             break
         reply = await run.model(messages, tools=True)
+        run.accept_canonical(reply)
         await run.refuse(reply.refused)
         calls = reply.message.tool_calls
         if not calls:
@@ -160,7 +191,7 @@ async def run_tool_loop(
 @dataclass(slots=True)
 class _Runner:
     deps: NodeDeps
-    workspace: Workspace
+    workspace: Workspace | None
     op: str
     task: int
     result: LoopResult
@@ -196,15 +227,36 @@ class _Runner:
         if note is not None:
             await self.record(None, {}, None, [note])
 
+    def accept_canonical(self, reply: ModelReply) -> None:
+        """Calls naming an offered MCP tool as ``mcp:NAME/tool`` (not its wire name) were
+        refused by the tool-call repair; they are taken as calls of that tool."""
+        kept = []
+        for name, args in reply.refused:
+            tool = self.deps.mcp.resolve(name) if is_mcp_name(name) else None
+            if tool is None or tool.name not in self.policy.allowed:
+                kept.append((name, args))
+                continue
+            call_id = f"call_{uuid.uuid4().hex[:12]}"
+            reply.message.tool_calls.append(
+                {"name": tool.wire, "args": args, "id": call_id, "type": "tool_call"}
+            )
+            reply.repairs = [
+                n for n in reply.repairs if not n.startswith(f"refused a call to {name!r}")
+            ]
+        reply.refused = kept
+
     async def call(self, name: str, args: dict[str, Any], repairs: list[str]) -> ToolOutcome:
         diff = None
+        mcp = self.deps.mcp.resolve(name) if self.policy.mcp else None
         if name == ACTIVATE_SKILL:
             outcome = self._activate(args)
             if outcome.ok:
                 await self.deps.recorder.skill_activated(
                     self.op, self.task, skill_payload(self.policy, by="executor")
                 )
-        elif name not in self.policy.allowed:
+        elif mcp is not None and mcp.name in self.policy.allowed:
+            return await self._call_mcp(mcp, args, repairs)
+        elif name not in self.policy.file_tools() or self.workspace is None:
             # The model was not offered this tool; a repaired text call can still name it.
             await self.refuse([(name, args)])
             return ToolOutcome(False, self._refusal(name))
@@ -215,6 +267,22 @@ class _Runner:
                 self.result.changed.append(str(args.get("path")))
         self.result.tool_calls += 1
         await self.record(name, args, outcome, repairs, diff=diff)
+        return outcome
+
+    async def _call_mcp(
+        self, tool: McpTool, args: dict[str, Any], repairs: list[str]
+    ) -> ToolOutcome:
+        done = await self.deps.mcp.call(tool, args if isinstance(args, dict) else {})
+        outcome = ToolOutcome(done.ok, done.output)
+        self.result.tool_calls += 1
+        extra = {
+            "server": done.server,
+            "duration_ms": done.duration_ms,
+            "truncated": done.truncated,
+            "restarted": done.restarted,
+            "error": done.error,
+        }
+        await self.record(tool.name, args, outcome, repairs, extra=extra)
         return outcome
 
     def _activate(self, args: dict[str, Any]) -> ToolOutcome:
@@ -239,7 +307,8 @@ class _Runner:
         return f"{name} is not allowed: {why} only {self.policy.tool_list()}"
 
     async def refuse(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
-        for name, args in calls:
+        for wire, args in calls:
+            name = self.deps.mcp.canonical(wire)  # events name MCP tools mcp:NAME/tool
             log.warning(
                 "operation %s task %s: refused a call to %r (%s)",
                 self.op,
@@ -258,8 +327,10 @@ class _Runner:
         *,
         refused: bool = False,
         diff: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """One ``task.tool_called`` event; a successful ``write_file``'s has the ``diff``."""
+        """One ``task.tool_called`` event; a successful ``write_file``'s has the ``diff``, an
+        MCP call's the server, its duration and whether its output was truncated."""
         self.step += 1
         payload = {
             "tool": name,
@@ -272,6 +343,7 @@ class _Runner:
         }
         if diff is not None:
             payload["diff"] = diff
+        payload.update(extra or {})
         await self.deps.recorder.tool_called(self.op, self.task, self.step, payload)
 
 
@@ -280,7 +352,8 @@ def skill_payload(policy: ToolPolicy, *, by: str) -> dict[str, Any]:
         "skill": policy.skill,
         "by": by,
         "model_alias": policy.alias,
-        "tools": [n for n in TOOL_NAMES if n in policy.allowed],
+        "tools": [n for n in TOOL_NAMES if n in policy.allowed]
+        + sorted(n for n in policy.allowed if is_mcp_name(n)),
     }
 
 

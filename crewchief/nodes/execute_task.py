@@ -21,6 +21,8 @@ from crewchief.nodes.task_context import (
 from crewchief.runtime.deps import NodeDeps
 from crewchief.skills.registry import ActiveSkill, activate_skill
 from crewchief.state import TaskInput, TaskOutcome
+from crewchief.tools.files import TOOL_NAMES
+from crewchief.tools.mcp import McpTool, pattern_server
 
 
 def _dependency_results(state: TaskInput) -> str:
@@ -56,10 +58,21 @@ def _messages(
     return [SystemMessage(system), HumanMessage(user)]
 
 
+async def _mcp_tools(
+    deps: NodeDeps, servers: list[str] | None
+) -> tuple[dict[str, McpTool], list[str]]:
+    """The MCP tools of these servers (default: every configured one), and the problems."""
+    if not deps.mcp.names or servers == []:
+        return {}, []
+    tools, problems = await deps.mcp.tools(servers)
+    return {t.name: t for t in tools}, problems
+
+
 async def _policy(
     state: TaskInput, deps: NodeDeps, root: str | None, files: list[NamedFile]
-) -> tuple[ToolPolicy, ActiveSkill | None]:
-    """The task's skill, activated (tools restricted, its model chosen), or the offer of one."""
+) -> tuple[ToolPolicy, ActiveSkill | None, list[str]]:
+    """The task's skill, activated (tools restricted, its model chosen), or the offer of one;
+    with the MCP tools it may use, and notes on MCP servers that could not be reached."""
     skills = await asyncio.to_thread(deps.skills)
     task = state["task"]
     ids = sorted(state["dependencies"], key=int)
@@ -75,18 +88,30 @@ async def _policy(
 
     if task.get("skill"):
         active = await asyncio.to_thread(activate, task["skill"])
-        policy = ToolPolicy()
+        # Only the servers the skill names are reached: its allowed-tools name nothing else.
+        named = {pattern_server(e) for e in active.allowed_tools}
+        mcp, problems = await _mcp_tools(deps, sorted(n for n in named if n))
+        policy = ToolPolicy(mcp=mcp, files=root is not None)
         policy.apply(active)
         await deps.recorder.skill_activated(
             state["operation_id"], task["id"], skill_payload(policy, by="planner")
         )
-        return policy, active
+        return policy, active, problems
     offered = {m.name: m.description for m in skills.usable(workspace=bool(root))}
-    return ToolPolicy(offered_skills=offered, activate=activate), None
+    mcp, problems = await _mcp_tools(deps, None)
+    policy = ToolPolicy(
+        allowed=frozenset(TOOL_NAMES) | frozenset(mcp),
+        offered_skills=offered,
+        activate=activate,
+        mcp=mcp,
+        files=root is not None,
+    )
+    return policy, None, problems
 
 
 async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
-    """Do the task: with the file tools when there is a workspace, else in one call."""
+    """Do the task: with its tools (file tools when there is a workspace, MCP tools when
+    servers are configured), else in one call."""
     op, seq = state["operation_id"], state["task"]["id"]
     task = state["task"]
     root = state.get("workspace")
@@ -97,11 +122,11 @@ async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
         if workspace
         else []
     )
-    policy, skill = await _policy(state, deps, root, files)
-    if workspace is not None:
+    policy, skill, notes = await _policy(state, deps, root, files)
+    if workspace is not None or policy.mcp_tools():
         done = await run_tool_loop(
             deps,
-            _messages(state, tools=True, files=files, skill=skill),
+            _messages(state, tools=workspace is not None, files=files, skill=skill),
             workspace,
             operation_id=op,
             task=seq,
@@ -110,6 +135,7 @@ async def _run(state: TaskInput, deps: NodeDeps) -> tuple[str, str, Usage]:
             # A task that only looks at files never has its reply taken as a new file.
             files=files if asks_for_changes(task["description"]) else [],
             policy=policy,
+            notes=notes,
         )
         return done.text, done.model, done.usage
     reply = await deps.call_model(

@@ -24,7 +24,8 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
 
     With a workspace (and ``max_plan_tool_calls`` > 0) the orchestrator is first
     offered the meta-tools, answered by the delegate model (see
-    :mod:`crewchief.tools.meta`), until it replies without a tool call. Then the
+    :mod:`crewchief.tools.meta`), and the tools of the MCP servers that allow the
+    planner (with or without a workspace), until it replies without a tool call. Then the
     plan is asked for with structured output and the answers gathered, and a
     reply that does not parse is asked for again with the reason, up to
     ``plan_attempts`` times.
@@ -61,8 +62,11 @@ async def plan(state: OperationState, deps: NodeDeps) -> dict[str, Any]:
         await deps.recorder.planning_context(op, extra.record, plan_round=plan_round)
     usage = Usage()
     tier = deps.planning_tier(state)
-    if workspace and settings.max_plan_tool_calls > 0:
-        warm(deps, workspace, state.get("owner"))  # indexed while the planner starts
+    # The planner looks first when there is something to look at: the workspace, or the
+    # tools of MCP servers that allow the planner.
+    if settings.max_plan_tool_calls > 0 and (workspace or deps.mcp.planner_servers()):
+        if workspace:
+            warm(deps, workspace, state.get("owner"))  # indexed while the planner starts
         # Looking and planning are separate calls: the plan itself is always asked for
         # with structured output and no tools in sight (small models otherwise turn the
         # tool descriptions into tasks).

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from crewchief.runtime.history import PlanningContext
     from crewchief.simplicity import SimplicityDetector
     from crewchief.skills.registry import SkillRegistry
+    from crewchief.tools.mcp import McpManager
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,12 @@ class NodeDeps:
     payer: Payer = field(default_factory=Payer)
     settings: Settings = field(init=False)
     recorder: Recorder | MemoryRecorder = field(init=False)
+    mcp: McpManager = field(init=False)  # the services' MCP servers
 
     def __post_init__(self) -> None:
         self.settings = self.services.settings
         self.recorder = self.services.recorder
+        self.mcp = self.services.mcp
 
     @classmethod
     def for_run(cls, services: Services, context: OperationContext) -> NodeDeps:

@@ -23,6 +23,7 @@ from crewchief.runtime.budgets import Budgets, Notice
 from crewchief.runtime.credentials import CredentialBook
 from crewchief.runtime.fanout import EventPoller, RedisBus
 from crewchief.runtime.history import History
+from crewchief.tools.mcp import McpManager
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Services:
     credentials: CredentialBook | None = field(init=False, repr=False)
     # Budgets and plans: every model call of the registry reserves on them.
     budgets: Budgets = field(init=False, repr=False)
+    # The MCP servers executors and the planner use ([mcp.servers]); connected on first use.
+    mcp: McpManager = field(init=False, repr=False)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +56,9 @@ class Services:
         )
         self.budgets = Budgets(self.settings, self.store)
         self.budgets.on_notice = self._budget_notice
+        # A stdio server's stderr goes to <home>/mcp/NAME.log, unless nothing is persisted.
+        logs = self.settings.home / "mcp" if self.store is not None else None
+        self.mcp = McpManager(self.settings.mcp.servers, log_dir=logs)
         self.models.budgets = self.budgets
         if isinstance(self.recorder, Recorder):
             self.recorder.on_end = self.history.operation_ended
@@ -131,4 +137,7 @@ class Services:
             await self.budgets.close()
             await self.recorder.close()
         finally:
-            await asyncio.to_thread(self.models.close)
+            try:
+                await self.mcp.close()  # ends the processes of stdio servers
+            finally:
+                await asyncio.to_thread(self.models.close)

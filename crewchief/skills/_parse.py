@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from crewchief.tools.files import TOOL_NAMES
+from crewchief.tools.mcp_names import check_pattern, is_mcp_name
 
 MAX_SKILL_BYTES = 64 * 1024
 MAX_NAME = 64
@@ -179,9 +180,17 @@ def _names(
 
 
 def _tools(value: Any, errors: list[str]) -> tuple[str, ...]:
-    return (
-        TOOL_NAMES if value is None else _names(value, TOOL_NAMES, "allowed-tools", "tool", errors)
-    )
+    """File tools in their canonical order, then MCP tools (``mcp:NAME/tool``,
+    ``mcp:NAME/*``) as listed; which servers exist is known only when a task runs."""
+    if value is None:
+        return TOOL_NAMES
+    words = _words(value)
+    mcp = list(dict.fromkeys(w for w in words or () if is_mcp_name(w)))
+    files = [w for w in words or () if not is_mcp_name(w)] if words is not None else value
+    bad = [reason for entry in mcp if (reason := check_pattern(entry))]
+    if bad:
+        errors.append("allowed-tools: " + "; ".join(bad))
+    return _names(files, TOOL_NAMES, "allowed-tools", "tool", errors) + tuple(mcp)
 
 
 def _contexts(value: Any, errors: list[str]) -> tuple[str, ...]:

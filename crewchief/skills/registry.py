@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from crewchief.errors import CrewchiefError
 from crewchief.skills import _parse
 from crewchief.tools.files import TOOL_NAMES
+from crewchief.tools.mcp_names import allows, is_mcp_name
 
 if TYPE_CHECKING:
     from crewchief.config import Settings
@@ -76,15 +77,20 @@ class SkillMeta:
 
     @property
     def tools_label(self) -> str:
-        """The allowed tools in a few words, e.g. 'all tools' or 'all except write_file'."""
-        left_out = [t for t in TOOL_NAMES if t not in self.allowed_tools]
+        """The allowed tools in a few words, e.g. 'all tools', 'all except write_file' or
+        'read_file, mcp:time/*' (MCP tools are always named)."""
+        mcp = [t for t in self.allowed_tools if is_mcp_name(t)]
+        files = [t for t in self.allowed_tools if not is_mcp_name(t)]
+        left_out = [t for t in TOOL_NAMES if t not in files]
         if not left_out:
-            return "all tools"
-        if not self.allowed_tools:
-            return "no tools"
-        if len(left_out) < len(self.allowed_tools):
-            return "all except " + ", ".join(left_out)
-        return ", ".join(self.allowed_tools)
+            label = "all file tools" if mcp else "all tools"
+        elif not files:
+            label = "" if mcp else "no tools"
+        elif len(left_out) < len(files):
+            label = "all except " + ", ".join(left_out)
+        else:
+            label = ", ".join(files)
+        return ", ".join(([label] if label else []) + mcp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +126,11 @@ class ActiveSkill:
     allowed_tools: frozenset[str]
 
     def allows(self, tool_name: str) -> bool:
-        """Whether the task may call this tool; anything not listed is refused."""
-        return tool_name in self.allowed_tools
+        """Whether the task may call this tool (``mcp:NAME/tool`` also by ``mcp:NAME/*``);
+        anything not listed is refused."""
+        return tool_name in self.allowed_tools or (
+            is_mcp_name(tool_name) and allows(self.allowed_tools, tool_name)
+        )
 
 
 class SkillRegistry:
@@ -374,7 +383,10 @@ def catalog(registry: SkillRegistry, *, workspace: bool) -> str:
 
 
 def _access(tools: tuple[str, ...]) -> str:
-    # The planner needs to know whether a skill's task can change files, not each tool name.
+    # The planner needs to know whether a skill's task can change files, not each file tool;
+    # MCP tools are named, since they reach beyond the workspace.
+    mcp = [t for t in tools if is_mcp_name(t)]
     if not tools:
         return "no tools"
-    return "writes files" if "write_file" in tools else "read-only"
+    files = "writes files" if "write_file" in tools else "read-only"
+    return f"{files}; MCP tools {', '.join(mcp)}" if mcp else files
