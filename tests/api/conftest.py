@@ -180,13 +180,19 @@ def module_server_factory(
 def _server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     started: list[subprocess.Popen] = []
 
-    def start(env: dict[str, str] | None = None, args: list[str] | None = None) -> LiveServer:
-        home = tmp_path / f"server-{len(started)}"
-        home.mkdir()
-        (home / "none.toml").write_text("")
-        full_env = _server_env(home, env or {})
-        keys = {}
-        if "--no-auth" not in (args or []):
+    def start(
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        like: LiveServer | None = None,
+    ) -> LiveServer:
+        """``like``: another instance of that server (its home, settings and keys)."""
+        home = like.home if like else tmp_path / f"server-{len(started)}"
+        if like is None:
+            home.mkdir()
+            (home / "none.toml").write_text("")
+        full_env = like.env if like else _server_env(home, env or {})
+        keys = dict(like.keys) if like else {}
+        if like is None and "--no-auth" not in (args or []):
             for owner in ("alice", "bob"):
                 out = subprocess.run(
                     [
@@ -210,7 +216,8 @@ def _server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
                 )
                 keys[owner] = json.loads(out.stdout)["key"]
         port = free_port()
-        log = open(home / "server.log", "w")  # noqa: SIM115 - closed with the process
+        log_path = home / (f"server-{port}.log" if like else "server.log")
+        log = open(log_path, "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -230,7 +237,7 @@ def _server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, process, home / "server.log")
+        wait_ready(url, process, log_path)
         return LiveServer(url, keys, home, process, full_env)
 
     yield start

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -307,7 +305,7 @@ async def test_a_reply_to_a_finished_task_is_refused(server) -> None:
 
 
 @pytest.fixture
-def pair(live_server_factory, tmp_path) -> Iterator[tuple[LiveServer, LiveServer]]:  # noqa: F811
+def pair(live_server_factory, tmp_path) -> tuple[LiveServer, LiveServer]:  # noqa: F811
     """Two ``crewchief serve`` processes sharing one home (database): a plan whose two
     tasks take a second each, and 30 s replies for requests saying SLOW."""
     model = write_script(
@@ -323,31 +321,7 @@ def pair(live_server_factory, tmp_path) -> Iterator[tuple[LiveServer, LiveServer
     )
     env = {"CREWCHIEF_MODEL": model, "CREWCHIEF_API_RATE_LIMIT": "0"}
     first = live_server_factory(env={**env, "CREWCHIEF_LEASE_SECONDS": "3"})
-    port = free_port()
-    log = open(first.home / "second.log", "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crewchief.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=first.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, process, first.home / "second.log")
-        yield first, LiveServer(url, first.keys, first.home, process, first.env)
-    finally:
-        stop_processes([process], timeout=15)
-        log.close()
+    return first, live_server_factory(like=first)
 
 
 async def test_another_instance_follows_gets_and_cancels_a_task(pair) -> None:
