@@ -34,6 +34,19 @@ def add_parser(sub: Any) -> None:
     ops_sub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
     ls = ops_sub.add_parser("list", help="recent operations, newest first")
     ls.add_argument("--status", help="only operations with this status")
+    ls.add_argument(
+        "--route", choices=("fast", "plan", "undecided"), help="only operations of this route"
+    )
+    ls.add_argument("--key", metavar="KEY_ID", help="only those this API key id started")
+    ls.add_argument(
+        "--since", help="only those created at or after: a date, a date and time, or 7d / 12h"
+    )
+    ls.add_argument("--until", help="only those created before (a date includes its day)")
+    ls.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only those whose request contains TEXT, or id starts with it",
+    )
     ls.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     ls.add_argument("--json", action="store_true")
     add_remote_options(ls)
@@ -159,7 +172,7 @@ async def run_local(settings: Any, args: argparse.Namespace) -> int:
     out = Console(soft_wrap=True)
     async with Crewchief(settings) as chief:
         if args.ops_command == "list":
-            print_list(out, await chief.list(status=args.status, limit=args.limit), args.json)
+            print_list(out, await chief.list(limit=args.limit, **list_filters(args)), args.json)
             return EXIT_OK
         if args.ops_command == "show":
             print_show(out, await chief.get(args.id, events=True), args.json)
@@ -174,6 +187,18 @@ async def run_local(settings: Any, args: argparse.Namespace) -> int:
         else:
             print_show(out, result)
         return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+
+def list_filters(args: argparse.Namespace) -> dict[str, str | None]:
+    """``ops list``'s filters, as ``Crewchief.list`` and ``GET /v1/operations`` take them."""
+    return {
+        "status": args.status,
+        "route": args.route,
+        "key": args.key,
+        "since": args.since,
+        "until": args.until,
+        "q": args.search,
+    }
 
 
 def print_list(out: Any, items: list, as_json: bool = False) -> None:
@@ -314,7 +339,7 @@ async def _remote(args: argparse.Namespace, server: str, api_key: str | None) ->
         if args.command == "run":
             return await _remote_run(remote, args, out, err)
         if args.ops_command == "list":
-            print_list(out, await remote.list(status=args.status, limit=args.limit), args.json)
+            print_list(out, await remote.list(limit=args.limit, **list_filters(args)), args.json)
         elif args.ops_command == "show":
             print_show(out, await remote.get(args.id, events=True), args.json)
         elif args.ops_command == "cancel":

@@ -245,16 +245,19 @@ class Remote:
         data = await self._call("GET", f"/v1/operations/{_quote(operation_id)}", params=params)
         return OperationResult.model_validate(data)
 
-    async def list(self, *, status: str | None = None, limit: int = 20) -> list[Any]:
-        """Up to ``limit`` :class:`~crewchief.results.OperationSummary`, newest first."""
+    async def list(self, *, limit: int = 20, **filters: str | None) -> list[Any]:
+        """Up to ``limit`` :class:`~crewchief.results.OperationSummary`, newest first.
+
+        ``filters``: ``GET /v1/operations``'s (``status``, ``route``, ``key``, ``since``,
+        ``until``, ``q``); those that are None are left out.
+        """
         from crewchief.results import OperationSummary
 
         items: list[Any] = []
         cursor = None
+        wanted = {name: value for name, value in filters.items() if value}
         while len(items) < limit:
-            params: dict[str, Any] = {"limit": min(limit - len(items), _MAX_PAGE)}
-            if status:
-                params["status"] = status
+            params: dict[str, Any] = {"limit": min(limit - len(items), _MAX_PAGE), **wanted}
             if cursor:
                 params["cursor"] = cursor
             page = await self._call("GET", "/v1/operations", params=params)

@@ -224,6 +224,21 @@ def test_ops_list_and_show_with_a_server_match_local_mode(live_server) -> None: 
     assert remote_lines == [line for line in local_lines if not line.startswith(theirs)]
     limited = cli(env, "ops", "list", "--limit", "1", "--status", "completed", "--json")
     assert [o["id"] for o in json.loads(limited.stdout)] == ours[1:]
+    # The list's filters, on the server and here alike.
+    for args, expected in (
+        (("--route", "plan"), ours[1:]),
+        (("--route", "fast", "--search", "MONAD"), ours[:1]),
+        (("--search", ours[0][:8]), ours[:1]),
+        (("--since", "1h", "--until", "2999-01-01"), ours[::-1]),
+        (("--since", "2999-01-01"), []),
+    ):
+        filtered = cli(env, "ops", "list", *args, "--json")
+        assert [o["id"] for o in json.loads(filtered.stdout)] == expected, args
+        here = live_server.cli("ops", "list", *args, "--json")
+        assert [o["id"] for o in json.loads(here.stdout) if o["id"] != theirs] == expected, args
+    for where in (lambda *a: cli(env, *a), lambda *a: live_server.cli(*a, check=False)):
+        bad = where("ops", "list", "--since", "last tuesday")
+        assert bad.returncode == 2 and "since" in bad.stderr, bad.stderr
 
     for args in (("ops", "show", ours[1]), ("ops", "show", ours[1], "--json")):
         shown = cli(env, *args)
