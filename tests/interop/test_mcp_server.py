@@ -371,3 +371,17 @@ async def test_stdio_close_cancels_what_still_runs(tmp_path: Path, script: str) 
         async with Client(stdio_client(params, errlog=errlog)) as client:
             got = await client.call_tool("get_operation", {"operation_id": op})
     assert got.structured_content["status"] == "cancelled"
+
+
+async def test_another_instance_follows_an_operation_with_progress(
+    server: LiveServer, module_server_factory: Callable[..., LiveServer]
+) -> None:
+    """/mcp keeps no session: an operation started through one API instance is waited for,
+    with progress to its end, through another (which reads the events the first stores)."""
+    other = module_server_factory(like=server)
+    progress = Progress()
+    with anyio.fail_after(LIMIT_S):
+        async with connect(server) as first, connect(other) as second:
+            op = await start(first, "summarize the facts", route="plan")
+            waited = await wait(second, op, 45, progress)
+    assert_followed_to_the_end(progress, waited)
