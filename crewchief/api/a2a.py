@@ -94,12 +94,12 @@ def _context_builder() -> Any:
     """The SDK's call context, its user the API's caller (set by the endpoint)."""
     from a2a.server.routes.common import DefaultServerCallContextBuilder
 
-    from crewchief.interop.a2a import Principal
+    from crewchief.interop.a2a import A2ACaller
 
     class CallerContext(DefaultServerCallContextBuilder):
         def build_user(self, request: Any) -> Any:
             caller = request.state.a2a_caller
-            return Principal(owner=caller.owner, key_id=caller.key_id)
+            return A2ACaller(owner=caller.owner, key_id=caller.key_id)
 
     return CallerContext()
 

@@ -3,7 +3,7 @@
 Each request is authenticated as a REST request is (the same keys, caches, failure and rate
 limits; the keyless dev caller with ``--no-auth``) and answered 401 in the API's error shape
 without a key. The caller then travels to the tools as a
-:class:`~crewchief.interop.mcp_server.Principal` in the request's ASGI scope; the server's
+:class:`~crewchief.interop.principal.Principal` in the request's ASGI scope; the server's
 workspace roots and allowed models are the REST rules, passed in as callables.
 """
 
@@ -96,7 +96,8 @@ class Endpoint:
             response = error_response(503, "not_ready", "the service is starting or stopping")
             await response(scope, receive, send)
             return
-        from crewchief.interop.mcp_server import PRINCIPAL_KEY, Principal
+        from crewchief.interop.mcp_server import PRINCIPAL_KEY
+        from crewchief.interop.principal import Principal
 
         principal = Principal(owner=caller.owner, key_id=caller.key_id)
         await manager.handle_request({**scope, PRINCIPAL_KEY: principal}, receive, send)

@@ -33,6 +33,7 @@ from a2a.utils.errors import UnsupportedOperationError
 from crewchief.errors import OperationNotFound
 from crewchief.interop._a2a_events import follow
 from crewchief.interop._a2a_mapping import StoredEvent, conversation, live_events, task_of
+from crewchief.interop.principal import Principal
 
 if TYPE_CHECKING:
     from a2a.server.context import ServerCallContext
@@ -44,14 +45,9 @@ ChiefSource = Callable[[], "Crewchief"]
 
 
 @dataclass(frozen=True, eq=False)
-class Principal(User):
-    """Who calls, as the API authenticated them: the owner every task is scoped to.
-
-    ``owner`` None is keyless dev mode, which sees every owner's tasks (as the REST API).
-    """
-
-    owner: str | None
-    key_id: str | None
+class A2ACaller(Principal, User):
+    """A :class:`~crewchief.interop.principal.Principal` as the A2A SDK's call context holds
+    its user: the owner every task is scoped to."""
 
     @property
     def is_authenticated(self) -> bool:
@@ -61,16 +57,11 @@ class Principal(User):
     def user_name(self) -> str:
         return self.owner or ""
 
-    @property
-    def scope(self) -> dict[str, str]:
-        """Keyword arguments limiting a facade call to this caller's operations."""
-        return {} if self.owner is None else {"owner": self.owner}
 
-
-def principal_of(context: ServerCallContext | None) -> Principal | None:
+def principal_of(context: ServerCallContext | None) -> A2ACaller | None:
     """The caller the API put in the call context (None: nobody we know)."""
     user = context.user if context is not None else None
-    return user if isinstance(user, Principal) else None
+    return user if isinstance(user, A2ACaller) else None
 
 
 class SeqVersion(TaskVersion):

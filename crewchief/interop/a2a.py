@@ -8,7 +8,7 @@ input-required while a plan waits for approval); a reply on that task decides th
 instance can answer for any task and nothing is lost when a process stops.
 
 The HTTP side (the agent card, the JSON-RPC endpoint, who the caller is) is the API's:
-it passes the caller in as a :class:`Principal`, the call context's user.
+it passes the caller in as an :class:`A2ACaller`, the call context's user.
 
 Example (with the ``a2a-sdk`` client)::
 
@@ -63,10 +63,10 @@ from crewchief.interop._a2a_request import (
     refuse,
 )
 from crewchief.interop._a2a_store import (
+    A2ACaller,
     ChiefSource,
     OperationEventStream,
     OperationTaskStore,
-    Principal,
     principal_of,
 )
 
@@ -86,7 +86,7 @@ IDLE_INPUT_SECONDS = 5.0
 _FIELDS = {"request:": "message.parts:", "workspace:": "metadata.workspace:"}
 
 
-def _caller(context: RequestContext) -> Principal:
+def _caller(context: RequestContext) -> A2ACaller:
     caller = principal_of(context.call_context)
     if caller is None:  # the API authenticates every call; this is a wiring mistake
         raise InvalidRequestError(message="unauthenticated call")
@@ -196,7 +196,7 @@ class OperationExecutor(AgentExecutor):
         async for stored in follow(self._chief(), task_id, after=after):
             await self._relay(event_queue, task_id, context_id, stored)
 
-    async def _start(self, context: RequestContext, caller: Principal, queue: EventQueue) -> None:
+    async def _start(self, context: RequestContext, caller: A2ACaller, queue: EventQueue) -> None:
         message = context.message
         conversation_ids = {
             "context_id": context.context_id,
@@ -226,7 +226,7 @@ class OperationExecutor(AgentExecutor):
             task.history.append(message)
         await queue.enqueue_event(task)
 
-    async def _reply(self, context: RequestContext, caller: Principal) -> int:
+    async def _reply(self, context: RequestContext, caller: A2ACaller) -> int:
         """Give the plan waiting on this task the reply's decision; the ``seq`` to follow
         the operation from."""
         task = context.current_task
@@ -320,7 +320,7 @@ __all__ = [
     "OperationEventStream",
     "OperationExecutor",
     "OperationTaskStore",
-    "Principal",
+    "A2ACaller",
     "agent_card",
     "request_handler",
 ]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -29,6 +28,7 @@ from pydantic import ValidationError
 from crewchief.client.facade import Crewchief
 from crewchief.interop._mcp_models import EVENTS_URI, PLAN_URI
 from crewchief.interop._mcp_tools import Tools
+from crewchief.interop.principal import LOCAL, Principal
 
 # Where the HTTP side puts the caller's Principal in each request's ASGI scope.
 PRINCIPAL_KEY = "crewchief.principal"
@@ -38,26 +38,6 @@ cheaper ones. start_operation starts one and returns its id at once; wait_for_op
 follows it (progress: tasks ended of the plan's tasks) until it ends, its plan awaits approval
 (answer with review_plan) or the wait times out (call it again). get_operation reads the
 answer, cancel_operation stops it, rerun_task re-runs a task."""
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who calls: the owner whose operations the calls see, and the API key used.
-
-    ``owner`` None sees every owner's operations (the local user, the keyless dev mode),
-    as the REST API's caller does.
-    """
-
-    owner: str | None
-    key_id: str | None = None
-
-    @property
-    def scope(self) -> dict[str, str]:
-        """Keyword arguments limiting a facade call to the principal's operations."""
-        return {} if self.owner is None else {"owner": self.owner}
-
-
-LOCAL = Principal(owner=None)
 
 
 def _any_workspace(workspace: str | None) -> str | None:
