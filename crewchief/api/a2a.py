@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, Response
 
 from crewchief.api.deps import CallerDep
 from crewchief.api.errors import ApiError
-from crewchief.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from crewchief.client.facade import Crewchief
@@ -45,10 +44,13 @@ def install(app: FastAPI) -> None:
         if "dispatcher" not in state:
             from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 
+            from crewchief.api.routes.operations import check_workspace, library_rule
             from crewchief.interop.a2a import request_handler
 
             handler = request_handler(
-                chief, app.state.settings, workspace_rule=_workspace_rule(app)
+                chief,
+                app.state.settings,
+                workspace_rule=library_rule(check_workspace, app.state.settings),
             )
             state["handler"] = handler
             state["dispatcher"] = JsonRpcDispatcher(
@@ -76,18 +78,6 @@ def install(app: FastAPI) -> None:
 
     app.include_router(router)
     _close_on_shutdown(app, state)
-
-
-def _workspace_rule(app: FastAPI) -> Any:
-    from crewchief.api.routes.operations import check_workspace
-
-    def rule(workspace: str) -> str | None:
-        try:
-            return check_workspace(workspace, app.state.settings)
-        except ApiError as exc:
-            raise InvalidRequest(exc.message.replace("body.workspace", "workspace", 1)) from None
-
-    return rule
 
 
 def _context_builder() -> Any:

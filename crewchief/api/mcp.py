@@ -18,10 +18,9 @@ from fastapi import FastAPI, Request
 
 from crewchief.api.deps import get_caller
 from crewchief.api.errors import ApiError, error_response
-from crewchief.api.routes.operations import check_models, check_workspace
+from crewchief.api.routes.operations import check_models, check_workspace, library_rule
 from crewchief.client.facade import Crewchief
 from crewchief.config import Settings
-from crewchief.errors import InvalidRequest
 
 PATH = "/mcp"
 
@@ -40,8 +39,8 @@ async def serve(app: FastAPI, chief: Crewchief, settings: Settings) -> AsyncIter
     server = build_mcp_server(
         chief,
         principal=None,  # every request brings its own, from its key
-        workspace_rule=lambda workspace: _rule(check_workspace, workspace, settings),
-        models_rule=lambda models: _rule(check_models, models, settings),
+        workspace_rule=library_rule(check_workspace, settings),
+        models_rule=library_rule(check_models, settings),
     )
     manager = http_manager(server)
     stop = asyncio.Event()
@@ -65,17 +64,6 @@ async def serve(app: FastAPI, chief: Crewchief, settings: Settings) -> AsyncIter
         app.state.mcp = None
         stop.set()
         await task
-
-
-def _rule(check: Any, value: Any, settings: Settings) -> Any:
-    """A REST rule's refusal as the library's, naming the argument rather than the body."""
-    try:
-        return check(value, settings)
-    except ApiError as exc:
-        message = exc.message.removeprefix("body.")
-        raise InvalidRequest(
-            message, [{**d, "path": d["path"].removeprefix("body.")} for d in exc.details]
-        ) from None
 
 
 class Endpoint:

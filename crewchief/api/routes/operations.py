@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -99,6 +100,21 @@ def check_models(models: dict[str, str] | None, settings: Settings) -> dict[str,
                 " the server is configured with or lists in its api.allowed_models setting)",
             )
     return dict(models)
+
+
+def library_rule(check: Callable[[Any, Settings], Any], settings: Settings) -> Callable[[Any], Any]:
+    """A rule of this server (``check_workspace``, ``check_models``) for the other protocols
+    (MCP, A2A): its refusal is the library's :class:`InvalidRequest`, naming the argument
+    (``workspace: ...``) rather than the REST body (``body.workspace: ...``)."""
+
+    def rule(value: Any) -> Any:
+        try:
+            return check(value, settings)
+        except ApiError as exc:
+            details = [{**d, "path": d["path"].removeprefix("body.")} for d in exc.details]
+            raise InvalidRequest(exc.message.removeprefix("body."), details) from None
+
+    return rule
 
 
 def page_cursor(created_at: datetime, op_id: str) -> str:
