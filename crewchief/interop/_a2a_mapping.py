@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from a2a.types.a2a_pb2 import (
@@ -26,6 +25,7 @@ from a2a.types.a2a_pb2 import (
 )
 
 from crewchief.events import EventType
+from crewchief.interop._follow import StoredEvent
 from crewchief.results import OperationResult
 
 # Where an operation started over A2A keeps its conversation: ``metadata["a2a"]``.
@@ -54,16 +54,6 @@ class Step:
 
     state: int
     text: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """A stored event of an operation, wherever it was read from (database or bus)."""
-
-    seq: int
-    type: str
-    payload: dict[str, Any]
-    created_at: datetime
 
 
 def _excerpt(text: Any) -> str:

@@ -31,8 +31,8 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import UnsupportedOperationError
 
 from crewchief.errors import OperationNotFound
-from crewchief.interop._a2a_events import follow
-from crewchief.interop._a2a_mapping import StoredEvent, conversation, live_events, task_of
+from crewchief.interop._a2a_mapping import conversation, ended, live_events, task_of
+from crewchief.interop._follow import StoredEvent, follow
 from crewchief.interop.principal import Principal
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ class OperationEventStream(TaskEventStream):
             context_id, _ = conversation(await chief.get(task_id))
         except OperationNotFound:
             return
-        async for stored in follow(chief, task_id, after=_seq(after)):
+        async for stored in follow(chief, task_id, after=_seq(after), until=ended):
             for update in live_events(task_id, context_id, stored):
                 yield VersionedEvent(event=update, version=SeqVersion(stored.seq))
 

@@ -10,10 +10,12 @@ approval"). Progress never goes down within one wait, as the protocol asks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from crewchief.events import Event, EventType
+from crewchief.events import EventType
+from crewchief.interop._follow import StoredEvent, follow
 from crewchief.results import TERMINAL_STATUSES, OperationResult
 
 if TYPE_CHECKING:
@@ -23,9 +25,6 @@ Report = Callable[[float, float | None, str], Awaitable[None]]
 
 # Longest wait one call may ask for: an HTTP response held open longer is likely cut by a proxy.
 MAX_WAIT_S = 300.0
-# How often the stored events are read even when nothing was published (an operation that
-# another process runs publishes to that process's bus).
-POLL_S = 1.0
 _ENDED_TASK = ("completed", "failed", "cancelled")
 
 
@@ -123,60 +122,39 @@ async def wait(
     Raises:
         OperationNotFound: unknown id, or another owner's.
     """
+    stored = await chief.stored_events(operation_id)
+    # Read after the events, so the first message says what runs now; what it already
+    # shows is read again below at worst.
+    current = await chief.get(operation_id, **scope)
+    tracker = _Tracker(current)
+    # What came before the wait: a plan that awaits approval has no task rows yet, but
+    # its events say how many tasks it has.
+    for record in stored:
+        tracker.apply(record.type, record.payload)
+    await report(tracker.progress, tracker.total, describe(current))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(max(seconds, 0.0), MAX_WAIT_S)
-    # Subscribed before the first read, so nothing stored in between is missed.
-    sub = chief.subscribe(operation_id)
-    try:
-        stored = await chief.stored_events(operation_id)
-        # Read after the events, so the first message says what runs now; what it already
-        # shows is read again below at worst.
+    last = stored[-1].seq if stored else 0
+    # Followed again when a settling event's status has already moved on (a plan approved
+    # at once); follow subscribes before it reads what came after ``last``: nothing is missed.
+    while settled(current.status) is None and loop.time() < deadline:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                async for event in follow(chief, operation_id, after=last, until=_settles):
+                    last = event.seq
+                    message = tracker.apply(event.type, event.payload)
+                    if message is not None:
+                        await report(tracker.progress, tracker.total, message)
         current = await chief.get(operation_id, **scope)
-        tracker = _Tracker(current)
-        last = stored[-1].seq if stored else 0
-        # What came before the wait: a plan that awaits approval has no task rows yet, but
-        # its events say how many tasks it has.
-        for record in stored:
-            tracker.apply(record.type, record.payload)
-        await report(tracker.progress, tracker.total, describe(current))
-        reason = settled(current.status)
-        while reason is None and loop.time() < deadline:
-            item = await _next_item(sub.queue, min(deadline - loop.time(), POLL_S))
-            if isinstance(item, Event) and item.seq is None:
-                continue  # a token delta: nothing is stored for it
-            for record in await chief.stored_events(operation_id, after=last):
-                last = record.seq
-                message = tracker.apply(record.type, record.payload)
-                if message is not None:
-                    await report(tracker.progress, tracker.total, message)
-                if record.type in (EventType.PLAN_AWAITING_APPROVAL, *_TERMINAL_TYPES):
-                    reason = settled((await chief.get(operation_id, **scope)).status)
-        current = await chief.get(operation_id, **scope)
-        return current, settled(current.status) or "timeout"
-    finally:
-        sub.close()
+    return current, settled(current.status) or "timeout"
 
 
-_TERMINAL_TYPES = (
-    EventType.OPERATION_COMPLETED,
-    EventType.OPERATION_FAILED,
-    EventType.OPERATION_CANCELLED,
-    EventType.OPERATION_REJECTED,
-)
-
-
-async def _next_item(queue: asyncio.Queue[Any], seconds: float) -> Any:
-    """The next published item, or None after ``seconds``; items already queued are dropped
-    (the stored events are read next, and hold them)."""
-    item = None
-    if seconds > 0:
-        try:
-            async with asyncio.timeout(seconds):
-                item = await queue.get()
-        except TimeoutError:
-            return None
-    while not queue.empty():
-        newer = queue.get_nowait()
-        if not (isinstance(newer, Event) and newer.seq is None):
-            item = newer
-    return item
+def _settles(event: StoredEvent) -> bool:
+    """Whether the operation may have settled with this event (its status then says)."""
+    return event.type in (
+        EventType.PLAN_AWAITING_APPROVAL,
+        EventType.OPERATION_COMPLETED,
+        EventType.OPERATION_FAILED,
+        EventType.OPERATION_CANCELLED,
+        EventType.OPERATION_REJECTED,
+    )

@@ -46,13 +46,12 @@ from google.protobuf.json_format import MessageToDict
 
 from crewchief.errors import CrewchiefError, InvalidRequest, OperationNotFound, OperationStateError
 from crewchief.interop._a2a_card import agent_card
-from crewchief.interop._a2a_events import follow, newest_seq
 from crewchief.interop._a2a_mapping import (
     META_KEY,
     TERMINAL_STATES,
-    StoredEvent,
     agent_message,
     conversation,
+    ended,
     live_events,
 )
 from crewchief.interop._a2a_request import (
@@ -69,6 +68,7 @@ from crewchief.interop._a2a_store import (
     OperationTaskStore,
     principal_of,
 )
+from crewchief.interop._follow import StoredEvent, follow, newest_seq
 
 if TYPE_CHECKING:
     from a2a.server.context import ServerCallContext
@@ -193,7 +193,7 @@ class OperationExecutor(AgentExecutor):
         else:
             context_id = context.current_task.context_id
             after = await self._reply(context, caller)
-        async for stored in follow(self._chief(), task_id, after=after):
+        async for stored in follow(self._chief(), task_id, after=after, until=ended):
             await self._relay(event_queue, task_id, context_id, stored)
 
     async def _start(self, context: RequestContext, caller: A2ACaller, queue: EventQueue) -> None:

@@ -1,5 +1,7 @@
 """An operation's stored events in order, from a point on: what is stored, then live.
 
+Used by the A2A agent (a task's updates) and the MCP server (a wait's progress).
+
 Wherever the operation runs (this process, another instance, a worker), its events are
 stored before they are published. The subscription is opened before the database is
 read, so nothing falls between the two; a gap in the live ``seq`` numbers, a
@@ -9,11 +11,12 @@ read, so nothing falls between the two; a gap in the live ``seq`` numbers, a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crewchief.events import Event, Notice
-from crewchief.interop._a2a_mapping import StoredEvent, ended
 
 if TYPE_CHECKING:
     from crewchief.client.facade import Crewchief
@@ -23,16 +26,29 @@ if TYPE_CHECKING:
 QUIET_SECONDS = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A stored event of an operation, wherever it was read from (database or bus)."""
+
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
 def _stored(record: Any) -> StoredEvent:
     return StoredEvent(record.seq, str(record.type), dict(record.payload), record.created_at)
 
 
 async def follow(
-    chief: Crewchief, operation_id: str, *, after: int = 0
+    chief: Crewchief,
+    operation_id: str,
+    *,
+    after: int = 0,
+    until: Callable[[StoredEvent], bool],
 ) -> AsyncIterator[StoredEvent]:
     """The operation's stored events with ``seq > after``, stored ones first, then as they
-    happen, until one after which a client stops (the end, or a plan waiting for a
-    decision; see :func:`~crewchief.interop._a2a_mapping.ended`)."""
+    happen, up to and including the first for which ``until`` is true."""
     sub = chief.subscribe(operation_id)
     last = after
     try:
@@ -41,7 +57,7 @@ async def follow(
                 event = _stored(record)
                 last = event.seq
                 yield event
-                if ended(event):
+                if until(event):
                     return
             # Live events in order until one is missing (then the database has it).
             while True:
@@ -61,7 +77,7 @@ async def follow(
                 event = _stored(item)
                 last = event.seq
                 yield event
-                if ended(event):
+                if until(event):
                     return
     finally:
         sub.close()
