@@ -40,3 +40,12 @@ def run_module(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

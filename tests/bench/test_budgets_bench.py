@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 
 import pytest
 
 from bench import budgets
-from tests.bench._run import run_harness
+from tests.bench._run import run_harness, running
 
 pytestmark = pytest.mark.slow  # starts the fake upstream and `crewchief serve`
 
@@ -60,7 +59,7 @@ def test_tiny_run_reports_every_row_and_stops_its_processes(
     pids = [int(p) for p in re.findall(r"(?:upstream|gateway) pid (\d+)", stderr)]
     assert len(pids) == 2, stderr[-3000:]
     for pid in pids:
-        assert not _running(pid), f"process {pid} still runs"
+        assert not running(pid), f"process {pid} still runs"
 
     args = argparse.Namespace(n=10, iterations=40, pg_n=16, ops=2)
     budgets.print_table(report, args)
@@ -71,11 +70,3 @@ def test_tiny_run_reports_every_row_and_stops_its_processes(
     assert "≤ 0.3 ms" in table and table.rstrip().endswith(
         f"all targets met: {'yes' if overall else 'NO'}"
     )
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"

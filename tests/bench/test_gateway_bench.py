@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import gateway
-from tests.bench._run import run_harness
+from tests.bench._run import run_harness, running
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--n", "30", "--warmup", "3", "--clients", "5", "--seconds", "1"]
@@ -65,15 +65,7 @@ def test_tiny_run_reports_every_figure_and_stops_its_processes() -> None:
     pids = [int(p) for p in re.findall(r"(?:upstream|gateway) pid (\d+)", stderr)]
     assert len(pids) == 3, stderr[-3000:]
     for pid in pids:
-        assert not _running(pid), f"process {pid} still runs"
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+        assert not running(pid), f"process {pid} still runs"
 
 
 def test_scenario_choice_and_missing_litellm() -> None:

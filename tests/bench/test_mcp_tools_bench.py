@@ -4,12 +4,11 @@ read_file, over stdio and streamable HTTP; the figures' sanity is checked, never
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from bench import mcp_tools
-from tests.bench._run import run_harness
+from tests.bench._run import run_harness, running
 
 pytestmark = pytest.mark.slow  # starts MCP servers: a stdio child and an HTTP process
 
@@ -22,12 +21,4 @@ def test_a_tiny_run_reports_every_row_and_stops_its_server() -> None:
         assert 0 < report[f"{way}_p50_ms"]["value"] <= report[f"{way}_p95_ms"]["value"], way
     assert report["stdio_cold_p50_ms"]["value"] > 0 and report["http_cold_p50_ms"]["value"] > 0
     (pid,) = [int(p) for p in re.findall(r"http server pid (\d+)", stderr)]
-    assert not _running(pid), f"the HTTP server {pid} still runs"
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    assert not running(pid), f"the HTTP server {pid} still runs"
